@@ -1,0 +1,4 @@
+import { RegistryTables1764150000000 } from "./1764150000000-registry-tables.js";
+
+/** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
+export const migrations = [RegistryTables1764150000000];

@@ -1,0 +1,118 @@
+import "reflect-metadata";
+import type { DataSource } from "typeorm";
+import { TokenService } from "./auth/token.service.js";
+import type { Config } from "./config/config.js";
+import { initializeWithRetry } from "./db/connect.js";
+import { createDataSource } from "./db/data-source.js";
+import { describeDatabaseError } from "./db/db-errors.js";
+import { pendingMigrations, runMigrations } from "./db/migrate.js";
+import { MemoryEventBus, RedisEventBus, type EventBus } from "./events/event-bus.js";
+import { EventLogService } from "./events/event-log.service.js";
+import type { Services } from "./graphql/context.js";
+import { buildFleetvisorSchema } from "./graphql/schema.js";
+import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
+import { createLogger, type Logger } from "./logger.js";
+import { RegistryService } from "./registry/registry.service.js";
+
+/** How long `/readyz` waits for the database. */
+const READINESS_TIMEOUT_MS = 2_000;
+
+export interface App {
+  /** Where the service listens, e.g. `http://127.0.0.1:4000` (GraphQL at `/graphql`). */
+  readonly url: string;
+  readonly port: number;
+  readonly services: Services;
+  readonly logger: Logger;
+  /** Graceful stop; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Options that tests and embedders pass; production uses the defaults. */
+export interface AppOptions {
+  readonly logger?: Logger;
+}
+
+type Phase =
+  | { readonly phase: "running"; readonly http: RunningHttpServer; readonly dataSource: DataSource; readonly bus: EventBus }
+  | { readonly phase: "stopping"; readonly done: Promise<void> };
+
+/**
+ * The one place that creates the singletons and wires them: migrations (when asked), the
+ * database, the event bus, the services, the schema and the HTTP server.
+ */
+export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+
+  if (config.migrateOnStart) {
+    await runMigrations(config.database, logger);
+  }
+  const dataSource = await initializeWithRetry(createDataSource(config.database), config.database, logger);
+  const cleanup: (() => Promise<unknown>)[] = [() => dataSource.destroy()];
+  try {
+    if (!config.migrateOnStart) {
+      const pending = await pendingMigrations(dataSource);
+      if (pending.length > 0) {
+        throw new Error(`the database needs migrations (${pending.join(", ")}); run "npm run migrate" or set MIGRATE_ON_START=true`);
+      }
+    }
+
+    const bus: EventBus = config.redisUrl ? new RedisEventBus({ url: config.redisUrl }, logger) : new MemoryEventBus(logger);
+    cleanup.unshift(() => bus.close());
+    await bus.start();
+
+    const events = new EventLogService(dataSource, bus);
+    const services: Services = {
+      events,
+      registry: new RegistryService(dataSource, events, { heartbeatIntervalSeconds: config.heartbeat.intervalSeconds }),
+      tokens: new TokenService(dataSource, {
+        bootstrapAdminToken: config.auth.bootstrapAdminToken,
+        cacheTtlMs: config.auth.tokenCacheTtlMs,
+      }),
+    };
+
+    const readiness = async (): Promise<Readiness> => {
+      const database = await Promise.race([
+        dataSource.query("SELECT 1").then(() => "ok"),
+        new Promise<string>((resolve) => setTimeout(resolve, READINESS_TIMEOUT_MS, "timeout").unref()),
+      ]).catch((error: unknown) => describeDatabaseError(error));
+      const checks: Record<string, string> = { database };
+      if (config.redisUrl) checks.redis = bus.healthy() ? "ok" : "unavailable";
+      return { ready: database === "ok", checks };
+    };
+
+    const http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      schema: await buildFleetvisorSchema(),
+      services,
+      authenticate: (token) => services.tokens.authenticate(token),
+      readiness,
+      production: config.production,
+      logger,
+    });
+    logger.info({ url: `${http.url}/graphql` }, "fleetvisor is listening");
+
+    let state: Phase = { phase: "running", http, dataSource, bus };
+    return {
+      url: http.url,
+      port: http.port,
+      services,
+      logger,
+      stop() {
+        if (state.phase === "stopping") return state.done;
+        const running = state;
+        const done = (async () => {
+          logger.info("stopping");
+          await running.http.stop();
+          for (const step of cleanup) await step().catch((error: unknown) => logger.warn({ err: error }, "cleanup failed"));
+          logger.info("stopped");
+        })();
+        state = { phase: "stopping", done };
+        return done;
+      },
+    };
+  } catch (error) {
+    for (const step of cleanup) await step().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,9 @@
+/** What a token may do; see DESIGN.md, "Who may do what". Stored lower case. */
+export enum Role {
+  VIEWER = "viewer",
+  OPERATOR = "operator",
+  ADMIN = "admin",
+  AGENT = "agent",
+}
+
+export const ROLES: readonly Role[] = Object.values(Role);

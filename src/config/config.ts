@@ -1,0 +1,319 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+/** Credentials for one supervisord's `inet_http_server`. */
+export interface SupervisorCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Where the registry lives. */
+export interface DatabaseConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  /** @default 10 */
+  readonly poolSize: number;
+  /** A query (or the wait for a pooled connection) that takes longer fails. @default 10000 */
+  readonly queryTimeoutMs: number;
+  /** @default 5000 */
+  readonly connectTimeoutMs: number;
+  /** How long start-up keeps retrying an unreachable database before giving up. @default 60000 */
+  readonly startupRetryMs: number;
+}
+
+/** The validated, frozen configuration of one Fleetvisor process. */
+export interface Config {
+  readonly database: DatabaseConfig;
+  readonly http: {
+    /** @default "0.0.0.0" */
+    readonly host: string;
+    /** `0` picks a free port. @default 4000 */
+    readonly port: number;
+  };
+  readonly auth: {
+    /** Accepted as an admin token as is; never stored. */
+    readonly bootstrapAdminToken: string | undefined;
+    /**
+     * How long a verified token is remembered by one replica. A token revoked on another
+     * replica stops working here after at most this long.
+     * @default 5000
+     */
+    readonly tokenCacheTtlMs: number;
+  };
+  readonly heartbeat: {
+    /** @default 30 */
+    readonly intervalSeconds: number;
+    /** @default 90 */
+    readonly staleSeconds: number;
+  };
+  readonly supervisor: {
+    readonly defaultCredentials: SupervisorCredentials | undefined;
+    /** Per `host:port` overrides from `SUPERVISOR_CREDENTIALS_FILE`. */
+    readonly credentialsByHost: ReadonlyMap<string, SupervisorCredentials>;
+    /** @default 3000 */
+    readonly timeoutMs: number;
+    /** start / stop wait for `startsecs` / `stopwaitsecs`, so they get a longer limit. @default 60000 */
+    readonly controlTimeoutMs: number;
+    /** @default 5 */
+    readonly pollIntervalSeconds: number;
+  };
+  readonly redisUrl: string | undefined;
+  readonly alertWebhookUrl: string | undefined;
+  /** @default true */
+  readonly migrateOnStart: boolean;
+  /** `NODE_ENV=production`: no introspection, no error details. */
+  readonly production: boolean;
+  /** @default "info" */
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+/** Every problem found in the environment, each naming its variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Variables whose values must never be echoed back in an error. */
+const SECRET_VARIABLES = new Set([
+  "DATABASE_URL",
+  "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN",
+  "SUPERVISOR_PASSWORD",
+]);
+
+const MIN_BOOTSTRAP_TOKEN_LENGTH = 16;
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, `must be at least ${min}`)
+        .max(max, `must be at most ${max}`),
+    );
+
+const boolean = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["true", "false", "1", "0", "yes", "no"].includes(v), "must be true or false")
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), "must be an http(s):// URL");
+
+const redisUrl = z
+  .string()
+  .trim()
+  .refine((v) => URL.canParse(v) && /^rediss?:$/.test(new URL(v).protocol), "must be a redis:// or rediss:// URL");
+
+const databaseUrl = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    if (!URL.canParse(value)) {
+      ctx.addIssue({ code: "custom", message: "must be a URL like mysql://user:password@host:3306/fleetvisor" });
+      return;
+    }
+    const url = new URL(value);
+    if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") {
+      ctx.addIssue({ code: "custom", message: `must use mysql:// (got ${url.protocol}//)` });
+    }
+    if (!url.hostname) ctx.addIssue({ code: "custom", message: "must name a host" });
+    if (!/^\/[A-Za-z0-9_$-]{1,64}$/.test(url.pathname)) {
+      ctx.addIssue({ code: "custom", message: "must name a database, e.g. mysql://user@host:3306/fleetvisor" });
+    }
+  });
+
+const envSchema = z
+  .object({
+    DATABASE_URL: databaseUrl,
+    DATABASE_POOL_SIZE: integer(1, 1000).default(10),
+    DATABASE_QUERY_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+    DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5_000),
+    DATABASE_STARTUP_RETRY_MS: integer(0, 3_600_000).default(60_000),
+    HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
+    PORT: integer(0, 65535).default(4000),
+    FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
+      .string()
+      .min(MIN_BOOTSTRAP_TOKEN_LENGTH, `must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters`)
+      .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
+      .optional(),
+    TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
+    HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
+    HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
+    SUPERVISOR_USERNAME: z.string().min(1, "must not be empty").optional(),
+    SUPERVISOR_PASSWORD: z.string().min(1, "must not be empty").optional(),
+    SUPERVISOR_CREDENTIALS_FILE: z.string().trim().min(1, "must not be empty").optional(),
+    SUPERVISOR_TIMEOUT_MS: integer(50, 600_000).default(3_000),
+    SUPERVISOR_CONTROL_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
+    SUPERVISOR_POLL_INTERVAL_SECONDS: integer(1, 3_600).default(5),
+    REDIS_URL: redisUrl.optional(),
+    ALERT_WEBHOOK_URL: httpUrl.optional(),
+    MIGRATE_ON_START: boolean.default(true),
+    NODE_ENV: z.string().trim().default("development"),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .superRefine((env, ctx) => {
+    if (env.HEARTBEAT_STALE_SECONDS <= env.HEARTBEAT_INTERVAL_SECONDS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["HEARTBEAT_STALE_SECONDS"],
+        message: `must be greater than HEARTBEAT_INTERVAL_SECONDS (${env.HEARTBEAT_INTERVAL_SECONDS})`,
+      });
+    }
+    if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [env.SUPERVISOR_USERNAME === undefined ? "SUPERVISOR_USERNAME" : "SUPERVISOR_PASSWORD"],
+        message: "SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD must be set together",
+      });
+    }
+    if (env.SUPERVISOR_CONTROL_TIMEOUT_MS <= env.SUPERVISOR_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SUPERVISOR_CONTROL_TIMEOUT_MS"],
+        message: `must be greater than SUPERVISOR_TIMEOUT_MS (${env.SUPERVISOR_TIMEOUT_MS})`,
+      });
+    }
+  });
+
+const credentialsFileSchema = z.record(
+  z.string().regex(/^[^\s:]+:\d{1,5}$/, "keys must be host:port"),
+  z.object({ username: z.string().min(1), password: z.string().min(1) }).strict(),
+);
+
+function describeIssue(issue: z.core.$ZodIssue, env: Readonly<Record<string, string | undefined>>): string {
+  const variable = String(issue.path[0] ?? "environment");
+  const raw = env[variable];
+  const shown =
+    raw === undefined
+      ? issue.code === "invalid_type"
+        ? " (not set)"
+        : ""
+      : SECRET_VARIABLES.has(variable)
+        ? ""
+        : ` (got ${JSON.stringify(raw)})`;
+  const message = issue.code === "invalid_type" && raw === undefined ? "is required" : issue.message;
+  return `${variable} ${message}${shown}`;
+}
+
+function readCredentialsFile(path: string, problems: string[]): Map<string, SupervisorCredentials> {
+  const credentials = new Map<string, SupervisorCredentials>();
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    problems.push(`SUPERVISOR_CREDENTIALS_FILE cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"} ${path}`);
+    return credentials;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    problems.push(`SUPERVISOR_CREDENTIALS_FILE is not valid JSON: ${path}`);
+    return credentials;
+  }
+  const parsed = credentialsFileSchema.safeParse(json);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      // Name the entry, never the values: they hold passwords.
+      const where = issue.path.length > 0 ? ` at ${issue.path.map(String).join(".")}` : "";
+      problems.push(
+        `SUPERVISOR_CREDENTIALS_FILE${where}: expected { "host:port": { "username": "…", "password": "…" } } (${issue.message})`,
+      );
+    }
+    return credentials;
+  }
+  for (const [hostPort, pair] of Object.entries(parsed.data)) {
+    credentials.set(hostPort.toLowerCase(), { username: pair.username, password: pair.password });
+  }
+  return credentials;
+}
+
+/** Treat empty variables as unset, as shells and compose files often leave them. */
+function withoutEmpty(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== "") result[key] = value;
+  }
+  return result;
+}
+
+/**
+ * Builds the configuration from explicit values, then the environment, then defaults.
+ * Every invalid value is collected and reported at once in a {@link ConfigError}.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: Readonly<Record<string, string | undefined>> = {},
+): Config {
+  const merged = withoutEmpty({ ...env, ...overrides });
+  const parsed = envSchema.safeParse(merged);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(describeIssue(issue, merged));
+  }
+  const credentialsByHost = merged.SUPERVISOR_CREDENTIALS_FILE
+    ? readCredentialsFile(merged.SUPERVISOR_CREDENTIALS_FILE, problems)
+    : new Map<string, SupervisorCredentials>();
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+
+  const e = parsed.data;
+  const dbUrl = new URL(e.DATABASE_URL);
+  const config: Config = {
+    database: {
+      host: dbUrl.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: dbUrl.port ? Number(dbUrl.port) : 3306,
+      user: decodeURIComponent(dbUrl.username) || "root",
+      password: decodeURIComponent(dbUrl.password),
+      database: dbUrl.pathname.slice(1),
+      poolSize: e.DATABASE_POOL_SIZE,
+      queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      startupRetryMs: e.DATABASE_STARTUP_RETRY_MS,
+    },
+    http: { host: e.HOST, port: e.PORT },
+    auth: { bootstrapAdminToken: e.FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN, tokenCacheTtlMs: e.TOKEN_CACHE_TTL_MS },
+    heartbeat: { intervalSeconds: e.HEARTBEAT_INTERVAL_SECONDS, staleSeconds: e.HEARTBEAT_STALE_SECONDS },
+    supervisor: {
+      defaultCredentials:
+        e.SUPERVISOR_USERNAME !== undefined && e.SUPERVISOR_PASSWORD !== undefined
+          ? { username: e.SUPERVISOR_USERNAME, password: e.SUPERVISOR_PASSWORD }
+          : undefined,
+      credentialsByHost,
+      timeoutMs: e.SUPERVISOR_TIMEOUT_MS,
+      controlTimeoutMs: e.SUPERVISOR_CONTROL_TIMEOUT_MS,
+      pollIntervalSeconds: e.SUPERVISOR_POLL_INTERVAL_SECONDS,
+    },
+    redisUrl: e.REDIS_URL,
+    alertWebhookUrl: e.ALERT_WEBHOOK_URL,
+    migrateOnStart: e.MIGRATE_ON_START,
+    production: e.NODE_ENV === "production",
+    logLevel: e.LOG_LEVEL,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !(value instanceof Map)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** `host:port` without credentials, for logs. */
+export function describeDatabase(database: DatabaseConfig): string {
+  return `mysql://${database.host}:${database.port}/${database.database}`;
+}

@@ -1,0 +1,35 @@
+import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
+import type { Role } from "../auth/role.js";
+
+/** An API token. Only the SHA-256 of the token is stored; the token is shown once. */
+@Entity({ name: "fleetvisor_api_tokens" })
+export class ApiTokenEntity {
+  @PrimaryGeneratedColumn({ type: "int" })
+  id!: number;
+
+  @Column({ name: "name", type: "varchar", length: 100 })
+  name!: string;
+
+  @Column({ name: "role", type: "varchar", length: 16 })
+  role!: Role;
+
+  /** For agents: the process name or `prefix-*` pattern the token is bound to. */
+  @Column({ name: "process_pattern", type: "varchar", length: 101, nullable: true })
+  processPattern!: string | null;
+
+  @Column({ name: "token_hash", type: "char", length: 64, unique: true })
+  tokenHash!: string;
+
+  /** The first characters of the token, to recognise it in a list. Not a secret. */
+  @Column({ name: "token_prefix", type: "varchar", length: 16 })
+  tokenPrefix!: string;
+
+  @Column({ name: "created_by", type: "varchar", length: 100 })
+  createdBy!: string;
+
+  @Column({ name: "created_at", type: "datetime" })
+  createdAt!: Date;
+
+  @Column({ name: "revoked_at", type: "datetime", nullable: true })
+  revokedAt!: Date | null;
+}

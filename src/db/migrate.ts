@@ -1,0 +1,49 @@
+import type { DatabaseConfig } from "../config/config.js";
+import type { Logger } from "../logger.js";
+import { ensureDatabaseExists, initializeWithRetry } from "./connect.js";
+import { createDataSource } from "./data-source.js";
+
+/** The MySQL named lock that lets only one replica migrate at a time. */
+export const MIGRATION_LOCK = "fleetvisor:migrations";
+/** How long a replica waits for another one's migrations before giving up. */
+const LOCK_WAIT_SECONDS = 300;
+
+/**
+ * Applies pending migrations. Replicas that start together serialise on a MySQL named lock:
+ * the first applies the migrations, the others wait, then find nothing pending.
+ * Returns the names of the migrations this call applied.
+ */
+export async function runMigrations(database: DatabaseConfig, logger: Logger): Promise<string[]> {
+  await ensureDatabaseExists(database, logger);
+  const dataSource = await initializeWithRetry(createDataSource(database, { forMigrations: true }), database, logger);
+  // GET_LOCK belongs to a connection: hold one for the whole run.
+  const lockRunner = dataSource.createQueryRunner();
+  try {
+    const [row] = (await lockRunner.query("SELECT GET_LOCK(?, ?) AS acquired", [MIGRATION_LOCK, LOCK_WAIT_SECONDS])) as {
+      acquired: number | string | null;
+    }[];
+    if (Number(row?.acquired) !== 1) {
+      throw new Error(`another Fleetvisor held the migration lock "${MIGRATION_LOCK}" for over ${LOCK_WAIT_SECONDS}s`);
+    }
+    try {
+      const applied = await dataSource.runMigrations({ transaction: "each" });
+      for (const migration of applied) logger.info({ migration: migration.name }, "applied migration");
+      return applied.map((m) => m.name);
+    } finally {
+      await lockRunner.query("SELECT RELEASE_LOCK(?)", [MIGRATION_LOCK]);
+    }
+  } finally {
+    await lockRunner.release();
+    await dataSource.destroy();
+  }
+}
+
+/** Names of migrations not yet applied (for tools that must not migrate themselves). */
+export async function pendingMigrations(dataSource: import("typeorm").DataSource): Promise<string[]> {
+  const executed = new Set(
+    ((await dataSource.query("SELECT name FROM fleetvisor_migrations").catch(() => [])) as { name: string }[]).map(
+      (r) => r.name,
+    ),
+  );
+  return dataSource.migrations.map((m) => m.name ?? m.constructor.name).filter((name) => !executed.has(name));
+}

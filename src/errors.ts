@@ -1,0 +1,93 @@
+import { GraphQLError } from "graphql";
+
+/** Every `extensions.code` a client of Fleetvisor can see. */
+export enum ErrorCode {
+  UNAUTHENTICATED = "UNAUTHENTICATED",
+  FORBIDDEN = "FORBIDDEN",
+  NOT_FOUND = "NOT_FOUND",
+  BAD_USER_INPUT = "BAD_USER_INPUT",
+  CONFLICT = "CONFLICT",
+  SUPERVISOR_UNAVAILABLE = "SUPERVISOR_UNAVAILABLE",
+  SUPERVISOR_FAULT = "SUPERVISOR_FAULT",
+  /** The registry database did not answer in time; retrying later is safe. */
+  DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE",
+  INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
+}
+
+/**
+ * The base of every error Fleetvisor means a client to read. Anything that is not an
+ * `AppError` is logged and masked before it leaves the server.
+ */
+export abstract class AppError<C extends ErrorCode = ErrorCode> extends GraphQLError {
+  abstract readonly code: C;
+
+  protected constructor(message: string, code: C, extensions: Record<string, unknown> = {}, httpStatus?: number) {
+    super(message, {
+      extensions: { code, ...extensions, ...(httpStatus ? { http: { status: httpStatus } } : {}) },
+    });
+    this.name = new.target.name;
+  }
+}
+
+export class UnauthenticatedError extends AppError<ErrorCode.UNAUTHENTICATED> {
+  readonly code = ErrorCode.UNAUTHENTICATED;
+  constructor(message = "a valid API token is required (Authorization: Bearer <token>)") {
+    super(message, ErrorCode.UNAUTHENTICATED, {}, 401);
+  }
+}
+
+export class ForbiddenError extends AppError<ErrorCode.FORBIDDEN> {
+  readonly code = ErrorCode.FORBIDDEN;
+  constructor(message: string) {
+    super(message, ErrorCode.FORBIDDEN);
+  }
+}
+
+export class NotFoundError extends AppError<ErrorCode.NOT_FOUND> {
+  readonly code = ErrorCode.NOT_FOUND;
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super(message, ErrorCode.NOT_FOUND, extensions);
+  }
+}
+
+/** One invalid argument or input field, named by its path (`input.port`). */
+export interface InvalidField {
+  readonly field: string;
+  readonly message: string;
+}
+
+export class BadUserInputError extends AppError<ErrorCode.BAD_USER_INPUT> {
+  readonly code = ErrorCode.BAD_USER_INPUT;
+  constructor(
+    message: string,
+    readonly invalidFields: readonly InvalidField[] = [],
+  ) {
+    super(message, ErrorCode.BAD_USER_INPUT, invalidFields.length > 0 ? { invalidFields } : {});
+  }
+
+  /** One error naming every invalid field at once. */
+  static of(fields: readonly InvalidField[]): BadUserInputError {
+    return new BadUserInputError(fields.map((f) => `${f.field} ${f.message}`).join("; "), fields);
+  }
+}
+
+export class ConflictError extends AppError<ErrorCode.CONFLICT> {
+  readonly code = ErrorCode.CONFLICT;
+  constructor(message: string) {
+    super(message, ErrorCode.CONFLICT);
+  }
+}
+
+export class DatabaseUnavailableError extends AppError<ErrorCode.DATABASE_UNAVAILABLE> {
+  readonly code = ErrorCode.DATABASE_UNAVAILABLE;
+  constructor(reason: string) {
+    super(`the registry database is unavailable: ${reason}`, ErrorCode.DATABASE_UNAVAILABLE);
+  }
+}
+
+/** Closes a `switch` over a union: the compiler proves `value` cannot happen. */
+export class UnreachableCaseError extends Error {
+  constructor(value: never) {
+    super(`unreachable case: ${JSON.stringify(value)}`);
+  }
+}

@@ -1,0 +1,42 @@
+import { Arg, Authorized, Ctx, Int, Mutation, Resolver } from "type-graphql";
+import { Role } from "../../auth/role.js";
+import type { ProcessEntity } from "../../db/process.entity.js";
+import type { HeartbeatAck as HeartbeatAckValue, Registration as RegistrationValue } from "../../registry/registry.service.js";
+import type { RequestContext } from "../context.js";
+import { HeartbeatAck, Registration } from "../types/agent.types.js";
+import { Process } from "../types/process.type.js";
+
+/** What managed servers call through their registry client. */
+@Resolver()
+export class AgentResolver {
+  @Authorized(Role.AGENT, Role.ADMIN)
+  @Mutation(() => Registration, {
+    description: "A managed server starting: marks it RUNNING with its pid and tells it its port and heartbeat interval.",
+  })
+  registerProcess(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("name", () => String) name: string,
+    @Arg("pid", () => Int) pid: number,
+  ): Promise<RegistrationValue> {
+    return services.registry.register(name, pid, principal);
+  }
+
+  @Authorized(Role.AGENT, Role.ADMIN)
+  @Mutation(() => HeartbeatAck, { description: "Stamps the heartbeat of the registered pid." })
+  heartbeat(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("name", () => String) name: string,
+    @Arg("pid", () => Int) pid: number,
+  ): Promise<HeartbeatAckValue> {
+    return services.registry.heartbeat(name, pid, principal);
+  }
+
+  @Authorized(Role.AGENT, Role.ADMIN)
+  @Mutation(() => Process, { description: "A managed server shutting down cleanly: STOPPED, pid cleared." })
+  deregisterProcess(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("name", () => String) name: string,
+  ): Promise<ProcessEntity> {
+    return services.registry.deregister(name, principal);
+  }
+}

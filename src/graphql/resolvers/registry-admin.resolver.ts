@@ -1,0 +1,34 @@
+import { Arg, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
+import { Role } from "../../auth/role.js";
+import type { ProcessEntity } from "../../db/process.entity.js";
+import type { RequestContext } from "../context.js";
+import { CreateProcessInput, UpdateProcessInput } from "../types/process.inputs.js";
+import { Process } from "../types/process.type.js";
+
+@Resolver()
+export class RegistryAdminResolver {
+  @Authorized(Role.ADMIN)
+  @Mutation(() => Process, { description: "Adds a process to the registry (STOPPED until it registers)." })
+  createProcess(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("input", () => CreateProcessInput) input: CreateProcessInput,
+  ): Promise<ProcessEntity> {
+    return services.registry.create(input, principal);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => Process)
+  updateProcess(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("name", () => String) name: string,
+    @Arg("input", () => UpdateProcessInput) input: UpdateProcessInput,
+  ): Promise<ProcessEntity> {
+    return services.registry.update(name, input, principal);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => Process, { description: "Removes a process from the registry; returns it as it was." })
+  deleteProcess(@Ctx() { services, principal }: RequestContext, @Arg("name", () => String) name: string): Promise<ProcessEntity> {
+    return services.registry.delete(name, principal);
+  }
+}

@@ -1,0 +1,39 @@
+import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import { Role } from "../../auth/role.js";
+import type { CreatedToken, TokenInfo } from "../../auth/token.service.js";
+import { BadUserInputError } from "../../errors.js";
+import type { RequestContext } from "../context.js";
+import { CreateApiTokenInput } from "../types/token.inputs.js";
+import { ApiToken, NewApiToken } from "../types/token.types.js";
+
+function tokenId(id: string): number {
+  if (!/^\d{1,9}$/.test(id)) throw BadUserInputError.of([{ field: "id", message: `must be a token id (got "${id}")` }]);
+  return Number(id);
+}
+
+@Resolver()
+export class TokenResolver {
+  @Authorized(Role.ADMIN)
+  @Query(() => [ApiToken], { description: "API tokens, without the tokens themselves." })
+  apiTokens(
+    @Ctx() { services }: RequestContext,
+    @Arg("includeRevoked", () => Boolean, { defaultValue: false }) includeRevoked: boolean,
+  ): Promise<TokenInfo[]> {
+    return services.tokens.list({ includeRevoked });
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => NewApiToken, { description: "Creates a token; the response is the only place the token appears." })
+  createApiToken(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("input", () => CreateApiTokenInput) input: CreateApiTokenInput,
+  ): Promise<CreatedToken> {
+    return services.tokens.create(input, principal.name);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => ApiToken, { description: "Revokes a token; it stops working at once on this replica, on others within seconds." })
+  revokeApiToken(@Ctx() { services }: RequestContext, @Arg("id", () => ID) id: string): Promise<TokenInfo> {
+    return services.tokens.revoke(tokenId(id));
+  }
+}

@@ -1,0 +1,50 @@
+import { Field, InputType, Int } from "type-graphql";
+import { ProcessStatus } from "./enums.js";
+
+@InputType({ description: "Every field narrows the result; none means every process." })
+export class ProcessFilter {
+  @Field(() => [String], { nullable: true })
+  names?: string[] | null;
+
+  @Field(() => String, { nullable: true, description: "Names starting with this, e.g. domaeka-live-." })
+  namePrefix?: string | null;
+
+  @Field(() => [ProcessStatus], { nullable: true, description: "Any of these statuses." })
+  statuses?: ProcessStatus[] | null;
+
+  @Field(() => String, { nullable: true })
+  supervisorHost?: string | null;
+}
+
+@InputType()
+export class CreateProcessInput {
+  @Field(() => String, { description: "1–100 letters, digits, '.', '_', '-', starting with a letter or digit." })
+  name!: string;
+
+  @Field(() => Int, { description: "1–65535." })
+  port!: number;
+
+  @Field(() => String, { nullable: true, description: "A hostname or IP; required together with supervisorPort." })
+  supervisorHost?: string | null;
+
+  @Field(() => Int, { nullable: true })
+  supervisorPort?: number | null;
+
+  @Field(() => String, { nullable: true, description: "supervisord program name. Default: python-server." })
+  program?: string | null;
+}
+
+@InputType({ description: "Omitted fields stay as they are." })
+export class UpdateProcessInput {
+  @Field(() => Int, { nullable: true })
+  port?: number | null;
+
+  @Field(() => String, { nullable: true })
+  supervisorHost?: string | null;
+
+  @Field(() => Int, { nullable: true })
+  supervisorPort?: number | null;
+
+  @Field(() => String, { nullable: true })
+  program?: string | null;
+}

@@ -1,0 +1,46 @@
+import { DateTimeISOResolver } from "graphql-scalars";
+import { Field, ID, Int, ObjectType } from "type-graphql";
+import { ProcessStatus } from "./enums.js";
+
+/**
+ * A managed server. The fields here come from the registry (MySQL); fields that come
+ * from its supervisord are resolved per request and joined onto the same type.
+ */
+@ObjectType({ description: "A managed server, from the registry and from its supervisord." })
+export class Process {
+  @Field(() => ID)
+  id!: number;
+
+  @Field(() => String, { description: "kb_server_processes.process_name, e.g. domaeka-test-01." })
+  name!: string;
+
+  @Field(() => Int, { description: "The port the server listens on; it learns it at registration." })
+  port!: number;
+
+  @Field(() => Int, { nullable: true, description: "The pid the server registered with." })
+  pid!: number | null;
+
+  @Field(() => ProcessStatus)
+  status!: ProcessStatus;
+
+  @Field(() => DateTimeISOResolver, { nullable: true })
+  lastHeartbeat!: Date | null;
+
+  @Field(() => String, { nullable: true, description: "Host of its supervisord's XML-RPC interface." })
+  supervisorHost!: string | null;
+
+  @Field(() => Int, { nullable: true, description: "Port of its supervisord's XML-RPC interface." })
+  supervisorPort!: number | null;
+
+  @Field(() => String, { description: "The supervisord program name (default python-server)." })
+  program!: string;
+
+  @Field(() => DateTimeISOResolver, { nullable: true })
+  createdAt!: Date | null;
+
+  @Field(() => DateTimeISOResolver, {
+    nullable: true,
+    description: "Last change of the row; heartbeats do not count as changes.",
+  })
+  updatedAt!: Date | null;
+}

@@ -1,0 +1,30 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/**
+ * Paths that may carry a secret if some object ends up in a log line. Messages are written
+ * so that secrets never reach them; redaction is the second line of defence.
+ */
+const REDACT_PATHS = [
+  "password",
+  "*.password",
+  "token",
+  "*.token",
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+  "req.headers.authorization",
+  "connectionParams",
+  "*.connectionParams",
+];
+
+/** The process-wide structured logger (JSON lines on stdout). */
+export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
+  return pino({
+    level,
+    base: { service: "fleetvisor", ...bindings },
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

@@ -1,0 +1,457 @@
+import { Brackets, type DataSource, type EntityManager, type SelectQueryBuilder } from "typeorm";
+import type { Principal } from "../auth/principal.js";
+import { mayTouchProcess } from "../auth/principal.js";
+import { Role } from "../auth/role.js";
+import { isDuplicateKey } from "../db/db-errors.js";
+import { DEFAULT_PROGRAM, ProcessEntity } from "../db/process.entity.js";
+import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
+import { ProcessEventKind } from "../events/event-kind.js";
+import type { EventDraft, EventLogService } from "../events/event-log.service.js";
+import type { ProcessEventRecord } from "../events/process-event.js";
+import { ProcessStatus } from "./process-status.js";
+import { check, hostProblem, pidProblem, portProblem, processNameProblem, programNameProblem } from "./validation.js";
+
+/** Which processes a query wants; every field narrows, none means all. */
+export interface ProcessFilter {
+  readonly names?: readonly string[] | null | undefined;
+  readonly namePrefix?: string | null | undefined;
+  readonly statuses?: readonly ProcessStatus[] | null | undefined;
+  readonly supervisorHost?: string | null | undefined;
+}
+
+export interface CreateProcessInput {
+  readonly name: string;
+  readonly port: number;
+  readonly supervisorHost?: string | null | undefined;
+  readonly supervisorPort?: number | null | undefined;
+  readonly program?: string | null | undefined;
+}
+
+/** Omitted (or null) fields stay as they are. */
+export interface UpdateProcessInput {
+  readonly port?: number | null | undefined;
+  readonly supervisorHost?: string | null | undefined;
+  readonly supervisorPort?: number | null | undefined;
+  readonly program?: string | null | undefined;
+}
+
+export interface Registration {
+  readonly process: ProcessEntity;
+  readonly port: number;
+  readonly heartbeatIntervalSeconds: number;
+}
+
+export interface HeartbeatAck {
+  /** `false`: the registry does not consider this pid registered; call `registerProcess` again. */
+  readonly ok: boolean;
+  readonly serverTime: Date;
+  readonly nextHeartbeatInSeconds: number;
+  readonly message: string | null;
+}
+
+/** Statuses in which a registered process's heartbeat is simply stamped. */
+const HEARTBEAT_STATUSES = [ProcessStatus.RUNNING, ProcessStatus.STOPPING];
+const MAX_FILTER_NAMES = 1000;
+
+export interface RegistrySettings {
+  readonly heartbeatIntervalSeconds: number;
+}
+
+/**
+ * The registry: what managed servers report (register / heartbeat / deregister) and what
+ * admins maintain (create / update / delete), with every transition recorded once.
+ *
+ * Transitions are conditional UPDATEs inside a transaction with their event: only the
+ * caller whose UPDATE matched the row records the event, however many replicas race.
+ */
+export class RegistryService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly events: EventLogService,
+    private readonly settings: RegistrySettings,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  // ---------------------------------------------------------------- reads
+
+  async list(filter: ProcessFilter, principal: Principal): Promise<ProcessEntity[]> {
+    const problems = filterProblems(filter);
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    if (filter.names && filter.names.length === 0) return [];
+
+    const query = this.dataSource.getRepository(ProcessEntity).createQueryBuilder("p").orderBy("p.process_name", "ASC");
+    if (filter.names) query.andWhere("p.process_name IN (:...names)", { names: [...new Set(filter.names)] });
+    if (filter.namePrefix) {
+      query.andWhere("p.process_name LIKE :prefix ESCAPE '!'", { prefix: likePrefix(filter.namePrefix) });
+    }
+    if (filter.statuses) {
+      if (filter.statuses.length === 0) return [];
+      const statuses = new Set(filter.statuses);
+      query.andWhere(
+        new Brackets((where) => {
+          where.where("p.status IN (:...statuses)", { statuses: [...statuses] });
+          // The guide's DDL allows NULL; it reads as stopped.
+          if (statuses.has(ProcessStatus.STOPPED)) where.orWhere("p.status IS NULL");
+        }),
+      );
+    }
+    if (filter.supervisorHost) query.andWhere("p.supervisor_host = :host", { host: filter.supervisorHost });
+    restrictToPrincipal(query, principal);
+    return (await query.getMany()).map(normalise);
+  }
+
+  /** The process called `name`, or `null`. An agent may only ask for its own processes. */
+  async get(name: string, principal: Principal): Promise<ProcessEntity | null> {
+    assertValid([{ field: "name", value: name, problem: processNameProblem }]);
+    assertMayTouch(principal, name);
+    return this.find(this.dataSource.manager, name);
+  }
+
+  /** Loads many processes by name in one query (for per-request batching). */
+  async getMany(names: readonly string[]): Promise<ProcessEntity[]> {
+    if (names.length === 0) return [];
+    const rows = await this.dataSource
+      .getRepository(ProcessEntity)
+      .createQueryBuilder("p")
+      .where("p.process_name IN (:...names)", { names: [...names] })
+      .getMany();
+    return rows.map(normalise);
+  }
+
+  // ---------------------------------------------------------------- managed servers
+
+  /** A managed server starting up: `running`, with its pid and a fresh heartbeat. */
+  async register(name: string, pid: number, principal: Principal): Promise<Registration> {
+    assertValid([
+      { field: "name", value: name, problem: processNameProblem },
+      { field: "pid", value: pid, problem: pidProblem },
+    ]);
+    assertMayTouch(principal, name);
+    const now = this.now();
+    const process = await this.transition(async (manager, record) => {
+      const changed = await manager
+        .createQueryBuilder()
+        .update(ProcessEntity)
+        .set({ pid, status: ProcessStatus.RUNNING, lastHeartbeat: now, updatedAt: now })
+        .where("process_name = :name", { name })
+        .andWhere(
+          new Brackets((w) =>
+            w
+              .where("status IS NULL")
+              .orWhere("status <> :running", { running: ProcessStatus.RUNNING })
+              .orWhere("pid IS NULL")
+              .orWhere("pid <> :pid", { pid }),
+          ),
+        )
+        .execute();
+      if (changed.affected === 0) {
+        // Either unknown, or this very pid registering again (a retried call): stamp it.
+        const stamped = await manager
+          .createQueryBuilder()
+          .update(ProcessEntity)
+          .set({ lastHeartbeat: now, updatedAt: () => "updated_at" })
+          .where("process_name = :name", { name })
+          .execute();
+        if (stamped.affected === 0) throw notFound(name);
+        return this.mustFind(manager, name);
+      }
+      const row = await this.mustFind(manager, name);
+      await record({ kind: ProcessEventKind.REGISTERED, message: `registered with pid ${pid}` }, row);
+      return row;
+    }, name, principal);
+    return { process, port: process.port, heartbeatIntervalSeconds: this.settings.heartbeatIntervalSeconds };
+  }
+
+  /**
+   * The hot path: one conditional UPDATE that stamps the heartbeat of the registered pid.
+   * Only when it matches nothing does a second statement look at why.
+   */
+  async heartbeat(name: string, pid: number, principal: Principal): Promise<HeartbeatAck> {
+    assertValid([
+      { field: "name", value: name, problem: processNameProblem },
+      { field: "pid", value: pid, problem: pidProblem },
+    ]);
+    assertMayTouch(principal, name);
+    const now = this.now();
+    const ack = (ok: boolean, message: string | null = null): HeartbeatAck => ({
+      ok,
+      serverTime: now,
+      nextHeartbeatInSeconds: this.settings.heartbeatIntervalSeconds,
+      message,
+    });
+
+    const stamped = await this.dataSource
+      .createQueryBuilder()
+      .update(ProcessEntity)
+      // updated_at marks changes of the row, not liveness: keep it.
+      .set({ lastHeartbeat: now, updatedAt: () => "updated_at" })
+      .where("process_name = :name AND pid = :pid AND status IN (:...statuses)", {
+        name,
+        pid,
+        statuses: HEARTBEAT_STATUSES,
+      })
+      .execute();
+    if (stamped.affected === 1) {
+      this.events.publishHeartbeat(name, principal.name, now, null);
+      return ack(true);
+    }
+
+    // A process in `error` that still beats is alive again.
+    const restored = await this.transition(async (manager, record) => {
+      const changed = await manager
+        .createQueryBuilder()
+        .update(ProcessEntity)
+        .set({ status: ProcessStatus.RUNNING, lastHeartbeat: now, updatedAt: now })
+        .where("process_name = :name AND pid = :pid AND status = :error", { name, pid, error: ProcessStatus.ERROR })
+        .execute();
+      if (changed.affected === 0) return null;
+      const row = await this.mustFind(manager, name);
+      await record({ kind: ProcessEventKind.HEARTBEAT_RESTORED, message: `heartbeat from pid ${pid}` }, row);
+      return row;
+    }, name, principal);
+    if (restored) {
+      this.events.publishHeartbeat(name, principal.name, now, restored.status);
+      return ack(true);
+    }
+
+    const row = await this.find(this.dataSource.manager, name);
+    if (!row) throw notFound(name);
+    if (row.pid !== pid) {
+      return ack(false, `pid ${pid} is not the registered pid of ${name}; call registerProcess`);
+    }
+    return ack(false, `${name} is ${row.status} in the registry; call registerProcess`);
+  }
+
+  /** A managed server shutting down cleanly: `stopped`, pid cleared. */
+  async deregister(name: string, principal: Principal): Promise<ProcessEntity> {
+    assertValid([{ field: "name", value: name, problem: processNameProblem }]);
+    assertMayTouch(principal, name);
+    const now = this.now();
+    return this.transition(async (manager, record) => {
+      const changed = await manager
+        .createQueryBuilder()
+        .update(ProcessEntity)
+        .set({ pid: null, status: ProcessStatus.STOPPED, updatedAt: now })
+        .where("process_name = :name", { name })
+        .andWhere(
+          new Brackets((w) =>
+            w.where("status IS NULL").orWhere("status <> :stopped", { stopped: ProcessStatus.STOPPED }).orWhere("pid IS NOT NULL"),
+          ),
+        )
+        .execute();
+      const row = await this.find(manager, name);
+      if (!row) throw notFound(name);
+      if (changed.affected !== 0) await record({ kind: ProcessEventKind.DEREGISTERED, message: null }, row);
+      return row;
+    }, name, principal);
+  }
+
+  // ---------------------------------------------------------------- admins
+
+  async create(input: CreateProcessInput, principal: Principal): Promise<ProcessEntity> {
+    const name = input.name;
+    const problems: InvalidField[] = [];
+    check(problems, "input.name", name, processNameProblem);
+    problems.push(...processInputProblems(input, "input."));
+    if ((input.supervisorHost == null) !== (input.supervisorPort == null)) {
+      problems.push({ field: "input.supervisorPort", message: "supervisorHost and supervisorPort go together" });
+    }
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    const now = this.now();
+    try {
+      return await this.transition(async (manager, record) => {
+        await manager.insert(ProcessEntity, {
+          name,
+          port: input.port,
+          pid: null,
+          status: ProcessStatus.STOPPED,
+          supervisorHost: input.supervisorHost ?? null,
+          supervisorPort: input.supervisorPort ?? null,
+          program: input.program ?? DEFAULT_PROGRAM,
+          lastHeartbeat: null,
+          createdAt: now,
+          updatedAt: now,
+        });
+        const row = await this.mustFind(manager, name);
+        await record({ kind: ProcessEventKind.CREATED, message: describeProcess(row) }, row);
+        return row;
+      }, name, principal);
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new ConflictError(`a process named "${name}" already exists`);
+      throw error;
+    }
+  }
+
+  async update(name: string, input: UpdateProcessInput, principal: Principal): Promise<ProcessEntity> {
+    const problems: InvalidField[] = [];
+    check(problems, "name", name, processNameProblem);
+    problems.push(...processInputProblems(input, "input."));
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    const now = this.now();
+    return this.transition(async (manager, record) => {
+      const before = await this.find(manager, name);
+      if (!before) throw notFound(name);
+      const changes: Partial<ProcessEntity> = {};
+      if (input.port != null && input.port !== before.port) changes.port = input.port;
+      if (input.supervisorHost != null && input.supervisorHost !== before.supervisorHost) {
+        changes.supervisorHost = input.supervisorHost;
+      }
+      if (input.supervisorPort != null && input.supervisorPort !== before.supervisorPort) {
+        changes.supervisorPort = input.supervisorPort;
+      }
+      if (input.program != null && input.program !== before.program) changes.program = input.program;
+      const host = changes.supervisorHost ?? before.supervisorHost;
+      const port = changes.supervisorPort ?? before.supervisorPort;
+      if ((host === null) !== (port === null)) {
+        throw BadUserInputError.of([
+          { field: "input.supervisorPort", message: "supervisorHost and supervisorPort go together" },
+        ]);
+      }
+      const fields = Object.keys(changes);
+      if (fields.length === 0) return before;
+      await manager.update(ProcessEntity, { name }, { ...changes, updatedAt: now });
+      const row = await this.mustFind(manager, name);
+      await record(
+        {
+          kind: ProcessEventKind.UPDATED,
+          message: fields.map((f) => `${f}: ${String(before[f as keyof ProcessEntity])} → ${String(row[f as keyof ProcessEntity])}`).join(", "),
+        },
+        row,
+      );
+      return row;
+    }, name, principal);
+  }
+
+  /** Removes a process from the registry and returns it as it was. */
+  async delete(name: string, principal: Principal): Promise<ProcessEntity> {
+    assertValid([{ field: "name", value: name, problem: processNameProblem }]);
+    return this.transition(async (manager, record) => {
+      const row = await this.find(manager, name);
+      if (!row) throw notFound(name);
+      const deleted = await manager.delete(ProcessEntity, { name });
+      if (deleted.affected === 0) throw notFound(name);
+      await record({ kind: ProcessEventKind.DELETED, message: describeProcess(row), status: null }, null);
+      return row;
+    }, name, principal);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /**
+   * Runs `work` in a transaction; the events it records are published after the commit,
+   * and only then.
+   */
+  private async transition<T>(
+    work: (
+      manager: EntityManager,
+      record: (event: Pick<EventDraft, "kind" | "message"> & { status?: ProcessStatus | null }, row: ProcessEntity | null) => Promise<void>,
+    ) => Promise<T>,
+    processName: string,
+    principal: Principal,
+  ): Promise<T> {
+    const recorded: ProcessEventRecord[] = [];
+    const result = await this.dataSource.transaction(async (manager) =>
+      work(manager, async (event, row) => {
+        recorded.push(
+          await this.events.record(
+            manager,
+            {
+              kind: event.kind,
+              processName,
+              actor: principal.name,
+              message: event.message ?? null,
+              status: event.status !== undefined ? event.status : (row?.status ?? null),
+            },
+            row,
+          ),
+        );
+      }),
+    );
+    await this.events.publish(recorded);
+    return result;
+  }
+
+  private async find(manager: EntityManager, name: string): Promise<ProcessEntity | null> {
+    const row = await manager.findOne(ProcessEntity, { where: { name } });
+    return row ? normalise(row) : null;
+  }
+
+  private async mustFind(manager: EntityManager, name: string): Promise<ProcessEntity> {
+    const row = await this.find(manager, name);
+    if (!row) throw notFound(name);
+    return row;
+  }
+}
+
+function normalise(row: ProcessEntity): ProcessEntity {
+  if (row.status === null) row.status = ProcessStatus.STOPPED;
+  return row;
+}
+
+function notFound(name: string): NotFoundError {
+  return new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
+}
+
+function assertMayTouch(principal: Principal, name: string): void {
+  if (!mayTouchProcess(principal, name)) {
+    throw new ForbiddenError(`token "${principal.name}" is bound to "${principal.processPattern}" and may not touch "${name}"`);
+  }
+}
+
+interface Checked {
+  readonly field: string;
+  readonly value: string | number;
+  readonly problem: (value: never) => string | undefined;
+}
+
+function assertValid(checks: readonly Checked[]): void {
+  const problems: InvalidField[] = [];
+  for (const { field, value, problem } of checks) {
+    const message = (problem as (value: string | number) => string | undefined)(value);
+    if (message) problems.push({ field, message });
+  }
+  if (problems.length > 0) throw BadUserInputError.of(problems);
+}
+
+function processInputProblems(input: UpdateProcessInput, prefix: string): InvalidField[] {
+  const problems: InvalidField[] = [];
+  check(problems, `${prefix}port`, input.port, portProblem);
+  check(problems, `${prefix}supervisorHost`, input.supervisorHost, hostProblem);
+  check(problems, `${prefix}supervisorPort`, input.supervisorPort, portProblem);
+  check(problems, `${prefix}program`, input.program, programNameProblem);
+  return problems;
+}
+
+function filterProblems(filter: ProcessFilter): InvalidField[] {
+  const problems: InvalidField[] = [];
+  if (filter.names && filter.names.length > MAX_FILTER_NAMES) {
+    problems.push({ field: "filter.names", message: `may list at most ${MAX_FILTER_NAMES} names` });
+  }
+  filter.names?.forEach((name, i) => check(problems, `filter.names[${i}]`, name, processNameProblem));
+  if (filter.namePrefix !== undefined && filter.namePrefix !== null && filter.namePrefix.length > 100) {
+    problems.push({ field: "filter.namePrefix", message: "must be at most 100 characters" });
+  }
+  check(problems, "filter.supervisorHost", filter.supervisorHost, hostProblem);
+  return problems;
+}
+
+/** `prefix%` for LIKE, with the prefix's own `%`, `_` and `!` taken literally. */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`;
+}
+
+/** Agents see only the processes their token is bound to. */
+function restrictToPrincipal(query: SelectQueryBuilder<ProcessEntity>, principal: Principal): void {
+  if (principal.role !== Role.AGENT) return;
+  const pattern = principal.processPattern ?? "";
+  if (pattern.endsWith("*")) {
+    query.andWhere("p.process_name LIKE :agentPrefix ESCAPE '!'", { agentPrefix: likePrefix(pattern.slice(0, -1)) });
+  } else {
+    query.andWhere("p.process_name = :agentName", { agentName: pattern });
+  }
+}
+
+function describeProcess(row: ProcessEntity): string {
+  const where = row.supervisorHost ? ` on ${row.supervisorHost}:${row.supervisorPort} program ${row.program}` : "";
+  return `port ${row.port}${where}`;
+}

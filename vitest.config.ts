@@ -1,0 +1,36 @@
+import { defineConfig } from "vitest/config";
+
+// graphql ships both ESM and CJS builds; without the alias vitest can load both and
+// type-graphql then fails with "Cannot use GraphQLSchema from another module or realm".
+const resolve = { alias: { graphql: "graphql/index.js" } };
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        resolve,
+        test: {
+          name: "unit",
+          include: ["src/**/*.test.ts", "client-examples/**/*.test.ts"],
+          setupFiles: ["./test/setup.ts"],
+          environment: "node",
+        },
+      },
+      {
+        resolve,
+        test: {
+          name: "integration",
+          include: ["test/**/*.int.test.ts"],
+          setupFiles: ["./test/setup.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // Every file gets its own database and its own supervisord instances; two at a
+          // time keeps a 2-core machine responsive enough for timing-sensitive checks.
+          maxWorkers: 2,
+          fileParallelism: true,
+        },
+      },
+    ],
+  },
+});
