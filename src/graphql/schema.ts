@@ -1,4 +1,4 @@
-import type { GraphQLSchema } from "graphql";
+import { printSchema, type GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth-checker.js";
 import { AgentResolver } from "./resolvers/agent.resolver.js";
@@ -39,4 +39,10 @@ export async function buildFleetvisorSchema(): Promise<GraphQLSchema> {
     validate: false,
     emitSchemaFile: false,
   });
+}
+
+/** The SDL of the schema, as committed in schema/schema.graphql (a test compares them). */
+export async function printFleetvisorSchema(): Promise<string> {
+  const header = "# Generated from src/graphql by `npm run schema`. Do not edit by hand.\n\n";
+  return `${header}${printSchema(await buildFleetvisorSchema())}\n`;
 }

@@ -216,10 +216,10 @@ export class RegistryService {
 
     const row = await this.find(this.dataSource.manager, name);
     if (!row) throw notFound(name);
-    if (row.pid !== pid) {
-      return ack(false, `pid ${pid} is not the registered pid of ${name}; call registerProcess`);
+    if (row.status !== null && !HEARTBEAT_STATUSES.includes(row.status) && row.status !== ProcessStatus.ERROR) {
+      return ack(false, `${name} is ${row.status} in the registry; call registerProcess`);
     }
-    return ack(false, `${name} is ${row.status} in the registry; call registerProcess`);
+    return ack(false, `pid ${pid} is not the registered pid of ${name} (${row.pid ?? "none"}); call registerProcess`);
   }
 
   /** A managed server shutting down cleanly: `stopped`, pid cleared. */

@@ -1,0 +1,92 @@
+import "reflect-metadata";
+import { parseArgs } from "node:util";
+import { Role, ROLES } from "../auth/role.js";
+import { TokenService, type TokenInfo } from "../auth/token.service.js";
+import { ConfigError, loadConfig } from "../config/config.js";
+import { initializeWithRetry } from "../db/connect.js";
+import { createDataSource } from "../db/data-source.js";
+import { pendingMigrations } from "../db/migrate.js";
+import { AppError } from "../errors.js";
+import { createLogger } from "../logger.js";
+
+const USAGE = `usage:
+  npm run token -- create --role viewer|operator|admin|agent --name NAME [--process PATTERN]
+  npm run token -- list [--all]
+  npm run token -- revoke ID
+
+create prints the new token once, alone on stdout (the details go to stderr), so that
+  TOKEN=$(npm run -s token -- create --role agent --name domaeka-agent --process 'domaeka-*')
+captures it. Only its hash is stored.`;
+
+/** The actor recorded for tokens made from the command line. */
+const CLI_ACTOR = "cli";
+
+class UsageError extends Error {}
+
+function describe(token: TokenInfo): string {
+  const pattern = token.processPattern ? ` process=${token.processPattern}` : "";
+  const revoked = token.revokedAt ? ` revoked=${token.revokedAt.toISOString()}` : "";
+  return `${token.id}\t${token.name}\t${token.role.toUpperCase()}${pattern}\t${token.tokenPrefix}…\tcreated=${token.createdAt.toISOString()} by ${token.createdBy}${revoked}`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === "help" || command === "--help") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      role: { type: "string" },
+      name: { type: "string" },
+      process: { type: "string" },
+      all: { type: "boolean", default: false },
+    },
+  });
+  if (!["create", "list", "revoke"].includes(command)) throw new UsageError(`unknown command "${command}"`);
+
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
+  const dataSource = await initializeWithRetry(createDataSource(config.database), config.database, logger);
+  try {
+    const pending = await pendingMigrations(dataSource);
+    if (pending.length > 0) throw new Error(`the database needs migrations first: run "npm run migrate"`);
+    const tokens = new TokenService(dataSource, { bootstrapAdminToken: undefined, cacheTtlMs: 0 });
+    switch (command) {
+      case "create": {
+        const role = values.role?.toLowerCase() as Role | undefined;
+        if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(", ")}`);
+        if (!values.name) throw new UsageError("--name is required");
+        const created = await tokens.create({ name: values.name, role, processPattern: values.process ?? null }, CLI_ACTOR);
+        process.stderr.write(`created token ${describe(created)}\nthe token is shown only now:\n`);
+        process.stdout.write(`${created.token}\n`);
+        return;
+      }
+      case "list": {
+        const list = await tokens.list({ includeRevoked: values.all });
+        process.stdout.write(list.length > 0 ? `${list.map(describe).join("\n")}\n` : "no tokens\n");
+        return;
+      }
+      case "revoke": {
+        const id = positionals[0];
+        if (!id || !/^\d+$/.test(id)) throw new UsageError("revoke needs a token id (see list)");
+        process.stdout.write(`revoked ${describe(await tokens.revoke(Number(id)))}\n`);
+        return;
+      }
+    }
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`fleetvisor token: ${error.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const message = error instanceof ConfigError || error instanceof AppError ? error.message : (error as Error).message;
+  process.stderr.write(`fleetvisor token: ${message}\n`);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});

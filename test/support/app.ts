@@ -1,0 +1,49 @@
+import { startApp, type App } from "../../src/app.js";
+import { loadConfig } from "../../src/config/config.js";
+import { createLogger } from "../../src/logger.js";
+import { GraphQLHttpClient } from "./graphql-client.js";
+
+export const ADMIN_TOKEN = "test-bootstrap-admin-token-0123456789";
+
+export interface TestApp extends App {
+  /** An HTTP client that authenticates with the bootstrap admin token. */
+  readonly admin: GraphQLHttpClient;
+  /** An HTTP client without a token. */
+  readonly anonymous: GraphQLHttpClient;
+  /** Creates a token through the API and returns a client that uses it. */
+  client(role: "VIEWER" | "OPERATOR" | "ADMIN" | "AGENT", name?: string, processPattern?: string): Promise<TokenClient>;
+}
+
+export interface TokenClient {
+  readonly id: string;
+  readonly token: string;
+  readonly http: GraphQLHttpClient;
+}
+
+/** Starts the real service on a free port against `databaseUrl`, as `npm start` would. */
+export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...env,
+  });
+  const app = await startApp(config, { logger: createLogger(config.logLevel) });
+  const admin = new GraphQLHttpClient(app.url, ADMIN_TOKEN);
+  let counter = 0;
+  return {
+    ...app,
+    stop: () => app.stop(),
+    admin,
+    anonymous: new GraphQLHttpClient(app.url),
+    async client(role, name, processPattern) {
+      const data = await admin.data<{ createApiToken: { id: string; token: string } }>(
+        `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { id token } }`,
+        { input: { name: name ?? `${role.toLowerCase()}-${++counter}`, role, processPattern } },
+      );
+      return { ...data.createApiToken, http: new GraphQLHttpClient(app.url, data.createApiToken.token) };
+    },
+  };
+}

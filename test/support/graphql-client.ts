@@ -1,0 +1,174 @@
+import { createClient, type Client, type ExecutionResult } from "graphql-ws";
+import WebSocket from "ws";
+
+export interface HttpResult<T = Record<string, unknown>> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: ExecutionResult<T> & { errors?: ReadonlyArray<GraphQLErrorJson> };
+}
+
+export interface GraphQLErrorJson {
+  readonly message: string;
+  readonly path?: readonly (string | number)[];
+  readonly extensions?: { readonly code?: string; readonly [key: string]: unknown };
+}
+
+/** A plain GraphQL-over-HTTP client, as a frontend team would write one. */
+export class GraphQLHttpClient {
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {}
+
+  as(token: string | undefined): GraphQLHttpClient {
+    return new GraphQLHttpClient(this.url, token);
+  }
+
+  async request<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<HttpResult<T>> {
+    const response = await fetch(`${this.url}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/graphql-response+json, application/json",
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: response.status, headers: response.headers, body: (await response.json()) as HttpResult<T>["body"] };
+  }
+
+  /** The data, or an exception carrying the errors. */
+  async data<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<T> {
+    const result = await this.request<T>(query, variables);
+    if (result.body.errors?.length || !result.body.data) {
+      throw new Error(`GraphQL errors (HTTP ${result.status}): ${JSON.stringify(result.body.errors)}`);
+    }
+    return result.body.data;
+  }
+
+  /** The single error a request is expected to fail with. */
+  async error(query: string, variables?: Record<string, unknown>): Promise<GraphQLErrorJson & { status: number }> {
+    const result = await this.request(query, variables);
+    const error = result.body.errors?.[0];
+    if (!error) throw new Error(`expected an error, got ${JSON.stringify(result.body)}`);
+    return { ...error, status: result.status };
+  }
+}
+
+/** What a subscriber saw. */
+export class SubscriptionRecorder<T> {
+  readonly values: T[] = [];
+  readonly errors: unknown[] = [];
+  completed = false;
+  private readonly waiters = new Set<() => void>();
+
+  push(value: T): void {
+    this.values.push(value);
+    this.notify();
+  }
+
+  fail(error: unknown): void {
+    this.errors.push(error);
+    this.notify();
+  }
+
+  complete(): void {
+    this.completed = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const waiter of this.waiters) waiter();
+  }
+
+  /** Waits until `predicate` holds for what was seen so far, or fails after `timeoutMs`. */
+  async until(predicate: (values: readonly T[]) => boolean, timeoutMs = 10_000, what = "the expected events"): Promise<T[]> {
+    if (predicate(this.values)) return this.values;
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (predicate(this.values)) {
+          cleanup();
+          resolve(this.values);
+        } else if (this.errors.length > 0 || this.completed) {
+          cleanup();
+          reject(new Error(`subscription ended before ${what}: ${JSON.stringify(this.errors)} after ${JSON.stringify(this.values)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for ${what}; saw ${JSON.stringify(this.values)}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  count(n: number, timeoutMs?: number): Promise<T[]> {
+    return this.until((values) => values.length >= n, timeoutMs, `${n} events`);
+  }
+}
+
+export interface WsConnection {
+  readonly client: Client;
+  /** Resolves with the close code once the socket closes. */
+  readonly closed: Promise<number>;
+  subscribe<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): SubscriptionRecorder<T>;
+  /** Resolves once the server acknowledged the connection. */
+  readonly connected: Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** A real graphql-ws client, connected at once, without retries (tests want to see failures). */
+export function connectWs(httpUrl: string, token?: string): WsConnection {
+  let resolveClosed!: (code: number) => void;
+  const closed = new Promise<number>((resolve) => (resolveClosed = resolve));
+  let resolveConnected!: () => void;
+  let rejectConnected!: (error: unknown) => void;
+  const connected = new Promise<void>((resolve, reject) => {
+    resolveConnected = resolve;
+    rejectConnected = reject;
+  });
+  connected.catch(() => undefined);
+  const client = createClient({
+    url: `${httpUrl.replace(/^http/, "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    lazy: false,
+    retryAttempts: 0,
+    on: {
+      connected: () => resolveConnected(),
+      closed: (event) => {
+        const code = (event as { code?: number }).code ?? 0;
+        rejectConnected(new Error(`closed with ${code}`));
+        resolveClosed(code);
+      },
+    },
+    onNonLazyError: () => undefined,
+  });
+  return {
+    client,
+    closed,
+    connected,
+    subscribe<T>(query: string, variables?: Record<string, unknown>) {
+      const recorder = new SubscriptionRecorder<T>();
+      client.subscribe<T>(
+        { query, variables },
+        {
+          next: (result) => {
+            if (result.errors) recorder.fail(result.errors);
+            else recorder.push(result.data as T);
+          },
+          error: (error) => recorder.fail(error),
+          complete: () => recorder.complete(),
+        },
+      );
+      return recorder;
+    },
+    async dispose() {
+      await client.dispose();
+    },
+  };
+}
