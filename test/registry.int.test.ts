@@ -58,7 +58,7 @@ describe("a managed server's life, as a subscriber sees it", () => {
     await ws.connected;
     // Resuming from the log's current end makes the subscription gapless however long the
     // server takes to attach it; heartbeats are live only, so beat until one is seen.
-    const [{ last }] = await db.query<{ last: string }>("SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events");
+    const [{ last } = { last: "0" }] = await db.query<{ last: string }>("SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events");
     const seen = ws.subscribe<{ processChanged: { id: string | null; kind: string; processName: string; actor: string; status: string; process: { pid: number | null; status: string } | null } }>(
       `subscription($after: ID) { processChanged(names: ["domaeka-test-01"], kinds: [REGISTERED, HEARTBEAT, DEREGISTERED], after: $after) {
          id kind processName actor status process { pid status } } }`,

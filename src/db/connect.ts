@@ -14,22 +14,18 @@ export class DatabaseStartupError extends Error {
 }
 
 /**
- * `DataSource.initialize()` rejects at once when the database is down. At start-up the
- * database is often still booting (compose, Kubernetes), so retry with backoff for a
- * bounded time; credentials or a missing database fail at once with a clear message.
+ * Runs `attempt` until it succeeds, retrying with backoff for `startupRetryMs` while the
+ * database is unreachable (at start-up it is often still booting). Errors that retrying
+ * cannot fix (credentials, a missing database) fail at once, with a clear message.
  */
-export async function initializeWithRetry(
-  dataSource: DataSource,
-  database: DatabaseConfig,
-  logger: Logger,
-): Promise<DataSource> {
+async function retryWhileUnavailable<T>(database: DatabaseConfig, logger: Logger, attempt: () => Promise<T>): Promise<T> {
+  const where = describeDatabase(database);
   const deadline = Date.now() + database.startupRetryMs;
   let delayMs = 250;
-  for (let attempt = 1; ; attempt++) {
+  for (let attempts = 1; ; attempts++) {
     try {
-      return await dataSource.initialize();
+      return await attempt();
     } catch (error) {
-      const where = describeDatabase(database);
       const code = databaseErrorCode(error);
       if (code === "ER_ACCESS_DENIED_ERROR" || code === "ER_DBACCESS_DENIED_ERROR") {
         throw new DatabaseStartupError(`${where} rejected the credentials in DATABASE_URL (${code})`);
@@ -37,33 +33,38 @@ export async function initializeWithRetry(
       if (code === "ER_BAD_DB_ERROR") {
         throw new DatabaseStartupError(`${where}: the database does not exist; run "npm run migrate" to create it`);
       }
-      if (!isDatabaseUnavailable(error) || Date.now() + delayMs > deadline) {
+      if (!isDatabaseUnavailable(error)) {
+        throw new DatabaseStartupError(`${where}: ${describeDatabaseError(error)}`);
+      }
+      if (Date.now() + delayMs > deadline) {
         throw new DatabaseStartupError(`${where} is not reachable: ${describeDatabaseError(error)}`);
       }
-      logger.warn({ attempt, retryInMs: delayMs, reason: describeDatabaseError(error) }, `waiting for ${where}`);
+      logger.warn({ attempt: attempts, retryInMs: delayMs, reason: describeDatabaseError(error) }, `waiting for ${where}`);
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 5_000);
     }
   }
 }
 
+/** `DataSource.initialize()` with the start-up retry (it rejects at once when the database is down). */
+export function initializeWithRetry(dataSource: DataSource, database: DatabaseConfig, logger: Logger): Promise<DataSource> {
+  return retryWhileUnavailable(database, logger, () => dataSource.initialize());
+}
+
 /**
  * Creates the configured database when it does not exist yet (first start against a fresh
  * server). A user without the privilege gets the server's refusal, named.
  */
-export async function ensureDatabaseExists(database: DatabaseConfig, logger: Logger): Promise<void> {
-  const deadline = Date.now() + database.startupRetryMs;
-  let delayMs = 250;
-  for (;;) {
-    let connection: mysql2.Connection | undefined;
+export function ensureDatabaseExists(database: DatabaseConfig, logger: Logger): Promise<void> {
+  return retryWhileUnavailable(database, logger, async () => {
+    const connection = await mysql2.createConnection({
+      host: database.host,
+      port: database.port,
+      user: database.user,
+      password: database.password,
+      connectTimeout: database.connectTimeoutMs,
+    });
     try {
-      connection = await mysql2.createConnection({
-        host: database.host,
-        port: database.port,
-        user: database.user,
-        password: database.password,
-        connectTimeout: database.connectTimeoutMs,
-      });
       const [rows] = await connection.query<mysql2.RowDataPacket[]>(
         "SELECT SCHEMA_NAME FROM INFORMATION_SCHEMA.SCHEMATA WHERE SCHEMA_NAME = ?",
         [database.database],
@@ -74,22 +75,8 @@ export async function ensureDatabaseExists(database: DatabaseConfig, logger: Log
         );
         logger.info(`created database ${describeDatabase(database)}`);
       }
-      return;
-    } catch (error) {
-      const where = describeDatabase(database);
-      if (!isDatabaseUnavailable(error) || Date.now() + delayMs > deadline) {
-        const code = databaseErrorCode(error);
-        throw new DatabaseStartupError(
-          code === "ER_ACCESS_DENIED_ERROR"
-            ? `${where} rejected the credentials in DATABASE_URL (${code})`
-            : `cannot prepare ${where}: ${describeDatabaseError(error)}`,
-        );
-      }
-      logger.warn({ retryInMs: delayMs, reason: describeDatabaseError(error) }, `waiting for ${where}`);
-      await sleep(delayMs);
-      delayMs = Math.min(delayMs * 2, 5_000);
     } finally {
-      await connection?.end().catch(() => undefined);
+      await connection.end().catch(() => undefined);
     }
-  }
+  });
 }

@@ -1,0 +1,237 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
+import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { connectWs, GraphQLHttpClient, type WsConnection } from "./support/graphql-client.js";
+
+const run = promisify(execFile);
+
+type Who = "viewer" | "operator" | "admin" | "agent" | "foreign agent";
+const EVERYONE: Who[] = ["viewer", "operator", "admin", "agent", "foreign agent"];
+
+let db: TestDatabase;
+let app: TestApp;
+const clients = {} as Record<Who, TokenClient>;
+const sockets: WsConnection[] = [];
+
+/** Everything a write could touch, to prove that a refused call wrote nothing. */
+async function snapshot(): Promise<unknown> {
+  return {
+    processes: await db.query("SELECT * FROM kb_server_processes ORDER BY id"),
+    events: await db.query("SELECT COUNT(*) AS n FROM fleetvisor_process_events"),
+    tokens: await db.query("SELECT id, revoked_at FROM fleetvisor_api_tokens ORDER BY id"),
+  };
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase("auth");
+  // Another process (the CLI) revokes tokens here: a short cache makes that visible quickly.
+  app = await startTestApp(db.url, { TOKEN_CACHE_TTL_MS: "500" });
+  clients.viewer = await app.client("VIEWER", "viewer");
+  clients.operator = await app.client("OPERATOR", "operator");
+  clients.admin = await app.client("ADMIN", "admin");
+  clients.agent = await app.client("AGENT", "agent", "matrix-*");
+  clients["foreign agent"] = await app.client("AGENT", "foreign-agent", "elsewhere-*");
+  for (const name of ["matrix-01", "matrix-02", "outside-01"]) {
+    await app.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, { n: name });
+  }
+  await app.admin.data(`mutation { registerProcess(name: "matrix-01", pid: 42) { port } }`);
+});
+
+afterAll(async () => {
+  await Promise.all(sockets.map((s) => s.dispose()));
+  await app?.stop();
+  await db?.drop();
+});
+
+interface Operation {
+  readonly name: string;
+  readonly query: string;
+  readonly allowed: readonly Who[];
+  readonly writes: boolean;
+}
+
+/**
+ * DESIGN.md's table, operation by operation. Writes use a fresh name per attempt only
+ * where success would make a second attempt fail for another reason.
+ */
+const operations: Operation[] = [
+  { name: "processes", query: `{ processes { name } }`, allowed: EVERYONE, writes: false },
+  { name: "process (own)", query: `{ process(name: "matrix-01") { name } }`, allowed: ["viewer", "operator", "admin", "agent"], writes: false },
+  { name: "apiTokens", query: `{ apiTokens { id } }`, allowed: ["admin"], writes: false },
+  { name: "registerProcess", query: `mutation { registerProcess(name: "matrix-01", pid: 42) { port } }`, allowed: ["admin", "agent"], writes: true },
+  { name: "heartbeat", query: `mutation { heartbeat(name: "matrix-01", pid: 42) { ok } }`, allowed: ["admin", "agent"], writes: true },
+  { name: "deregisterProcess", query: `mutation { deregisterProcess(name: "matrix-02") { status } }`, allowed: ["admin", "agent"], writes: true },
+  { name: "createProcess", query: `mutation { createProcess(input: { name: "made-$WHO", port: 8000 }) { id } }`, allowed: ["admin"], writes: true },
+  { name: "updateProcess", query: `mutation { updateProcess(name: "outside-01", input: { port: 8001 }) { port } }`, allowed: ["admin"], writes: true },
+  { name: "deleteProcess", query: `mutation { deleteProcess(name: "made-$WHO") { id } }`, allowed: ["admin"], writes: true },
+  { name: "createApiToken", query: `mutation { createApiToken(input: { name: "x", role: VIEWER }) { token } }`, allowed: ["admin"], writes: true },
+  { name: "revokeApiToken", query: `mutation { revokeApiToken(id: "$VIEWER") { id } }`, allowed: ["admin"], writes: true },
+];
+
+describe("who may do what (HTTP)", () => {
+  for (const operation of operations) {
+    for (const who of EVERYONE) {
+      const allowed = operation.allowed.includes(who);
+      it(`${operation.name} as ${who}: ${allowed ? "allowed" : "FORBIDDEN, nothing written"}`, async () => {
+        const query = operation.query.replace("$WHO", who.replace(" ", "-")).replace("$VIEWER", "999999");
+        const before = operation.writes && !allowed ? await snapshot() : undefined;
+        const result = await clients[who].http.request(query);
+        if (allowed) {
+          const codes = result.body.errors?.map((e) => e.extensions?.code) ?? [];
+          // revokeApiToken of an unknown id is allowed, and answers NOT_FOUND.
+          expect(codes.filter((c) => c !== "NOT_FOUND")).toEqual([]);
+        } else {
+          expect(result.status).toBe(200);
+          expect(result.body.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+          if (before) expect(await snapshot()).toEqual(before);
+        }
+      });
+    }
+  }
+
+  it("an agent sees only its own processes", async () => {
+    const data = await clients.agent.http.data<{ processes: { name: string }[] }>(`{ processes { name } }`);
+    expect(data.processes.map((p) => p.name)).toEqual(["matrix-01", "matrix-02"]);
+    const foreign = await clients["foreign agent"].http.data<{ processes: { name: string }[] }>(`{ processes { name } }`);
+    expect(foreign.processes).toEqual([]);
+  });
+
+  it("an agent touching a process outside its pattern is FORBIDDEN and writes nothing", async () => {
+    for (const mutation of [
+      `mutation { registerProcess(name: "outside-01", pid: 1) { port } }`,
+      `mutation { heartbeat(name: "outside-01", pid: 1) { ok } }`,
+      `mutation { deregisterProcess(name: "outside-01") { status } }`,
+      `{ process(name: "outside-01") { name } }`,
+    ]) {
+      const before = await snapshot();
+      const error = await clients.agent.http.error(mutation);
+      expect(error.extensions?.code).toBe("FORBIDDEN");
+      expect(error.message).toContain('"matrix-*"');
+      expect(await snapshot()).toEqual(before);
+    }
+  });
+
+  it.each([
+    ["no token", undefined],
+    ["an unknown token", "fvt_not-a-real-token"],
+  ])("%s: 401 UNAUTHENTICATED with a GraphQL error body, nothing written", async (_label, token) => {
+    const before = await snapshot();
+    const result = await new GraphQLHttpClient(app.url, token).request(`mutation { deregisterProcess(name: "matrix-01") { status } }`);
+    expect(result.status).toBe(401);
+    expect(result.headers.get("www-authenticate")).toContain("Bearer");
+    expect(result.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(result.body.errors?.[0]?.extensions).not.toHaveProperty("http");
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it("a revoked token stops working at once", async () => {
+    const doomed = await app.client("VIEWER", "doomed");
+    expect((await doomed.http.request(`{ processes { name } }`)).status).toBe(200);
+    const revoked = await app.admin.data<{ revokeApiToken: { revokedAt: string | null } }>(
+      `mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }`,
+      { id: doomed.id },
+    );
+    expect(revoked.revokeApiToken.revokedAt).not.toBeNull();
+    expect((await doomed.http.request(`{ processes { name } }`)).status).toBe(401);
+  });
+
+  it("stores only a hash of each token, and never lists the token", async () => {
+    const created = await app.client("OPERATOR", "hash-check");
+    const rows = await db.query<Record<string, unknown>>("SELECT * FROM fleetvisor_api_tokens WHERE name = 'hash-check'");
+    expect(JSON.stringify(rows)).not.toContain(created.token);
+    expect(rows[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    const listed = await app.admin.request(`{ apiTokens { id name role tokenPrefix } }`);
+    expect(JSON.stringify(listed.body)).not.toContain(created.token);
+    expect(created.token.startsWith((listed.body.data as { apiTokens: { tokenPrefix: string }[] }).apiTokens.at(-1)!.tokenPrefix)).toBe(true);
+  });
+
+  it("refuses an agent token without a pattern and a pattern on other roles", async () => {
+    const agentWithout = await app.admin.error(`mutation { createApiToken(input: { name: "a", role: AGENT }) { token } }`);
+    expect(agentWithout.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(agentWithout.message).toContain("processPattern");
+    const viewerWith = await app.admin.error(`mutation { createApiToken(input: { name: "v", role: VIEWER, processPattern: "x-*" }) { token } }`);
+    expect(viewerWith.extensions?.code).toBe("BAD_USER_INPUT");
+    const badPattern = await app.admin.error(`mutation { createApiToken(input: { name: "a", role: AGENT, processPattern: "*-x" }) { token } }`);
+    expect(badPattern.extensions?.code).toBe("BAD_USER_INPUT");
+  });
+});
+
+describe("who may do what (WebSocket)", () => {
+  it.each([
+    ["no token", undefined],
+    ["an unknown token", "fvt_not-a-real-token"],
+  ])("%s: the socket is closed with 4401", async (_label, token) => {
+    const connection = connectWs(app.url, token);
+    sockets.push(connection);
+    expect(await connection.closed).toBe(4401);
+  });
+
+  it("every role may subscribe; an agent only to its own processes", async () => {
+    for (const who of EVERYONE) {
+      const connection = connectWs(app.url, clients[who].token);
+      sockets.push(connection);
+      await connection.connected;
+    }
+    const agentSocket = connectWs(app.url, clients.agent.token);
+    sockets.push(agentSocket);
+    const refused = agentSocket.subscribe(`subscription { processChanged(names: ["outside-01"]) { id } }`);
+    await refused.until(() => false, 3_000).catch(() => undefined);
+    expect((refused.errors[0] as { extensions: { code: string } }[])[0]!.extensions.code).toBe("FORBIDDEN");
+
+    // Without names, an agent receives only its processes' events.
+    const cursor = String((await db.query<{ m: string }>("SELECT COALESCE(MAX(id),0) AS m FROM fleetvisor_process_events"))[0]!.m);
+    const own = agentSocket.subscribe<{ processChanged: { processName: string } }>(
+      `subscription($after: ID) { processChanged(after: $after) { processName } }`,
+      { after: cursor },
+    );
+    await app.admin.data(`mutation { updateProcess(name: "outside-01", input: { port: 8123 }) { port } }`);
+    await app.admin.data(`mutation { updateProcess(name: "matrix-02", input: { port: 8124 }) { port } }`);
+    await own.count(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(own.values.map((v) => v.processChanged.processName)).toEqual(["matrix-02"]);
+  });
+});
+
+describe("npm run token", () => {
+  const cli = (...args: string[]) =>
+    run(process.execPath, ["--import", "tsx", "src/cli/token.ts", ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
+    });
+
+  it("creates a token printed once on stdout, lists it without the token, and revokes it", async () => {
+    const created = await cli("create", "--role", "operator", "--name", "ops");
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^fvt_[A-Za-z0-9_-]{43}$/);
+    expect(created.stderr).toContain("OPERATOR");
+
+    const data = await new GraphQLHttpClient(app.url, token).data<{ processes: unknown[] }>(`{ processes { name } }`);
+    expect(data.processes.length).toBeGreaterThan(0);
+
+    const agent = await cli("create", "--role", "agent", "--name", "domaeka-agent", "--process", "domaeka-*");
+    expect(agent.stderr).toContain("process=domaeka-*");
+
+    const list = await cli("list");
+    expect(list.stdout).toContain("\tops\tOPERATOR");
+    expect(list.stdout).not.toContain(token);
+    const id = /^(\d+)\tops\t/m.exec(list.stdout)![1]!;
+
+    await cli("revoke", id);
+    // Revoked by another process: this replica notices within TOKEN_CACHE_TTL_MS.
+    const revokedAt = Date.now();
+    while ((await new GraphQLHttpClient(app.url, token).request(`{ processes { name } }`)).status !== 401) {
+      expect(Date.now() - revokedAt).toBeLessThan(2_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await cli("list")).stdout).not.toContain("\tops\t");
+    expect((await cli("list", "--all")).stdout).toMatch(/\tops\t.*revoked=/);
+  });
+
+  it("explains what is wrong with a bad command line", async () => {
+    const failure = await cli("create", "--role", "superuser", "--name", "x").catch((e: { code: number; stderr: string }) => e);
+    expect(failure).toMatchObject({ code: 2, stderr: expect.stringContaining("--role must be one of") });
+    const agent = await cli("create", "--role", "agent", "--name", "x").catch((e: { code: number; stderr: string }) => e);
+    expect(agent).toMatchObject({ code: 1, stderr: expect.stringContaining("processPattern is required") });
+  });
+});
