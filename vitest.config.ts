@@ -12,6 +12,8 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["src/**/*.test.ts", "client-examples/**/*.test.ts"],
+          // Unit tests first: they are quick and say the most when they fail.
+          sequence: { groupOrder: 0 },
           setupFiles: ["./test/setup.ts"],
           environment: "node",
         },
@@ -21,6 +23,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.int.test.ts"],
+          sequence: { groupOrder: 1 },
           setupFiles: ["./test/setup.ts"],
           environment: "node",
           testTimeout: 60_000,

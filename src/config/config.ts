@@ -173,11 +173,11 @@ const envSchema = z
       });
     }
     if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: [env.SUPERVISOR_USERNAME === undefined ? "SUPERVISOR_USERNAME" : "SUPERVISOR_PASSWORD"],
-        message: "SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD must be set together",
-      });
+      const [missing, present] =
+        env.SUPERVISOR_USERNAME === undefined
+          ? ["SUPERVISOR_USERNAME", "SUPERVISOR_PASSWORD"]
+          : ["SUPERVISOR_PASSWORD", "SUPERVISOR_USERNAME"];
+      ctx.addIssue({ code: "custom", path: [missing], message: `must be set when ${present} is` });
     }
     if (env.SUPERVISOR_CONTROL_TIMEOUT_MS <= env.SUPERVISOR_TIMEOUT_MS) {
       ctx.addIssue({

@@ -1,8 +1,9 @@
-import { Arg, Authorized, Ctx, Int, Mutation, Resolver } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import type { HeartbeatAck as HeartbeatAckValue, Registration as RegistrationValue } from "../../registry/registry.service.js";
 import type { RequestContext } from "../context.js";
+import { ProcessPidArgs } from "../types/agent.args.js";
 import { HeartbeatAck, Registration } from "../types/agent.types.js";
 import { Process } from "../types/process.type.js";
 
@@ -15,8 +16,7 @@ export class AgentResolver {
   })
   registerProcess(
     @Ctx() { services, principal }: RequestContext,
-    @Arg("name", () => String) name: string,
-    @Arg("pid", () => Int) pid: number,
+    @Args(() => ProcessPidArgs) { name, pid }: ProcessPidArgs,
   ): Promise<RegistrationValue> {
     return services.registry.register(name, pid, principal);
   }
@@ -25,8 +25,7 @@ export class AgentResolver {
   @Mutation(() => HeartbeatAck, { description: "Stamps the heartbeat of the registered pid." })
   heartbeat(
     @Ctx() { services, principal }: RequestContext,
-    @Arg("name", () => String) name: string,
-    @Arg("pid", () => Int) pid: number,
+    @Args(() => ProcessPidArgs) { name, pid }: ProcessPidArgs,
   ): Promise<HeartbeatAckValue> {
     return services.registry.heartbeat(name, pid, principal);
   }

@@ -1,4 +1,4 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Resolver, Root, Subscription, type SubscribeResolverData } from "type-graphql";
+import { Args, Authorized, Ctx, FieldResolver, Resolver, Root, Subscription, type SubscribeResolverData } from "type-graphql";
 import { mayTouchProcess } from "../../auth/principal.js";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
@@ -6,15 +6,9 @@ import { BadUserInputError, ForbiddenError, type InvalidField } from "../../erro
 import type { ProcessEventRecord } from "../../events/process-event.js";
 import { processNameProblem } from "../../registry/validation.js";
 import type { RequestContext } from "../context.js";
-import { ProcessEventKind } from "../types/enums.js";
+import { ProcessChangedArgs } from "../types/process-changed.args.js";
 import { ProcessEvent } from "../types/process-event.type.js";
 import { Process } from "../types/process.type.js";
-
-interface ProcessChangedArgs {
-  readonly names?: string[] | null;
-  readonly kinds?: ProcessEventKind[] | null;
-  readonly after?: string | null;
-}
 
 type SubscribeData = SubscribeResolverData<unknown, ProcessChangedArgs, RequestContext>;
 
@@ -51,13 +45,7 @@ export class ProcessEventResolver {
       "recorded event after it, then live ones: no gap, no duplicate. HEARTBEAT only when asked for in `kinds`.",
     subscribe: (data) => subscribeToProcessChanges(data as SubscribeData),
   })
-  processChanged(
-    @Root() event: ProcessEventRecord,
-    @Arg("names", () => [String], { nullable: true, description: "Only these processes." }) _names?: string[] | null,
-    @Arg("kinds", () => [ProcessEventKind], { nullable: true, description: "Only these kinds (default: all but HEARTBEAT)." })
-    _kinds?: ProcessEventKind[] | null,
-    @Arg("after", () => ID, { nullable: true, description: "Resume after this event id." }) _after?: string | null,
-  ): ProcessEventRecord {
+  processChanged(@Root() event: ProcessEventRecord, @Args(() => ProcessChangedArgs) _args: ProcessChangedArgs): ProcessEventRecord {
     return event;
   }
 

@@ -1,8 +1,8 @@
-import { Arg, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
+import { Arg, Args, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import type { RequestContext } from "../context.js";
-import { CreateProcessInput, UpdateProcessInput } from "../types/process.inputs.js";
+import { CreateProcessInput, UpdateProcessArgs } from "../types/process.inputs.js";
 import { Process } from "../types/process.type.js";
 
 @Resolver()
@@ -20,8 +20,7 @@ export class RegistryAdminResolver {
   @Mutation(() => Process)
   updateProcess(
     @Ctx() { services, principal }: RequestContext,
-    @Arg("name", () => String) name: string,
-    @Arg("input", () => UpdateProcessInput) input: UpdateProcessInput,
+    @Args(() => UpdateProcessArgs) { name, input }: UpdateProcessArgs,
   ): Promise<ProcessEntity> {
     return services.registry.update(name, input, principal);
   }

@@ -1,4 +1,4 @@
-import { Field, InputType, Int } from "type-graphql";
+import { ArgsType, Field, InputType, Int } from "type-graphql";
 import { ProcessStatus } from "./enums.js";
 
 @InputType({ description: "Every field narrows the result; none means every process." })
@@ -47,4 +47,14 @@ export class UpdateProcessInput {
 
   @Field(() => String, { nullable: true })
   program?: string | null;
+}
+
+/** `(name, input)` in this order: type-graphql would list separate `@Arg`s in reverse. */
+@ArgsType()
+export class UpdateProcessArgs {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => UpdateProcessInput)
+  input!: UpdateProcessInput;
 }

@@ -1,0 +1,61 @@
+import { GraphQLError } from "graphql";
+import { QueryFailedError } from "typeorm";
+import { describe, expect, it, vi } from "vitest";
+import { BadUserInputError, ForbiddenError, UnauthenticatedError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { createErrorFormatter } from "./format-error.js";
+
+function setup() {
+  const logger = { error: vi.fn(), warn: vi.fn() } as unknown as Logger & { error: ReturnType<typeof vi.fn>; warn: ReturnType<typeof vi.fn> };
+  return { logger, format: createErrorFormatter(logger) };
+}
+
+function located(original: Error): GraphQLError {
+  return new GraphQLError(original.message, { path: ["processes"], originalError: original });
+}
+
+describe("createErrorFormatter", () => {
+  it("passes Fleetvisor's own errors through with their code, without the http hint", () => {
+    const { format } = setup();
+    const error = new UnauthenticatedError();
+    expect(format({ message: error.message, extensions: { code: "UNAUTHENTICATED" } }, error)).toEqual({
+      message: error.message,
+      extensions: { code: "UNAUTHENTICATED" },
+    });
+    const bad = located(BadUserInputError.of([{ field: "input.port", message: "must be between 1 and 65535" }]));
+    expect(format({ message: bad.message, path: ["processes"] }, bad).extensions).toEqual({
+      code: "BAD_USER_INPUT",
+      invalidFields: [{ field: "input.port", message: "must be between 1 and 65535" }],
+    });
+    const forbidden = located(new ForbiddenError("no"));
+    expect(format({ message: "no" }, forbidden).extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("masks anything unexpected, and logs it in full", () => {
+    const { format, logger } = setup();
+    const leak = located(new Error("connect to supervisord with password hunter2 failed"));
+    const formatted = format({ message: leak.message, path: ["processes"], extensions: { code: "INTERNAL_SERVER_ERROR" } }, leak);
+    expect(formatted).toEqual({ message: "Internal server error", path: ["processes"], extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    expect(logger.error).toHaveBeenCalledOnce();
+  });
+
+  it("turns an unreachable database into DATABASE_UNAVAILABLE", () => {
+    const { format } = setup();
+    const driverError = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:3306"), { code: "ECONNREFUSED" });
+    const error = located(new QueryFailedError("SELECT 1", [], driverError));
+    expect(format({ message: error.message, path: ["processes"] }, error)).toEqual({
+      message: "the registry database is unavailable: connection refused",
+      path: ["processes"],
+      extensions: { code: "DATABASE_UNAVAILABLE" },
+    });
+  });
+
+  it("codes the server's own request errors BAD_USER_INPUT and keeps the specific reason", () => {
+    const { format } = setup();
+    const error = new GraphQLError("Cannot query field", { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
+    expect(format({ message: error.message, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }, error).extensions).toEqual({
+      code: "BAD_USER_INPUT",
+      reason: "GRAPHQL_VALIDATION_FAILED",
+    });
+  });
+});

@@ -1,0 +1,50 @@
+import { readFileSync } from "node:fs";
+import type { GraphQLField, GraphQLObjectType } from "graphql";
+import { describe, expect, it } from "vitest";
+import { buildFleetvisorSchema, printFleetvisorSchema } from "./schema.js";
+
+describe("schema/schema.graphql", () => {
+  it("is what the resolvers build (run `npm run schema` after changing them)", async () => {
+    const committed = readFileSync(new URL("../../schema/schema.graphql", import.meta.url), "utf8");
+    expect(await printFleetvisorSchema()).toBe(committed);
+  });
+
+  it("has the contract's operations, arguments in the contract's order", async () => {
+    const schema = await buildFleetvisorSchema();
+    const signature = (type: GraphQLObjectType | null | undefined, name: string): string => {
+      const field = type?.getFields()[name] as GraphQLField<unknown, unknown> | undefined;
+      if (!field) return `${name}: missing`;
+      const args = field.args.map((a) => `${a.name}: ${a.type.toString()}`).join(", ");
+      return `${name}(${args}): ${field.type.toString()}`;
+    };
+    const query = schema.getQueryType();
+    const mutation = schema.getMutationType();
+    expect([signature(query, "processes"), signature(query, "process")]).toEqual([
+      "processes(filter: ProcessFilter): [Process!]!",
+      "process(name: String!): Process",
+    ]);
+    expect(
+      ["registerProcess", "heartbeat", "deregisterProcess", "createProcess", "updateProcess", "deleteProcess", "createApiToken", "revokeApiToken"].map(
+        (name) => signature(mutation, name),
+      ),
+    ).toEqual([
+      "registerProcess(name: String!, pid: Int!): Registration!",
+      "heartbeat(name: String!, pid: Int!): HeartbeatAck!",
+      "deregisterProcess(name: String!): Process!",
+      "createProcess(input: CreateProcessInput!): Process!",
+      "updateProcess(name: String!, input: UpdateProcessInput!): Process!",
+      "deleteProcess(name: String!): Process!",
+      "createApiToken(input: CreateApiTokenInput!): NewApiToken!",
+      "revokeApiToken(id: ID!): ApiToken!",
+    ]);
+    expect(signature(schema.getSubscriptionType(), "processChanged")).toBe(
+      "processChanged(names: [String!], kinds: [ProcessEventKind!], after: ID): ProcessEvent!",
+    );
+    const registration = schema.getType("Registration") as GraphQLObjectType;
+    expect(Object.keys(registration.getFields())).toEqual(["process", "port", "heartbeatIntervalSeconds"]);
+    const ack = schema.getType("HeartbeatAck") as GraphQLObjectType;
+    expect(Object.keys(ack.getFields())).toEqual(expect.arrayContaining(["ok", "serverTime", "nextHeartbeatInSeconds"]));
+    const event = schema.getType("ProcessEvent") as GraphQLObjectType;
+    expect(Object.keys(event.getFields())).toEqual(expect.arrayContaining(["id", "kind", "processName", "at", "actor", "message", "process"]));
+  });
+});
