@@ -33,7 +33,12 @@ export interface AppOptions {
 }
 
 type Phase =
-  | { readonly phase: "running"; readonly http: RunningHttpServer; readonly dataSource: DataSource; readonly bus: EventBus }
+  | {
+      readonly phase: "running";
+      readonly http: RunningHttpServer;
+      readonly dataSource: DataSource;
+      readonly bus: EventBus;
+    }
   | { readonly phase: "stopping"; readonly done: Promise<void> };
 
 /**
@@ -52,11 +57,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     if (!config.migrateOnStart) {
       const pending = await pendingMigrations(dataSource);
       if (pending.length > 0) {
-        throw new Error(`the database needs migrations (${pending.join(", ")}); run "npm run migrate" or set MIGRATE_ON_START=true`);
+        throw new Error(
+          `the database needs migrations (${pending.join(", ")}); run "npm run migrate" or set MIGRATE_ON_START=true`,
+        );
       }
     }
 
-    const bus: EventBus = config.redisUrl ? new RedisEventBus({ url: config.redisUrl }, logger) : new MemoryEventBus(logger);
+    const bus: EventBus = config.redisUrl
+      ? new RedisEventBus({ url: config.redisUrl }, logger)
+      : new MemoryEventBus(logger);
     cleanup.unshift(() => bus.close());
     await bus.start();
 
@@ -104,7 +113,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         const done = (async () => {
           logger.info("stopping");
           await running.http.stop();
-          for (const step of cleanup) await step().catch((error: unknown) => logger.warn({ err: error }, "cleanup failed"));
+          for (const step of cleanup)
+            await step().catch((error: unknown) => logger.warn({ err: error }, "cleanup failed"));
           logger.info("stopped");
         })();
         state = { phase: "stopping", done };

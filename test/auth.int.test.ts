@@ -34,7 +34,9 @@ beforeAll(async () => {
   clients.agent = await app.client("AGENT", "agent", "matrix-*");
   clients["foreign agent"] = await app.client("AGENT", "foreign-agent", "elsewhere-*");
   for (const name of ["matrix-01", "matrix-02", "outside-01"]) {
-    await app.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, { n: name });
+    await app.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, {
+      n: name,
+    });
   }
   await app.admin.data(`mutation { registerProcess(name: "matrix-01", pid: 42) { port } }`);
 });
@@ -58,16 +60,61 @@ interface Operation {
  */
 const operations: Operation[] = [
   { name: "processes", query: `{ processes { name } }`, allowed: EVERYONE, writes: false },
-  { name: "process (own)", query: `{ process(name: "matrix-01") { name } }`, allowed: ["viewer", "operator", "admin", "agent"], writes: false },
+  {
+    name: "process (own)",
+    query: `{ process(name: "matrix-01") { name } }`,
+    allowed: ["viewer", "operator", "admin", "agent"],
+    writes: false,
+  },
   { name: "apiTokens", query: `{ apiTokens { id } }`, allowed: ["admin"], writes: false },
-  { name: "registerProcess", query: `mutation { registerProcess(name: "matrix-01", pid: 42) { port } }`, allowed: ["admin", "agent"], writes: true },
-  { name: "heartbeat", query: `mutation { heartbeat(name: "matrix-01", pid: 42) { ok } }`, allowed: ["admin", "agent"], writes: true },
-  { name: "deregisterProcess", query: `mutation { deregisterProcess(name: "matrix-02") { status } }`, allowed: ["admin", "agent"], writes: true },
-  { name: "createProcess", query: `mutation { createProcess(input: { name: "made-$WHO", port: 8000 }) { id } }`, allowed: ["admin"], writes: true },
-  { name: "updateProcess", query: `mutation { updateProcess(name: "outside-01", input: { port: 8001 }) { port } }`, allowed: ["admin"], writes: true },
-  { name: "deleteProcess", query: `mutation { deleteProcess(name: "made-$WHO") { id } }`, allowed: ["admin"], writes: true },
-  { name: "createApiToken", query: `mutation { createApiToken(input: { name: "x", role: VIEWER }) { token } }`, allowed: ["admin"], writes: true },
-  { name: "revokeApiToken", query: `mutation { revokeApiToken(id: "$VIEWER") { id } }`, allowed: ["admin"], writes: true },
+  {
+    name: "registerProcess",
+    query: `mutation { registerProcess(name: "matrix-01", pid: 42) { port } }`,
+    allowed: ["admin", "agent"],
+    writes: true,
+  },
+  {
+    name: "heartbeat",
+    query: `mutation { heartbeat(name: "matrix-01", pid: 42) { ok } }`,
+    allowed: ["admin", "agent"],
+    writes: true,
+  },
+  {
+    name: "deregisterProcess",
+    query: `mutation { deregisterProcess(name: "matrix-02") { status } }`,
+    allowed: ["admin", "agent"],
+    writes: true,
+  },
+  {
+    name: "createProcess",
+    query: `mutation { createProcess(input: { name: "made-$WHO", port: 8000 }) { id } }`,
+    allowed: ["admin"],
+    writes: true,
+  },
+  {
+    name: "updateProcess",
+    query: `mutation { updateProcess(name: "outside-01", input: { port: 8001 }) { port } }`,
+    allowed: ["admin"],
+    writes: true,
+  },
+  {
+    name: "deleteProcess",
+    query: `mutation { deleteProcess(name: "made-$WHO") { id } }`,
+    allowed: ["admin"],
+    writes: true,
+  },
+  {
+    name: "createApiToken",
+    query: `mutation { createApiToken(input: { name: "x", role: VIEWER }) { token } }`,
+    allowed: ["admin"],
+    writes: true,
+  },
+  {
+    name: "revokeApiToken",
+    query: `mutation { revokeApiToken(id: "$VIEWER") { id } }`,
+    allowed: ["admin"],
+    writes: true,
+  },
 ];
 
 describe("who may do what (HTTP)", () => {
@@ -94,7 +141,9 @@ describe("who may do what (HTTP)", () => {
   it("an agent sees only its own processes", async () => {
     const data = await clients.agent.http.data<{ processes: { name: string }[] }>(`{ processes { name } }`);
     expect(data.processes.map((p) => p.name)).toEqual(["matrix-01", "matrix-02"]);
-    const foreign = await clients["foreign agent"].http.data<{ processes: { name: string }[] }>(`{ processes { name } }`);
+    const foreign = await clients["foreign agent"].http.data<{ processes: { name: string }[] }>(
+      `{ processes { name } }`,
+    );
     expect(foreign.processes).toEqual([]);
   });
 
@@ -118,7 +167,9 @@ describe("who may do what (HTTP)", () => {
     ["an unknown token", "fvt_not-a-real-token"],
   ])("%s: 401 UNAUTHENTICATED with a GraphQL error body, nothing written", async (_label, token) => {
     const before = await snapshot();
-    const result = await new GraphQLHttpClient(app.url, token).request(`mutation { deregisterProcess(name: "matrix-01") { status } }`);
+    const result = await new GraphQLHttpClient(app.url, token).request(
+      `mutation { deregisterProcess(name: "matrix-01") { status } }`,
+    );
     expect(result.status).toBe(401);
     expect(result.headers.get("www-authenticate")).toContain("Bearer");
     expect(result.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
@@ -139,21 +190,33 @@ describe("who may do what (HTTP)", () => {
 
   it("stores only a hash of each token, and never lists the token", async () => {
     const created = await app.client("OPERATOR", "hash-check");
-    const rows = await db.query<Record<string, unknown>>("SELECT * FROM fleetvisor_api_tokens WHERE name = 'hash-check'");
+    const rows = await db.query<Record<string, unknown>>(
+      "SELECT * FROM fleetvisor_api_tokens WHERE name = 'hash-check'",
+    );
     expect(JSON.stringify(rows)).not.toContain(created.token);
     expect(rows[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
     const listed = await app.admin.request(`{ apiTokens { id name role tokenPrefix } }`);
     expect(JSON.stringify(listed.body)).not.toContain(created.token);
-    expect(created.token.startsWith((listed.body.data as { apiTokens: { tokenPrefix: string }[] }).apiTokens.at(-1)!.tokenPrefix)).toBe(true);
+    expect(
+      created.token.startsWith(
+        (listed.body.data as { apiTokens: { tokenPrefix: string }[] }).apiTokens.at(-1)!.tokenPrefix,
+      ),
+    ).toBe(true);
   });
 
   it("refuses an agent token without a pattern and a pattern on other roles", async () => {
-    const agentWithout = await app.admin.error(`mutation { createApiToken(input: { name: "a", role: AGENT }) { token } }`);
+    const agentWithout = await app.admin.error(
+      `mutation { createApiToken(input: { name: "a", role: AGENT }) { token } }`,
+    );
     expect(agentWithout.extensions?.code).toBe("BAD_USER_INPUT");
     expect(agentWithout.message).toContain("processPattern");
-    const viewerWith = await app.admin.error(`mutation { createApiToken(input: { name: "v", role: VIEWER, processPattern: "x-*" }) { token } }`);
+    const viewerWith = await app.admin.error(
+      `mutation { createApiToken(input: { name: "v", role: VIEWER, processPattern: "x-*" }) { token } }`,
+    );
     expect(viewerWith.extensions?.code).toBe("BAD_USER_INPUT");
-    const badPattern = await app.admin.error(`mutation { createApiToken(input: { name: "a", role: AGENT, processPattern: "*-x" }) { token } }`);
+    const badPattern = await app.admin.error(
+      `mutation { createApiToken(input: { name: "a", role: AGENT, processPattern: "*-x" }) { token } }`,
+    );
     expect(badPattern.extensions?.code).toBe("BAD_USER_INPUT");
   });
 });
@@ -181,7 +244,9 @@ describe("who may do what (WebSocket)", () => {
     expect((refused.errors[0] as { extensions: { code: string } }[])[0]!.extensions.code).toBe("FORBIDDEN");
 
     // Without names, an agent receives only its processes' events.
-    const cursor = String((await db.query<{ m: string }>("SELECT COALESCE(MAX(id),0) AS m FROM fleetvisor_process_events"))[0]!.m);
+    const cursor = String(
+      (await db.query<{ m: string }>("SELECT COALESCE(MAX(id),0) AS m FROM fleetvisor_process_events"))[0]!.m,
+    );
     const own = agentSocket.subscribe<{ processChanged: { processName: string } }>(
       `subscription($after: ID) { processChanged(after: $after) { processName } }`,
       { after: cursor },
@@ -229,9 +294,13 @@ describe("npm run token", () => {
   });
 
   it("explains what is wrong with a bad command line", async () => {
-    const failure = await cli("create", "--role", "superuser", "--name", "x").catch((e: { code: number; stderr: string }) => e);
+    const failure = await cli("create", "--role", "superuser", "--name", "x").catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(failure).toMatchObject({ code: 2, stderr: expect.stringContaining("--role must be one of") });
-    const agent = await cli("create", "--role", "agent", "--name", "x").catch((e: { code: number; stderr: string }) => e);
+    const agent = await cli("create", "--role", "agent", "--name", "x").catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(agent).toMatchObject({ code: 1, stderr: expect.stringContaining("processPattern is required") });
   });
 });

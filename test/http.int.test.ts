@@ -22,7 +22,11 @@ const get = (query: string, headers: Record<string, string> = {}) =>
   fetch(`${app.url}/graphql?${new URLSearchParams({ query })}`, { headers: { ...auth, ...headers } });
 
 const post = (body: string, headers: Record<string, string> = {}) =>
-  fetch(`${app.url}/graphql`, { method: "POST", headers: { ...auth, "content-type": "application/json", ...headers }, body });
+  fetch(`${app.url}/graphql`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json", ...headers },
+    body,
+  });
 
 describe("GraphQL over HTTP", () => {
   it("answers a GET query", async () => {
@@ -58,14 +62,22 @@ describe("GraphQL over HTTP", () => {
   it("names a body that is not JSON, and one that is too large", async () => {
     const broken = await post("{ not json");
     expect(broken.status).toBe(400);
-    expect(await broken.json()).toEqual({ errors: [{ message: "the request body is not valid JSON", extensions: { code: "BAD_USER_INPUT" } }] });
+    expect(await broken.json()).toEqual({
+      errors: [{ message: "the request body is not valid JSON", extensions: { code: "BAD_USER_INPUT" } }],
+    });
 
-    const huge = await post(JSON.stringify({ query: `{ processes { name } }`, variables: { pad: "x".repeat(1_100_000) } }));
+    const huge = await post(
+      JSON.stringify({ query: `{ processes { name } }`, variables: { pad: "x".repeat(1_100_000) } }),
+    );
     expect(huge.status).toBe(413);
   });
 
   it("refuses a POST that is not JSON", async () => {
-    const response = await fetch(`${app.url}/graphql`, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: "{ processes { name } }" });
+    const response = await fetch(`${app.url}/graphql`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: "{ processes { name } }",
+    });
     expect(response.status).toBeGreaterThanOrEqual(400);
     expect(response.status).toBeLessThan(500);
   });
@@ -100,6 +112,9 @@ describe("GraphQL over HTTP", () => {
     });
     const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
     expect(body.errors[0]!.extensions.code).toBe("BAD_USER_INPUT");
-    expect((await app.admin.data<{ __schema: { types: unknown[] } }>(`{ __schema { types { name } } }`)).__schema.types.length).toBeGreaterThan(10);
+    expect(
+      (await app.admin.data<{ __schema: { types: unknown[] } }>(`{ __schema { types { name } } }`)).__schema.types
+        .length,
+    ).toBeGreaterThan(10);
   });
 });

@@ -66,7 +66,12 @@ describe("migrations", () => {
     const created = await columns(ours);
     expect(created.slice(0, expected.length)).toEqual(expected);
     expect(created.slice(expected.length)).toEqual([
-      { COLUMN_NAME: "supervisor_program", COLUMN_TYPE: "varchar(100)", IS_NULLABLE: "NO", COLUMN_DEFAULT: "'python-server'" },
+      {
+        COLUMN_NAME: "supervisor_program",
+        COLUMN_TYPE: "varchar(100)",
+        IS_NULLABLE: "NO",
+        COLUMN_DEFAULT: "'python-server'",
+      },
     ]);
     const [unique] = await ours.query<{ n: number }>(
       `SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
@@ -95,8 +100,13 @@ describe("migrations", () => {
     expect(after.map(({ supervisor_program: _p, ...rest }) => rest)).toEqual(before);
     expect(after.map((r) => r.supervisor_program)).toEqual(["python-server", "python-server"]);
     // The guide's own statements still run.
-    await db.query("UPDATE kb_server_processes SET pid = ?, status = 'running', last_heartbeat = NOW() WHERE process_name = ?", [99, "domaeka-live-01"]);
-    await db.query("SELECT port, supervisor_host, supervisor_port FROM kb_server_processes WHERE process_name = ?", ["domaeka-live-01"]);
+    await db.query(
+      "UPDATE kb_server_processes SET pid = ?, status = 'running', last_heartbeat = NOW() WHERE process_name = ?",
+      [99, "domaeka-live-01"],
+    );
+    await db.query("SELECT port, supervisor_host, supervisor_port FROM kb_server_processes WHERE process_name = ?", [
+      "domaeka-live-01",
+    ]);
   });
 
   it("replicas starting together apply each migration exactly once", async () => {
@@ -112,7 +122,13 @@ describe("migrations", () => {
     await runMigrations(config(db), silent);
     await db.query("DELETE FROM fleetvisor_migrations");
     const failure = await startApp(
-      loadConfig({ DATABASE_URL: db.url, MIGRATE_ON_START: "false", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" }),
+      loadConfig({
+        DATABASE_URL: db.url,
+        MIGRATE_ON_START: "false",
+        PORT: "0",
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "silent",
+      }),
       { logger: silent },
     ).catch((e: Error) => e);
     expect((failure as Error).message).toContain('run "npm run migrate"');
@@ -121,7 +137,9 @@ describe("migrations", () => {
   it("npm run migrate applies them and then reports the database up to date", async () => {
     const db = await freshDatabase("mig_cli");
     const migrate = () =>
-      run(process.execPath, ["--import", "tsx", "src/cli/migrate.ts"], { env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" } });
+      run(process.execPath, ["--import", "tsx", "src/cli/migrate.ts"], {
+        env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
+      });
     expect((await migrate()).stdout).toContain("applied 1 migration(s)");
     expect((await migrate()).stdout).toContain("is up to date");
   });

@@ -3,7 +3,8 @@ import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, type WsConnection } from "./support/graphql-client.js";
 
-const PROCESS_FIELDS = "id name port pid status lastHeartbeat supervisorHost supervisorPort program createdAt updatedAt";
+const PROCESS_FIELDS =
+  "id name port pid status lastHeartbeat supervisorHost supervisorPort program createdAt updatedAt";
 
 interface Row {
   process_name: string;
@@ -58,17 +59,34 @@ describe("a managed server's life, as a subscriber sees it", () => {
     await ws.connected;
     // Resuming from the log's current end makes the subscription gapless however long the
     // server takes to attach it; heartbeats are live only, so beat until one is seen.
-    const [{ last } = { last: "0" }] = await db.query<{ last: string }>("SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events");
-    const seen = ws.subscribe<{ processChanged: { id: string | null; kind: string; processName: string; actor: string; status: string; process: { pid: number | null; status: string } | null } }>(
+    const [{ last } = { last: "0" }] = await db.query<{ last: string }>(
+      "SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events",
+    );
+    const seen = ws.subscribe<{
+      processChanged: {
+        id: string | null;
+        kind: string;
+        processName: string;
+        actor: string;
+        status: string;
+        process: { pid: number | null; status: string } | null;
+      };
+    }>(
       `subscription($after: ID) { processChanged(names: ["domaeka-test-01"], kinds: [REGISTERED, HEARTBEAT, DEREGISTERED], after: $after) {
          id kind processName actor status process { pid status } } }`,
       { after: String(last) },
     );
 
-    const registration = await agent.http.data<{ registerProcess: { port: number; heartbeatIntervalSeconds: number; process: { status: string; pid: number } } }>(
+    const registration = await agent.http.data<{
+      registerProcess: { port: number; heartbeatIntervalSeconds: number; process: { status: string; pid: number } };
+    }>(
       `mutation { registerProcess(name: "domaeka-test-01", pid: 4242) { port heartbeatIntervalSeconds process { status pid } } }`,
     );
-    expect(registration.registerProcess).toEqual({ port: 8001, heartbeatIntervalSeconds: 30, process: { status: "RUNNING", pid: 4242 } });
+    expect(registration.registerProcess).toEqual({
+      port: 8001,
+      heartbeatIntervalSeconds: 30,
+      process: { status: "RUNNING", pid: 4242 },
+    });
     await seen.count(1);
 
     const heartbeatSeen = seen.until((events) => events.some((e) => e.processChanged.kind === "HEARTBEAT"));
@@ -87,7 +105,9 @@ describe("a managed server's life, as a subscriber sees it", () => {
     );
     expect(gone.deregisterProcess).toEqual({ status: "STOPPED", pid: null });
 
-    const events = (await seen.until((all) => all.at(-1)?.processChanged.kind === "DEREGISTERED")).map((e) => e.processChanged);
+    const events = (await seen.until((all) => all.at(-1)?.processChanged.kind === "DEREGISTERED")).map(
+      (e) => e.processChanged,
+    );
     expect(events[0]!.kind).toBe("REGISTERED");
     expect(events.slice(1, -1).map((e) => e.kind)).toEqual(expect.arrayContaining(["HEARTBEAT"]));
     expect(new Set(events.slice(1, -1).map((e) => e.kind))).toEqual(new Set(["HEARTBEAT"]));
@@ -141,7 +161,9 @@ describe("a managed server's life, as a subscriber sees it", () => {
     await createProcess("domaeka-test-04", 8004);
     await agent.http.data(`mutation { registerProcess(name: "domaeka-test-04", pid: 55) { port } }`);
     await db.query("UPDATE kb_server_processes SET status = 'error' WHERE process_name = 'domaeka-test-04'");
-    const beat = await agent.http.data<{ heartbeat: { ok: boolean } }>(`mutation { heartbeat(name: "domaeka-test-04", pid: 55) { ok } }`);
+    const beat = await agent.http.data<{ heartbeat: { ok: boolean } }>(
+      `mutation { heartbeat(name: "domaeka-test-04", pid: 55) { ok } }`,
+    );
     expect(beat.heartbeat.ok).toBe(true);
     expect((await rows()).find((r) => r.process_name === "domaeka-test-04")!.status).toBe("running");
     const log = await db.query<{ kind: string }>(
@@ -183,14 +205,25 @@ describe("unknown names and bad input change nothing", () => {
     ["oversized name", { name: `d${"x".repeat(100)}`, port: 8000 }, "input.name"],
     ["malformed name", { name: "-domaeka", port: 8000 }, "input.name"],
     ["name with a space", { name: "domaeka test", port: 8000 }, "input.name"],
-    ["invalid supervisor host", { name: "domaeka-bad-3", port: 8000, supervisorHost: "bad host!", supervisorPort: 9001 }, "input.supervisorHost"],
-    ["invalid supervisor port", { name: "domaeka-bad-4", port: 8000, supervisorHost: "sv", supervisorPort: 99999 }, "input.supervisorPort"],
+    [
+      "invalid supervisor host",
+      { name: "domaeka-bad-3", port: 8000, supervisorHost: "bad host!", supervisorPort: 9001 },
+      "input.supervisorHost",
+    ],
+    [
+      "invalid supervisor port",
+      { name: "domaeka-bad-4", port: 8000, supervisorHost: "sv", supervisorPort: 99999 },
+      "input.supervisorPort",
+    ],
     ["host without port", { name: "domaeka-bad-5", port: 8000, supervisorHost: "sv" }, "input.supervisorPort"],
   ])("createProcess refuses %s with BAD_USER_INPUT naming the field", async (_label, input, field) => {
     const [beforeRows, beforeEvents] = [await rows(), await eventCount()];
-    const error = await app.admin.error(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
-      input: { supervisorHost: null, supervisorPort: null, ...input },
-    });
+    const error = await app.admin.error(
+      `mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`,
+      {
+        input: { supervisorHost: null, supervisorPort: null, ...input },
+      },
+    );
     expect(error.extensions?.code).toBe("BAD_USER_INPUT");
     expect(error.extensions?.invalidFields).toContainEqual(expect.objectContaining({ field }));
     expect(error.message).toContain(field);
@@ -199,7 +232,9 @@ describe("unknown names and bad input change nothing", () => {
   });
 
   it("reports every invalid field at once", async () => {
-    const error = await app.admin.error(`mutation { createProcess(input: { name: "", port: -1, supervisorHost: "a..b", supervisorPort: 0 }) { id } }`);
+    const error = await app.admin.error(
+      `mutation { createProcess(input: { name: "", port: -1, supervisorHost: "a..b", supervisorPort: 0 }) { id } }`,
+    );
     expect((error.extensions?.invalidFields as { field: string }[]).map((f) => f.field).sort()).toEqual(
       ["input.name", "input.port", "input.supervisorHost", "input.supervisorPort"].sort(),
     );
@@ -207,7 +242,10 @@ describe("unknown names and bad input change nothing", () => {
 
   it("a malformed or oversized name in an agent call is BAD_USER_INPUT, not NOT_FOUND", async () => {
     for (const name of ["domaeka-../etc", `domaeka-${"y".repeat(120)}`]) {
-      const error = await agent.http.error(`mutation($name: String!) { registerProcess(name: $name, pid: 1) { port } }`, { name });
+      const error = await agent.http.error(
+        `mutation($name: String!) { registerProcess(name: $name, pid: 1) { port } }`,
+        { name },
+      );
       expect(error.extensions?.code).toBe("BAD_USER_INPUT");
       expect(error.extensions?.invalidFields).toEqual([expect.objectContaining({ field: "name" })]);
     }
@@ -218,7 +256,9 @@ describe("unknown names and bad input change nothing", () => {
   it("a duplicate name is CONFLICT and leaves the existing row as it was", async () => {
     await createProcess("domaeka-dup", 8100);
     const before = await rows();
-    const error = await app.admin.error(`mutation { createProcess(input: { name: "domaeka-dup", port: 8101 }) { id } }`);
+    const error = await app.admin.error(
+      `mutation { createProcess(input: { name: "domaeka-dup", port: 8101 }) { id } }`,
+    );
     expect(error.extensions?.code).toBe("CONFLICT");
     expect(await rows()).toEqual(before);
   });
@@ -226,17 +266,34 @@ describe("unknown names and bad input change nothing", () => {
 
 describe("admin registry changes", () => {
   it("creates with the default program, updates only what is given, deletes and records each once", async () => {
-    const created = (await createProcess("domaeka-live-01", 8011, { supervisorHost: "10.0.0.11", supervisorPort: 9111 })).createProcess;
-    expect(created).toMatchObject({ name: "domaeka-live-01", status: "STOPPED", program: "python-server", pid: null, supervisorHost: "10.0.0.11" });
+    const created = (
+      await createProcess("domaeka-live-01", 8011, { supervisorHost: "10.0.0.11", supervisorPort: 9111 })
+    ).createProcess;
+    expect(created).toMatchObject({
+      name: "domaeka-live-01",
+      status: "STOPPED",
+      program: "python-server",
+      pid: null,
+      supervisorHost: "10.0.0.11",
+    });
 
     const updated = await app.admin.data<{ updateProcess: Record<string, unknown> }>(
       `mutation { updateProcess(name: "domaeka-live-01", input: { port: 8021, program: "api" }) { port program supervisorHost supervisorPort } }`,
     );
-    expect(updated.updateProcess).toEqual({ port: 8021, program: "api", supervisorHost: "10.0.0.11", supervisorPort: 9111 });
+    expect(updated.updateProcess).toEqual({
+      port: 8021,
+      program: "api",
+      supervisorHost: "10.0.0.11",
+      supervisorPort: 9111,
+    });
 
-    const invalid = await app.admin.error(`mutation { updateProcess(name: "domaeka-live-01", input: { port: 0 }) { port } }`);
+    const invalid = await app.admin.error(
+      `mutation { updateProcess(name: "domaeka-live-01", input: { port: 0 }) { port } }`,
+    );
     expect(invalid.extensions?.code).toBe("BAD_USER_INPUT");
-    const missing = await app.admin.error(`mutation { updateProcess(name: "domaeka-live-99", input: { port: 8000 }) { port } }`);
+    const missing = await app.admin.error(
+      `mutation { updateProcess(name: "domaeka-live-99", input: { port: 8000 }) { port } }`,
+    );
     expect(missing.extensions?.code).toBe("NOT_FOUND");
 
     const deleted = await app.admin.data<{ deleteProcess: { name: string; port: number } }>(
@@ -270,7 +327,10 @@ describe("queries", () => {
 
   const names = async (filter: Record<string, unknown>): Promise<string[]> =>
     (
-      await app.admin.data<{ processes: { name: string }[] }>(`query($f: ProcessFilter) { processes(filter: $f) { name } }`, { f: filter })
+      await app.admin.data<{ processes: { name: string }[] }>(
+        `query($f: ProcessFilter) { processes(filter: $f) { name } }`,
+        { f: filter },
+      )
     ).processes.map((p) => p.name);
 
   it("filters by names, name prefix, status and supervisor host, ordered by name", async () => {
@@ -288,7 +348,15 @@ describe("queries", () => {
     const data = await app.admin.data<{ a: Record<string, unknown>; b: null }>(
       `{ a: process(name: "q-live-02") { ${PROCESS_FIELDS} } b: process(name: "q-none") { id } }`,
     );
-    expect(data.a).toMatchObject({ name: "q-live-02", port: 9002, pid: 12, status: "RUNNING", supervisorHost: "sv-b", supervisorPort: 9101, program: "python-server" });
+    expect(data.a).toMatchObject({
+      name: "q-live-02",
+      port: 9002,
+      pid: 12,
+      status: "RUNNING",
+      supervisorHost: "sv-b",
+      supervisorPort: 9101,
+      program: "python-server",
+    });
     expect(typeof data.a.lastHeartbeat).toBe("string");
     expect(data.b).toBeNull();
   });

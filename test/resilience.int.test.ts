@@ -80,7 +80,9 @@ describe("the registry database goes away and comes back", () => {
 
     await proxy.restore();
     await eventually(async () => (await app.admin.request(query)).body.data !== undefined, 15_000);
-    const [row] = await db.query<{ port: number }>("SELECT port FROM kb_server_processes WHERE process_name = 'steady-01'");
+    const [row] = await db.query<{ port: number }>(
+      "SELECT port FROM kb_server_processes WHERE process_name = 'steady-01'",
+    );
     expect(row!.port).toBe(8000);
   });
 
@@ -116,9 +118,13 @@ describe("the registry database goes away and comes back", () => {
         DATABASE_STARTUP_RETRY_MS: "1500",
         ...TIMEOUTS,
       });
-      const { value: failure, ms } = await timed(() => startApp(config, { logger: createLogger("silent") }).catch((e: Error) => e));
+      const { value: failure, ms } = await timed(() =>
+        startApp(config, { logger: createLogger("silent") }).catch((e: Error) => e),
+      );
       expect(failure).toBeInstanceOf(Error);
-      expect((failure as Error).message).toMatch(new RegExp(`mysql://127\\.0\\.0\\.1:${proxy.port}/${db.name} is not reachable: connection refused`));
+      expect((failure as Error).message).toMatch(
+        new RegExp(`mysql://127\\.0\\.0\\.1:${proxy.port}/${db.name} is not reachable: connection refused`),
+      );
       // The password is never part of the message.
       expect((failure as Error).message).not.toContain("@");
       expect(ms).toBeLessThan(6_000);

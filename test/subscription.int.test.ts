@@ -39,14 +39,19 @@ async function idsAfter(after: string, names: string[]): Promise<string[]> {
 }
 
 const update = (name: string, port: number) =>
-  app.admin.data(`mutation($name: String!, $port: Int!) { updateProcess(name: $name, input: { port: $port }) { port } }`, { name, port });
+  app.admin.data(
+    `mutation($name: String!, $port: Int!) { updateProcess(name: $name, input: { port: $port }) { port } }`,
+    { name, port },
+  );
 
 beforeAll(async () => {
   db = await createTestDatabase("subscription");
   app = await startTestApp(db.url);
   viewer = await app.client("VIEWER", "dashboard");
   for (const name of ["resume-a", "resume-b", "busy-a", "other"]) {
-    await app.admin.data(`mutation($name: String!) { createProcess(input: { name: $name, port: 8000 }) { id } }`, { name });
+    await app.admin.data(`mutation($name: String!) { createProcess(input: { name: $name, port: 8000 }) { id } }`, {
+      name,
+    });
   }
 });
 
@@ -104,7 +109,9 @@ describe("processChanged(after:)", () => {
       "stopped",
       new Date(),
     ]);
-    await db.query("INSERT INTO fleetvisor_process_events (process_name, kind, actor, message, status, at) VALUES ?", [backlog]);
+    await db.query("INSERT INTO fleetvisor_process_events (process_name, kind, actor, message, status, at) VALUES ?", [
+      backlog,
+    ]);
 
     // ... and live changes racing the replay.
     const connection = ws();
@@ -128,7 +135,11 @@ describe("processChanged(after:)", () => {
     const connection = ws();
     const everything = connection.subscribe<Changed>(SUBSCRIPTION, { names: ["other"], after: cursor });
     const heartbeats = connection.subscribe<Changed>(SUBSCRIPTION, { names: ["other"], kinds: ["HEARTBEAT"] });
-    const registrations = connection.subscribe<Changed>(SUBSCRIPTION, { names: ["other"], kinds: ["REGISTERED"], after: cursor });
+    const registrations = connection.subscribe<Changed>(SUBSCRIPTION, {
+      names: ["other"],
+      kinds: ["REGISTERED"],
+      after: cursor,
+    });
 
     await app.admin.data(`mutation { registerProcess(name: "other", pid: 5) { port } }`);
     await registrations.count(1);
@@ -153,7 +164,10 @@ describe("processChanged(after:)", () => {
   ])("refuses %s with BAD_USER_INPUT", async (_label, variables, field) => {
     const recorder = ws().subscribe<Changed>(SUBSCRIPTION, variables);
     await recorder.until(() => false, 5_000).catch(() => undefined);
-    const errors = recorder.errors[0] as { message: string; extensions: { code: string; invalidFields: { field: string }[] } }[];
+    const errors = recorder.errors[0] as {
+      message: string;
+      extensions: { code: string; invalidFields: { field: string }[] };
+    }[];
     expect(errors[0]!.extensions.code).toBe("BAD_USER_INPUT");
     expect(errors[0]!.extensions.invalidFields.map((f) => f.field)).toEqual([field]);
   });
@@ -167,7 +181,11 @@ describe("several replicas on one database, through Redis", () => {
       const subscriber = connectWs(one.url, viewer.token);
       sockets.push(subscriber);
       const cursor = await lastEventId();
-      const seen = subscriber.subscribe<Changed>(SUBSCRIPTION, { names: ["resume-a"], kinds: ["UPDATED", "HEARTBEAT"], after: cursor });
+      const seen = subscriber.subscribe<Changed>(SUBSCRIPTION, {
+        names: ["resume-a"],
+        kinds: ["UPDATED", "HEARTBEAT"],
+        after: cursor,
+      });
       await two.admin.data(`mutation { updateProcess(name: "resume-a", input: { port: 9999 }) { port } }`);
       const [event] = (await seen.count(1)).map((e) => e.processChanged);
       expect(event).toMatchObject({ kind: "UPDATED", message: expect.stringContaining("→ 9999") });

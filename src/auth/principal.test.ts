@@ -3,7 +3,12 @@ import { hasRole, mayTouchProcess, type Principal } from "./principal.js";
 import { matchesProcessPattern, processPatternProblem } from "./process-pattern.js";
 import { Role } from "./role.js";
 
-const as = (role: Role, processPattern: string | null = null): Principal => ({ tokenId: 1, name: "t", role, processPattern });
+const as = (role: Role, processPattern: string | null = null): Principal => ({
+  tokenId: 1,
+  name: "t",
+  role,
+  processPattern,
+});
 
 describe("hasRole", () => {
   // rows: the caller's role; columns: what the operation requires.
@@ -36,8 +41,12 @@ describe("process patterns", () => {
     expect(matchesProcessPattern(name, pattern)).toBe(expected);
   });
 
-  it.each(["domaeka-*", "x", "*", "a.b_c-*"])("%s is a valid pattern", (p) => expect(processPatternProblem(p)).toBeUndefined());
-  it.each(["*-live", "a*b", "", "-x*", "a**", "with space*"])("%j is not", (p) => expect(processPatternProblem(p)).toBeDefined());
+  it.each(["domaeka-*", "x", "*", "a.b_c-*"])("%s is a valid pattern", (p) =>
+    expect(processPatternProblem(p)).toBeUndefined(),
+  );
+  it.each(["*-live", "a*b", "", "-x*", "a**", "with space*"])("%j is not", (p) =>
+    expect(processPatternProblem(p)).toBeDefined(),
+  );
 
   it("only agents are limited to their pattern", () => {
     expect(mayTouchProcess(as(Role.VIEWER), "anything")).toBe(true);

@@ -24,7 +24,9 @@ const RANK: Readonly<Record<Role, number>> = {
  */
 export function hasRole(principal: Principal, allowed: readonly Role[]): boolean {
   return allowed.some((role) =>
-    role === Role.AGENT ? principal.role === Role.AGENT : principal.role !== Role.AGENT && RANK[principal.role] >= RANK[role],
+    role === Role.AGENT
+      ? principal.role === Role.AGENT
+      : principal.role !== Role.AGENT && RANK[principal.role] >= RANK[role],
   );
 }
 

@@ -58,7 +58,10 @@ function toInfo(row: ApiTokenEntity): TokenInfo {
 export function newTokenProblems(input: NewToken): InvalidField[] {
   const problems: InvalidField[] = [];
   if (!TOKEN_NAME.test(input.name)) {
-    problems.push({ field: "name", message: "must be 1–100 printable characters, not starting or ending with a space" });
+    problems.push({
+      field: "name",
+      message: "must be 1–100 printable characters, not starting or ending with a space",
+    });
   }
   if (!ROLES.includes(input.role)) {
     problems.push({ field: "role", message: `must be one of ${ROLES.join(", ")}` });
@@ -66,7 +69,10 @@ export function newTokenProblems(input: NewToken): InvalidField[] {
   const pattern = input.processPattern ?? null;
   if (input.role === Role.AGENT) {
     if (pattern === null) {
-      problems.push({ field: "processPattern", message: "is required for an agent token (a process name or prefix-*)" });
+      problems.push({
+        field: "processPattern",
+        message: "is required for an agent token (a process name or prefix-*)",
+      });
     } else {
       const problem = processPatternProblem(pattern);
       if (problem) problems.push({ field: "processPattern", message: problem });

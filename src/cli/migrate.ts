@@ -16,6 +16,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fleetvisor migrate: ${error instanceof ConfigError ? error.message : (error as Error).message}\n`);
+  process.stderr.write(
+    `fleetvisor migrate: ${error instanceof ConfigError ? error.message : (error as Error).message}\n`,
+  );
   process.exit(error instanceof ConfigError ? 2 : 1);
 });

@@ -59,7 +59,10 @@ async function main(argv: string[]): Promise<void> {
         const role = values.role?.toLowerCase() as Role | undefined;
         if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(", ")}`);
         if (!values.name) throw new UsageError("--name is required");
-        const created = await tokens.create({ name: values.name, role, processPattern: values.process ?? null }, CLI_ACTOR);
+        const created = await tokens.create(
+          { name: values.name, role, processPattern: values.process ?? null },
+          CLI_ACTOR,
+        );
         process.stderr.write(`created token ${describe(created)}\nthe token is shown only now:\n`);
         process.stdout.write(`${created.token}\n`);
         return;

@@ -32,7 +32,13 @@ describe("loadConfig", () => {
     expect(config.migrateOnStart).toBe(true);
     expect(config.production).toBe(false);
     expect(config.redisUrl).toBeUndefined();
-    expect(config.database).toMatchObject({ host: "db.internal", port: 3307, user: "fleet", password: "s3cret", database: "fleetvisor" });
+    expect(config.database).toMatchObject({
+      host: "db.internal",
+      port: 3307,
+      user: "fleet",
+      password: "s3cret",
+      database: "fleetvisor",
+    });
   });
 
   it("lets explicit values win over the environment", () => {
@@ -60,7 +66,11 @@ describe("loadConfig", () => {
       http: { host: "127.0.0.1", port: 0 },
       auth: { bootstrapAdminToken: "a-long-enough-admin-token" },
       heartbeat: { intervalSeconds: 10, staleSeconds: 25 },
-      supervisor: { defaultCredentials: { username: "admin", password: "pw" }, timeoutMs: 1500, pollIntervalSeconds: 2 },
+      supervisor: {
+        defaultCredentials: { username: "admin", password: "pw" },
+        timeoutMs: 1500,
+        pollIntervalSeconds: 2,
+      },
       redisUrl: "redis://127.0.0.1:6379",
       alertWebhookUrl: "https://alerts.example/hook",
       migrateOnStart: false,
@@ -80,10 +90,20 @@ describe("loadConfig", () => {
     });
     const variables = found.map((p) => p.split(" ")[0]);
     expect(variables.sort()).toEqual(
-      ["DATABASE_URL", "HEARTBEAT_INTERVAL_SECONDS", "LOG_LEVEL", "MIGRATE_ON_START", "PORT", "REDIS_URL", "SUPERVISOR_TIMEOUT_MS"].sort(),
+      [
+        "DATABASE_URL",
+        "HEARTBEAT_INTERVAL_SECONDS",
+        "LOG_LEVEL",
+        "MIGRATE_ON_START",
+        "PORT",
+        "REDIS_URL",
+        "SUPERVISOR_TIMEOUT_MS",
+      ].sort(),
     );
     expect(found.find((p) => p.startsWith("PORT"))).toBe('PORT must be a whole number (got "http")');
-    expect(found.find((p) => p.startsWith("HEARTBEAT_INTERVAL_SECONDS"))).toBe('HEARTBEAT_INTERVAL_SECONDS must be at least 1 (got "0")');
+    expect(found.find((p) => p.startsWith("HEARTBEAT_INTERVAL_SECONDS"))).toBe(
+      'HEARTBEAT_INTERVAL_SECONDS must be at least 1 (got "0")',
+    );
   });
 
   it("requires DATABASE_URL and says so", () => {
@@ -100,7 +120,11 @@ describe("loadConfig", () => {
   });
 
   it("never echoes a secret in a problem", () => {
-    const found = problems({ DATABASE_URL: "mysql://u:hunter2@", FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: "short-secret", PORT: "x" });
+    const found = problems({
+      DATABASE_URL: "mysql://u:hunter2@",
+      FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: "short-secret",
+      PORT: "x",
+    });
     const text = found.join("\n");
     expect(text).toContain("DATABASE_URL");
     expect(text).toContain("FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN must be at least 16 characters");
@@ -109,7 +133,9 @@ describe("loadConfig", () => {
   });
 
   it("reads per-host supervisord credentials from SUPERVISOR_CREDENTIALS_FILE", () => {
-    const path = tempFile(JSON.stringify({ "sv-1:9101": { username: "a", password: "b" }, "SV-2:9102": { username: "c", password: "d" } }));
+    const path = tempFile(
+      JSON.stringify({ "sv-1:9101": { username: "a", password: "b" }, "SV-2:9102": { username: "c", password: "d" } }),
+    );
     const config = loadConfig({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: path });
     expect(config.supervisor.credentialsByHost.get("sv-1:9101")).toEqual({ username: "a", password: "b" });
     expect(config.supervisor.credentialsByHost.get("sv-2:9102")).toEqual({ username: "c", password: "d" });
@@ -120,7 +146,9 @@ describe("loadConfig", () => {
       "SUPERVISOR_CREDENTIALS_FILE cannot be read: ENOENT /nonexistent/creds.json",
     ]);
     const notJson = tempFile("{ nope");
-    expect(problems({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: notJson })).toEqual([`SUPERVISOR_CREDENTIALS_FILE is not valid JSON: ${notJson}`]);
+    expect(problems({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: notJson })).toEqual([
+      `SUPERVISOR_CREDENTIALS_FILE is not valid JSON: ${notJson}`,
+    ]);
     const wrongShape = tempFile(JSON.stringify({ "sv-1:9101": { username: "a", password: "topsecret", extra: 1 } }));
     const found = problems({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: wrongShape });
     expect(found).toHaveLength(1);

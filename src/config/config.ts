@@ -79,11 +79,7 @@ export class ConfigError extends Error {
 }
 
 /** Variables whose values must never be echoed back in an error. */
-const SECRET_VARIABLES = new Set([
-  "DATABASE_URL",
-  "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN",
-  "SUPERVISOR_PASSWORD",
-]);
+const SECRET_VARIABLES = new Set(["DATABASE_URL", "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN", "SUPERVISOR_PASSWORD"]);
 
 const MIN_BOOTSTRAP_TOKEN_LENGTH = 16;
 
@@ -93,12 +89,7 @@ const integer = (min: number, max: number) =>
     .trim()
     .regex(/^-?\d+$/, "must be a whole number")
     .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, `must be at least ${min}`)
-        .max(max, `must be at most ${max}`),
-    );
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 const boolean = z
   .string()
@@ -135,77 +126,94 @@ const databaseUrl = z
     }
   });
 
-const envSchema = z
-  .object({
-    DATABASE_URL: databaseUrl,
-    DATABASE_POOL_SIZE: integer(1, 1000).default(10),
-    DATABASE_QUERY_TIMEOUT_MS: integer(100, 600_000).default(10_000),
-    DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5_000),
-    DATABASE_STARTUP_RETRY_MS: integer(0, 3_600_000).default(60_000),
-    HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
-    PORT: integer(0, 65535).default(4000),
-    FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
-      .string()
-      .min(MIN_BOOTSTRAP_TOKEN_LENGTH, `must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters`)
-      .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
-      .optional(),
-    TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
-    HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
-    HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
-    SUPERVISOR_USERNAME: z.string().min(1, "must not be empty").optional(),
-    SUPERVISOR_PASSWORD: z.string().min(1, "must not be empty").optional(),
-    SUPERVISOR_CREDENTIALS_FILE: z.string().trim().min(1, "must not be empty").optional(),
-    SUPERVISOR_TIMEOUT_MS: integer(50, 600_000).default(3_000),
-    SUPERVISOR_CONTROL_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
-    SUPERVISOR_POLL_INTERVAL_SECONDS: integer(1, 3_600).default(5),
-    REDIS_URL: redisUrl.optional(),
-    ALERT_WEBHOOK_URL: httpUrl.optional(),
-    MIGRATE_ON_START: boolean.default(true),
-    NODE_ENV: z.string().trim().default("development"),
-    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  })
-  .superRefine((env, ctx) => {
-    if (env.HEARTBEAT_STALE_SECONDS <= env.HEARTBEAT_INTERVAL_SECONDS) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["HEARTBEAT_STALE_SECONDS"],
-        message: `must be greater than HEARTBEAT_INTERVAL_SECONDS (${env.HEARTBEAT_INTERVAL_SECONDS})`,
-      });
-    }
-    if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
-      const [missing, present] =
-        env.SUPERVISOR_USERNAME === undefined
-          ? ["SUPERVISOR_USERNAME", "SUPERVISOR_PASSWORD"]
-          : ["SUPERVISOR_PASSWORD", "SUPERVISOR_USERNAME"];
-      ctx.addIssue({ code: "custom", path: [missing], message: `must be set when ${present} is` });
-    }
-    if (env.SUPERVISOR_CONTROL_TIMEOUT_MS <= env.SUPERVISOR_TIMEOUT_MS) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["SUPERVISOR_CONTROL_TIMEOUT_MS"],
-        message: `must be greater than SUPERVISOR_TIMEOUT_MS (${env.SUPERVISOR_TIMEOUT_MS})`,
-      });
-    }
-  });
+/** One schema per variable, so that every variable is checked even when others are invalid. */
+const variables = {
+  DATABASE_URL: databaseUrl,
+  DATABASE_POOL_SIZE: integer(1, 1000).default(10),
+  DATABASE_QUERY_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5_000),
+  DATABASE_STARTUP_RETRY_MS: integer(0, 3_600_000).default(60_000),
+  HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
+  PORT: integer(0, 65535).default(4000),
+  FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
+    .string()
+    .min(MIN_BOOTSTRAP_TOKEN_LENGTH, `must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters`)
+    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
+    .optional(),
+  TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
+  HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
+  HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
+  SUPERVISOR_USERNAME: z.string().min(1, "must not be empty").optional(),
+  SUPERVISOR_PASSWORD: z.string().min(1, "must not be empty").optional(),
+  SUPERVISOR_CREDENTIALS_FILE: z.string().trim().min(1, "must not be empty").optional(),
+  SUPERVISOR_TIMEOUT_MS: integer(50, 600_000).default(3_000),
+  SUPERVISOR_CONTROL_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
+  SUPERVISOR_POLL_INTERVAL_SECONDS: integer(1, 3_600).default(5),
+  REDIS_URL: redisUrl.optional(),
+  ALERT_WEBHOOK_URL: httpUrl.optional(),
+  MIGRATE_ON_START: boolean.default(true),
+  NODE_ENV: z.string().trim().default("development"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+};
+
+type Env = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
+
+/**
+ * Checks between variables, made only on the variables that are valid on their own.
+ * Each returns the variable to blame and what is wrong.
+ */
+function crossProblems(env: Partial<Env>): { variable: string; message: string }[] {
+  const problems: { variable: string; message: string }[] = [];
+  if (
+    env.HEARTBEAT_STALE_SECONDS !== undefined &&
+    env.HEARTBEAT_INTERVAL_SECONDS !== undefined &&
+    env.HEARTBEAT_STALE_SECONDS <= env.HEARTBEAT_INTERVAL_SECONDS
+  ) {
+    problems.push({
+      variable: "HEARTBEAT_STALE_SECONDS",
+      message: `must be greater than HEARTBEAT_INTERVAL_SECONDS (${env.HEARTBEAT_INTERVAL_SECONDS})`,
+    });
+  }
+  if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
+    const [missing, present] =
+      env.SUPERVISOR_USERNAME === undefined
+        ? ["SUPERVISOR_USERNAME", "SUPERVISOR_PASSWORD"]
+        : ["SUPERVISOR_PASSWORD", "SUPERVISOR_USERNAME"];
+    problems.push({ variable: missing, message: `must be set when ${present} is` });
+  }
+  if (
+    env.SUPERVISOR_CONTROL_TIMEOUT_MS !== undefined &&
+    env.SUPERVISOR_TIMEOUT_MS !== undefined &&
+    env.SUPERVISOR_CONTROL_TIMEOUT_MS <= env.SUPERVISOR_TIMEOUT_MS
+  ) {
+    problems.push({
+      variable: "SUPERVISOR_CONTROL_TIMEOUT_MS",
+      message: `must be greater than SUPERVISOR_TIMEOUT_MS (${env.SUPERVISOR_TIMEOUT_MS})`,
+    });
+  }
+  return problems;
+}
 
 const credentialsFileSchema = z.record(
   z.string().regex(/^[^\s:]+:\d{1,5}$/, "keys must be host:port"),
   z.object({ username: z.string().min(1), password: z.string().min(1) }).strict(),
 );
 
-function describeIssue(issue: z.core.$ZodIssue, env: Readonly<Record<string, string | undefined>>): string {
-  const variable = String(issue.path[0] ?? "environment");
-  const raw = env[variable];
+function describeProblem(variable: string, message: string, raw: string | undefined, notSet = false): string {
   const shown =
     raw === undefined
-      ? issue.code === "invalid_type"
+      ? notSet
         ? " (not set)"
         : ""
       : SECRET_VARIABLES.has(variable)
         ? ""
         : ` (got ${JSON.stringify(raw)})`;
-  const message = issue.code === "invalid_type" && raw === undefined ? "is required" : issue.message;
   return `${variable} ${message}${shown}`;
+}
+
+function describeIssue(variable: string, issue: z.core.$ZodIssue, raw: string | undefined): string {
+  const missing = issue.code === "invalid_type" && raw === undefined;
+  return describeProblem(variable, missing ? "is required" : issue.message, raw, missing);
 }
 
 function readCredentialsFile(path: string, problems: string[]): Map<string, SupervisorCredentials> {
@@ -214,7 +222,9 @@ function readCredentialsFile(path: string, problems: string[]): Map<string, Supe
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    problems.push(`SUPERVISOR_CREDENTIALS_FILE cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"} ${path}`);
+    problems.push(
+      `SUPERVISOR_CREDENTIALS_FILE cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"} ${path}`,
+    );
     return credentials;
   }
   let json: unknown;
@@ -259,17 +269,22 @@ export function loadConfig(
   overrides: Readonly<Record<string, string | undefined>> = {},
 ): Config {
   const merged = withoutEmpty({ ...env, ...overrides });
-  const parsed = envSchema.safeParse(merged);
   const problems: string[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(describeIssue(issue, merged));
+  const valid: Record<string, unknown> = {};
+  for (const [variable, schema] of Object.entries(variables)) {
+    const parsed = (schema as z.ZodType).safeParse(merged[variable]);
+    if (parsed.success) valid[variable] = parsed.data;
+    else for (const issue of parsed.error.issues) problems.push(describeIssue(variable, issue, merged[variable]));
+  }
+  for (const { variable, message } of crossProblems(valid as Partial<Env>)) {
+    problems.push(describeProblem(variable, message, merged[variable]));
   }
   const credentialsByHost = merged.SUPERVISOR_CREDENTIALS_FILE
     ? readCredentialsFile(merged.SUPERVISOR_CREDENTIALS_FILE, problems)
     : new Map<string, SupervisorCredentials>();
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems);
 
-  const e = parsed.data;
+  const e = valid as Env;
   const dbUrl = new URL(e.DATABASE_URL);
   const config: Config = {
     database: {

@@ -18,7 +18,11 @@ export class DatabaseStartupError extends Error {
  * database is unreachable (at start-up it is often still booting). Errors that retrying
  * cannot fix (credentials, a missing database) fail at once, with a clear message.
  */
-async function retryWhileUnavailable<T>(database: DatabaseConfig, logger: Logger, attempt: () => Promise<T>): Promise<T> {
+async function retryWhileUnavailable<T>(
+  database: DatabaseConfig,
+  logger: Logger,
+  attempt: () => Promise<T>,
+): Promise<T> {
   const where = describeDatabase(database);
   const deadline = Date.now() + database.startupRetryMs;
   let delayMs = 250;
@@ -39,7 +43,10 @@ async function retryWhileUnavailable<T>(database: DatabaseConfig, logger: Logger
       if (Date.now() + delayMs > deadline) {
         throw new DatabaseStartupError(`${where} is not reachable: ${describeDatabaseError(error)}`);
       }
-      logger.warn({ attempt: attempts, retryInMs: delayMs, reason: describeDatabaseError(error) }, `waiting for ${where}`);
+      logger.warn(
+        { attempt: attempts, retryInMs: delayMs, reason: describeDatabaseError(error) },
+        `waiting for ${where}`,
+      );
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 5_000);
     }
@@ -47,7 +54,11 @@ async function retryWhileUnavailable<T>(database: DatabaseConfig, logger: Logger
 }
 
 /** `DataSource.initialize()` with the start-up retry (it rejects at once when the database is down). */
-export function initializeWithRetry(dataSource: DataSource, database: DatabaseConfig, logger: Logger): Promise<DataSource> {
+export function initializeWithRetry(
+  dataSource: DataSource,
+  database: DatabaseConfig,
+  logger: Logger,
+): Promise<DataSource> {
   return retryWhileUnavailable(database, logger, () => dataSource.initialize());
 }
 

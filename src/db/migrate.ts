@@ -19,7 +19,10 @@ export async function runMigrations(database: DatabaseConfig, logger: Logger): P
   // GET_LOCK belongs to a connection: hold one for the whole run.
   const lockRunner = dataSource.createQueryRunner();
   try {
-    const [row] = (await lockRunner.query("SELECT GET_LOCK(?, ?) AS acquired", [MIGRATION_LOCK, LOCK_WAIT_SECONDS])) as {
+    const [row] = (await lockRunner.query("SELECT GET_LOCK(?, ?) AS acquired", [
+      MIGRATION_LOCK,
+      LOCK_WAIT_SECONDS,
+    ])) as {
       acquired: number | string | null;
     }[];
     if (Number(row?.acquired) !== 1) {

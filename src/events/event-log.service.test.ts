@@ -8,7 +8,15 @@ import { EventLogService, type EventFilter } from "./event-log.service.js";
 import { toWire, type ProcessEventRecord } from "./process-event.js";
 
 function event(id: number | null, processName = "p1", kind = ProcessEventKind.UPDATED): ProcessEventRecord {
-  return { id: id === null ? null : String(id), kind, processName, at: new Date(0), actor: "t", message: null, status: ProcessStatus.STOPPED };
+  return {
+    id: id === null ? null : String(id),
+    kind,
+    processName,
+    at: new Date(0),
+    actor: "t",
+    message: null,
+    status: ProcessStatus.STOPPED,
+  };
 }
 
 /**
@@ -28,7 +36,10 @@ class ScriptedEventLog extends EventLogService {
   override async readAfter(cursor: bigint, limit: number, filter: EventFilter = {}): Promise<ProcessEventRecord[]> {
     this.reads.push(cursor);
     const rows = await this.script(cursor, limit);
-    return rows.filter((e) => (!filter.names || filter.names.includes(e.processName)) && (!filter.kinds || filter.kinds.includes(e.kind)));
+    return rows.filter(
+      (e) =>
+        (!filter.names || filter.names.includes(e.processName)) && (!filter.kinds || filter.kinds.includes(e.kind)),
+    );
   }
 
   live(...events: ProcessEventRecord[]): Promise<void> {
@@ -67,7 +78,9 @@ describe("EventLogService.stream", () => {
 
   it("pages through a long log", async () => {
     const all = Array.from({ length: 1_200 }, (_, i) => event(i + 1));
-    const log = new ScriptedEventLog(bus(), async (cursor, limit) => all.filter((e) => BigInt(e.id!) > cursor).slice(0, limit));
+    const log = new ScriptedEventLog(bus(), async (cursor, limit) =>
+      all.filter((e) => BigInt(e.id!) > cursor).slice(0, limit),
+    );
     const ids = await take(log.stream({ after: 0n }), 1_200);
     expect(ids).toEqual(all.map((e) => e.id));
     expect(log.reads).toEqual([0n, 500n, 1000n]);

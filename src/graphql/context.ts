@@ -29,11 +29,14 @@ export interface RequestContext {
  */
 export function createLoaders(services: Services, options: { readonly cache: boolean }): Loaders {
   return {
-    processByName: new DataLoader(async (names) => {
-      const rows = await services.registry.getMany(names);
-      const byName = new Map(rows.map((row) => [row.name, row]));
-      return names.map((name) => byName.get(name) ?? null);
-    }, { cache: options.cache }),
+    processByName: new DataLoader(
+      async (names) => {
+        const rows = await services.registry.getMany(names);
+        const byName = new Map(rows.map((row) => [row.name, row]));
+        return names.map((name) => byName.get(name) ?? null);
+      },
+      { cache: options.cache },
+    ),
   };
 }
 

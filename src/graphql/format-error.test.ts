@@ -6,7 +6,10 @@ import type { Logger } from "../logger.js";
 import { createErrorFormatter } from "./format-error.js";
 
 function setup() {
-  const logger = { error: vi.fn(), warn: vi.fn() } as unknown as Logger & { error: ReturnType<typeof vi.fn>; warn: ReturnType<typeof vi.fn> };
+  const logger = { error: vi.fn(), warn: vi.fn() } as unknown as Logger & {
+    error: ReturnType<typeof vi.fn>;
+    warn: ReturnType<typeof vi.fn>;
+  };
   return { logger, format: createErrorFormatter(logger) };
 }
 
@@ -34,8 +37,15 @@ describe("createErrorFormatter", () => {
   it("masks anything unexpected, and logs it in full", () => {
     const { format, logger } = setup();
     const leak = located(new Error("connect to supervisord with password hunter2 failed"));
-    const formatted = format({ message: leak.message, path: ["processes"], extensions: { code: "INTERNAL_SERVER_ERROR" } }, leak);
-    expect(formatted).toEqual({ message: "Internal server error", path: ["processes"], extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    const formatted = format(
+      { message: leak.message, path: ["processes"], extensions: { code: "INTERNAL_SERVER_ERROR" } },
+      leak,
+    );
+    expect(formatted).toEqual({
+      message: "Internal server error",
+      path: ["processes"],
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
     expect(logger.error).toHaveBeenCalledOnce();
   });
 
@@ -53,7 +63,9 @@ describe("createErrorFormatter", () => {
   it("codes the server's own request errors BAD_USER_INPUT and keeps the specific reason", () => {
     const { format } = setup();
     const error = new GraphQLError("Cannot query field", { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
-    expect(format({ message: error.message, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }, error).extensions).toEqual({
+    expect(
+      format({ message: error.message, extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }, error).extensions,
+    ).toEqual({
       code: "BAD_USER_INPUT",
       reason: "GRAPHQL_VALIDATION_FAILED",
     });

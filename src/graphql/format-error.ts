@@ -36,7 +36,11 @@ export function createErrorFormatter(logger: Logger): ErrorFormatter {
       return { ...formatted, extensions };
     }
     if (original instanceof SubscriberTooSlowError) {
-      return { message: original.message, ...where, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: "SUBSCRIBER_TOO_SLOW" } };
+      return {
+        message: original.message,
+        ...where,
+        extensions: { code: ErrorCode.BAD_USER_INPUT, reason: "SUBSCRIBER_TOO_SLOW" },
+      };
     }
     if (isDatabaseUnavailable(original)) {
       const reason = describeDatabaseError(original);
@@ -68,5 +72,8 @@ export function formatForClient(
   if (options.requestError && extensions.code === undefined && !(error.originalError instanceof Error)) {
     extensions.code = "GRAPHQL_VALIDATION_FAILED";
   }
-  return formatter({ ...json, extensions: { ...extensions, code: extensions.code ?? ErrorCode.INTERNAL_SERVER_ERROR } }, error);
+  return formatter(
+    { ...json, extensions: { ...extensions, code: extensions.code ?? ErrorCode.INTERNAL_SERVER_ERROR } },
+    error,
+  );
 }

@@ -24,9 +24,16 @@ describe("schema/schema.graphql", () => {
       "process(name: String!): Process",
     ]);
     expect(
-      ["registerProcess", "heartbeat", "deregisterProcess", "createProcess", "updateProcess", "deleteProcess", "createApiToken", "revokeApiToken"].map(
-        (name) => signature(mutation, name),
-      ),
+      [
+        "registerProcess",
+        "heartbeat",
+        "deregisterProcess",
+        "createProcess",
+        "updateProcess",
+        "deleteProcess",
+        "createApiToken",
+        "revokeApiToken",
+      ].map((name) => signature(mutation, name)),
     ).toEqual([
       "registerProcess(name: String!, pid: Int!): Registration!",
       "heartbeat(name: String!, pid: Int!): HeartbeatAck!",
@@ -43,8 +50,12 @@ describe("schema/schema.graphql", () => {
     const registration = schema.getType("Registration") as GraphQLObjectType;
     expect(Object.keys(registration.getFields())).toEqual(["process", "port", "heartbeatIntervalSeconds"]);
     const ack = schema.getType("HeartbeatAck") as GraphQLObjectType;
-    expect(Object.keys(ack.getFields())).toEqual(expect.arrayContaining(["ok", "serverTime", "nextHeartbeatInSeconds"]));
+    expect(Object.keys(ack.getFields())).toEqual(
+      expect.arrayContaining(["ok", "serverTime", "nextHeartbeatInSeconds"]),
+    );
     const event = schema.getType("ProcessEvent") as GraphQLObjectType;
-    expect(Object.keys(event.getFields())).toEqual(expect.arrayContaining(["id", "kind", "processName", "at", "actor", "message", "process"]));
+    expect(Object.keys(event.getFields())).toEqual(
+      expect.arrayContaining(["id", "kind", "processName", "at", "actor", "message", "process"]),
+    );
   });
 });

@@ -80,7 +80,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
         const principal = token ? await options.authenticate(token).catch(() => null) : null;
         if (!principal) {
-          ctx.extra.socket.close(CloseCode.Unauthorized, token ? "Unauthorized: unknown or revoked token" : "Unauthorized: token required");
+          ctx.extra.socket.close(
+            CloseCode.Unauthorized,
+            token ? "Unauthorized: unknown or revoked token" : "Unauthorized: token required",
+          );
           return false;
         }
         principals.set(ctx, principal);
@@ -144,6 +147,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     formatError,
     validationRules: armor.validationRules,
     allowBatchedHttpRequests: false,
+    // main.ts owns the process's signals and stops everything in order; Apollo's own
+    // handler would stop only itself and then re-send the signal.
+    stopOnTerminationSignals: false,
     parseOptions: { maxTokens: MAX_TOKENS },
     plugins: [
       // graphql-armor's typings resolve @apollo/server's CJS declarations; the plugins are
@@ -167,7 +173,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   httpServer.on("request", (req, res) => {
     handle(req, res).catch((error: unknown) => {
       logger.error({ err: error, url: req.url }, "request failed");
-      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } }] });
+      if (!res.headersSent)
+        sendJson(res, 500, {
+          errors: [{ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } }],
+        });
       else res.destroy();
     });
   });
@@ -181,7 +190,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         return sendJson(res, 200, { status: "ok" });
       case "/readyz": {
         const readiness = await options.readiness();
-        return sendJson(res, readiness.ready ? 200 : 503, { status: readiness.ready ? "ready" : "not ready", ...readiness.checks });
+        return sendJson(res, readiness.ready ? 200 : 503, {
+          status: readiness.ready ? "ready" : "not ready",
+          ...readiness.checks,
+        });
       }
       default:
         return sendJson(res, 404, { error: `no such path: ${url.pathname}` });

@@ -128,37 +128,41 @@ export class RegistryService {
     ]);
     assertMayTouch(principal, name);
     const now = this.now();
-    const process = await this.transition(async (manager, record) => {
-      const changed = await manager
-        .createQueryBuilder()
-        .update(ProcessEntity)
-        .set({ pid, status: ProcessStatus.RUNNING, lastHeartbeat: now, updatedAt: now })
-        .where("process_name = :name", { name })
-        .andWhere(
-          new Brackets((w) =>
-            w
-              .where("status IS NULL")
-              .orWhere("status <> :running", { running: ProcessStatus.RUNNING })
-              .orWhere("pid IS NULL")
-              .orWhere("pid <> :pid", { pid }),
-          ),
-        )
-        .execute();
-      if (changed.affected === 0) {
-        // Either unknown, or this very pid registering again (a retried call): stamp it.
-        const stamped = await manager
+    const process = await this.transition(
+      async (manager, record) => {
+        const changed = await manager
           .createQueryBuilder()
           .update(ProcessEntity)
-          .set({ lastHeartbeat: now, updatedAt: () => "updated_at" })
+          .set({ pid, status: ProcessStatus.RUNNING, lastHeartbeat: now, updatedAt: now })
           .where("process_name = :name", { name })
+          .andWhere(
+            new Brackets((w) =>
+              w
+                .where("status IS NULL")
+                .orWhere("status <> :running", { running: ProcessStatus.RUNNING })
+                .orWhere("pid IS NULL")
+                .orWhere("pid <> :pid", { pid }),
+            ),
+          )
           .execute();
-        if (stamped.affected === 0) throw notFound(name);
-        return this.mustFind(manager, name);
-      }
-      const row = await this.mustFind(manager, name);
-      await record({ kind: ProcessEventKind.REGISTERED, message: `registered with pid ${pid}` }, row);
-      return row;
-    }, name, principal);
+        if (changed.affected === 0) {
+          // Either unknown, or this very pid registering again (a retried call): stamp it.
+          const stamped = await manager
+            .createQueryBuilder()
+            .update(ProcessEntity)
+            .set({ lastHeartbeat: now, updatedAt: () => "updated_at" })
+            .where("process_name = :name", { name })
+            .execute();
+          if (stamped.affected === 0) throw notFound(name);
+          return this.mustFind(manager, name);
+        }
+        const row = await this.mustFind(manager, name);
+        await record({ kind: ProcessEventKind.REGISTERED, message: `registered with pid ${pid}` }, row);
+        return row;
+      },
+      name,
+      principal,
+    );
     return { process, port: process.port, heartbeatIntervalSeconds: this.settings.heartbeatIntervalSeconds };
   }
 
@@ -197,18 +201,22 @@ export class RegistryService {
     }
 
     // A process in `error` that still beats is alive again.
-    const restored = await this.transition(async (manager, record) => {
-      const changed = await manager
-        .createQueryBuilder()
-        .update(ProcessEntity)
-        .set({ status: ProcessStatus.RUNNING, lastHeartbeat: now, updatedAt: now })
-        .where("process_name = :name AND pid = :pid AND status = :error", { name, pid, error: ProcessStatus.ERROR })
-        .execute();
-      if (changed.affected === 0) return null;
-      const row = await this.mustFind(manager, name);
-      await record({ kind: ProcessEventKind.HEARTBEAT_RESTORED, message: `heartbeat from pid ${pid}` }, row);
-      return row;
-    }, name, principal);
+    const restored = await this.transition(
+      async (manager, record) => {
+        const changed = await manager
+          .createQueryBuilder()
+          .update(ProcessEntity)
+          .set({ status: ProcessStatus.RUNNING, lastHeartbeat: now, updatedAt: now })
+          .where("process_name = :name AND pid = :pid AND status = :error", { name, pid, error: ProcessStatus.ERROR })
+          .execute();
+        if (changed.affected === 0) return null;
+        const row = await this.mustFind(manager, name);
+        await record({ kind: ProcessEventKind.HEARTBEAT_RESTORED, message: `heartbeat from pid ${pid}` }, row);
+        return row;
+      },
+      name,
+      principal,
+    );
     if (restored) {
       this.events.publishHeartbeat(name, principal.name, now, restored.status);
       return ack(true);
@@ -227,23 +235,30 @@ export class RegistryService {
     assertValid([{ field: "name", value: name, problem: processNameProblem }]);
     assertMayTouch(principal, name);
     const now = this.now();
-    return this.transition(async (manager, record) => {
-      const changed = await manager
-        .createQueryBuilder()
-        .update(ProcessEntity)
-        .set({ pid: null, status: ProcessStatus.STOPPED, updatedAt: now })
-        .where("process_name = :name", { name })
-        .andWhere(
-          new Brackets((w) =>
-            w.where("status IS NULL").orWhere("status <> :stopped", { stopped: ProcessStatus.STOPPED }).orWhere("pid IS NOT NULL"),
-          ),
-        )
-        .execute();
-      const row = await this.find(manager, name);
-      if (!row) throw notFound(name);
-      if (changed.affected !== 0) await record({ kind: ProcessEventKind.DEREGISTERED, message: null }, row);
-      return row;
-    }, name, principal);
+    return this.transition(
+      async (manager, record) => {
+        const changed = await manager
+          .createQueryBuilder()
+          .update(ProcessEntity)
+          .set({ pid: null, status: ProcessStatus.STOPPED, updatedAt: now })
+          .where("process_name = :name", { name })
+          .andWhere(
+            new Brackets((w) =>
+              w
+                .where("status IS NULL")
+                .orWhere("status <> :stopped", { stopped: ProcessStatus.STOPPED })
+                .orWhere("pid IS NOT NULL"),
+            ),
+          )
+          .execute();
+        const row = await this.find(manager, name);
+        if (!row) throw notFound(name);
+        if (changed.affected !== 0) await record({ kind: ProcessEventKind.DEREGISTERED, message: null }, row);
+        return row;
+      },
+      name,
+      principal,
+    );
   }
 
   // ---------------------------------------------------------------- admins
@@ -259,23 +274,27 @@ export class RegistryService {
     if (problems.length > 0) throw BadUserInputError.of(problems);
     const now = this.now();
     try {
-      return await this.transition(async (manager, record) => {
-        await manager.insert(ProcessEntity, {
-          name,
-          port: input.port,
-          pid: null,
-          status: ProcessStatus.STOPPED,
-          supervisorHost: input.supervisorHost ?? null,
-          supervisorPort: input.supervisorPort ?? null,
-          program: input.program ?? DEFAULT_PROGRAM,
-          lastHeartbeat: null,
-          createdAt: now,
-          updatedAt: now,
-        });
-        const row = await this.mustFind(manager, name);
-        await record({ kind: ProcessEventKind.CREATED, message: describeProcess(row) }, row);
-        return row;
-      }, name, principal);
+      return await this.transition(
+        async (manager, record) => {
+          await manager.insert(ProcessEntity, {
+            name,
+            port: input.port,
+            pid: null,
+            status: ProcessStatus.STOPPED,
+            supervisorHost: input.supervisorHost ?? null,
+            supervisorPort: input.supervisorPort ?? null,
+            program: input.program ?? DEFAULT_PROGRAM,
+            lastHeartbeat: null,
+            createdAt: now,
+            updatedAt: now,
+          });
+          const row = await this.mustFind(manager, name);
+          await record({ kind: ProcessEventKind.CREATED, message: describeProcess(row) }, row);
+          return row;
+        },
+        name,
+        principal,
+      );
     } catch (error) {
       if (isDuplicateKey(error)) throw new ConflictError(`a process named "${name}" already exists`);
       throw error;
@@ -288,51 +307,63 @@ export class RegistryService {
     problems.push(...processInputProblems(input, "input."));
     if (problems.length > 0) throw BadUserInputError.of(problems);
     const now = this.now();
-    return this.transition(async (manager, record) => {
-      const before = await this.find(manager, name);
-      if (!before) throw notFound(name);
-      const changes: Partial<ProcessEntity> = {};
-      if (input.port != null && input.port !== before.port) changes.port = input.port;
-      if (input.supervisorHost != null && input.supervisorHost !== before.supervisorHost) {
-        changes.supervisorHost = input.supervisorHost;
-      }
-      if (input.supervisorPort != null && input.supervisorPort !== before.supervisorPort) {
-        changes.supervisorPort = input.supervisorPort;
-      }
-      if (input.program != null && input.program !== before.program) changes.program = input.program;
-      const host = changes.supervisorHost ?? before.supervisorHost;
-      const port = changes.supervisorPort ?? before.supervisorPort;
-      if ((host === null) !== (port === null)) {
-        throw BadUserInputError.of([
-          { field: "input.supervisorPort", message: "supervisorHost and supervisorPort go together" },
-        ]);
-      }
-      const fields = Object.keys(changes);
-      if (fields.length === 0) return before;
-      await manager.update(ProcessEntity, { name }, { ...changes, updatedAt: now });
-      const row = await this.mustFind(manager, name);
-      await record(
-        {
-          kind: ProcessEventKind.UPDATED,
-          message: fields.map((f) => `${f}: ${String(before[f as keyof ProcessEntity])} → ${String(row[f as keyof ProcessEntity])}`).join(", "),
-        },
-        row,
-      );
-      return row;
-    }, name, principal);
+    return this.transition(
+      async (manager, record) => {
+        const before = await this.find(manager, name);
+        if (!before) throw notFound(name);
+        const changes: Partial<ProcessEntity> = {};
+        if (input.port != null && input.port !== before.port) changes.port = input.port;
+        if (input.supervisorHost != null && input.supervisorHost !== before.supervisorHost) {
+          changes.supervisorHost = input.supervisorHost;
+        }
+        if (input.supervisorPort != null && input.supervisorPort !== before.supervisorPort) {
+          changes.supervisorPort = input.supervisorPort;
+        }
+        if (input.program != null && input.program !== before.program) changes.program = input.program;
+        const host = changes.supervisorHost ?? before.supervisorHost;
+        const port = changes.supervisorPort ?? before.supervisorPort;
+        if ((host === null) !== (port === null)) {
+          throw BadUserInputError.of([
+            { field: "input.supervisorPort", message: "supervisorHost and supervisorPort go together" },
+          ]);
+        }
+        const fields = Object.keys(changes);
+        if (fields.length === 0) return before;
+        await manager.update(ProcessEntity, { name }, { ...changes, updatedAt: now });
+        const row = await this.mustFind(manager, name);
+        await record(
+          {
+            kind: ProcessEventKind.UPDATED,
+            message: fields
+              .map(
+                (f) => `${f}: ${String(before[f as keyof ProcessEntity])} → ${String(row[f as keyof ProcessEntity])}`,
+              )
+              .join(", "),
+          },
+          row,
+        );
+        return row;
+      },
+      name,
+      principal,
+    );
   }
 
   /** Removes a process from the registry and returns it as it was. */
   async delete(name: string, principal: Principal): Promise<ProcessEntity> {
     assertValid([{ field: "name", value: name, problem: processNameProblem }]);
-    return this.transition(async (manager, record) => {
-      const row = await this.find(manager, name);
-      if (!row) throw notFound(name);
-      const deleted = await manager.delete(ProcessEntity, { name });
-      if (deleted.affected === 0) throw notFound(name);
-      await record({ kind: ProcessEventKind.DELETED, message: describeProcess(row), status: null }, null);
-      return row;
-    }, name, principal);
+    return this.transition(
+      async (manager, record) => {
+        const row = await this.find(manager, name);
+        if (!row) throw notFound(name);
+        const deleted = await manager.delete(ProcessEntity, { name });
+        if (deleted.affected === 0) throw notFound(name);
+        await record({ kind: ProcessEventKind.DELETED, message: describeProcess(row), status: null }, null);
+        return row;
+      },
+      name,
+      principal,
+    );
   }
 
   // ---------------------------------------------------------------- helpers
@@ -344,7 +375,10 @@ export class RegistryService {
   private async transition<T>(
     work: (
       manager: EntityManager,
-      record: (event: Pick<EventDraft, "kind" | "message"> & { status?: ProcessStatus | null }, row: ProcessEntity | null) => Promise<void>,
+      record: (
+        event: Pick<EventDraft, "kind" | "message"> & { status?: ProcessStatus | null },
+        row: ProcessEntity | null,
+      ) => Promise<void>,
     ) => Promise<T>,
     processName: string,
     principal: Principal,
@@ -394,7 +428,9 @@ function notFound(name: string): NotFoundError {
 
 function assertMayTouch(principal: Principal, name: string): void {
   if (!mayTouchProcess(principal, name)) {
-    throw new ForbiddenError(`token "${principal.name}" is bound to "${principal.processPattern}" and may not touch "${name}"`);
+    throw new ForbiddenError(
+      `token "${principal.name}" is bound to "${principal.processPattern}" and may not touch "${name}"`,
+    );
   }
 }
 

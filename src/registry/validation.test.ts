@@ -38,11 +38,20 @@ describe("portProblem and pidProblem", () => {
 });
 
 describe("hostProblem", () => {
-  it.each(["domaeka-server-test-01", "localhost", "sv1.internal.example.", "10.0.0.11", "::1", "fe80::1"])("accepts %s", (host) => {
-    expect(hostProblem(host)).toBeUndefined();
-  });
-  it.each(["", "bad host", "a..b", "-lead.example", "trail-.example", "x".repeat(64), "under_score", `${"a.".repeat(50)}b`])(
-    "refuses %j",
-    (host) => expect(hostProblem(host)).toBeDefined(),
+  it.each(["domaeka-server-test-01", "localhost", "sv1.internal.example.", "10.0.0.11", "::1", "fe80::1"])(
+    "accepts %s",
+    (host) => {
+      expect(hostProblem(host)).toBeUndefined();
+    },
   );
+  it.each([
+    "",
+    "bad host",
+    "a..b",
+    "-lead.example",
+    "trail-.example",
+    "x".repeat(64),
+    "under_score",
+    `${"a.".repeat(50)}b`,
+  ])("refuses %j", (host) => expect(hostProblem(host)).toBeDefined());
 });

@@ -33,7 +33,9 @@ export function portProblem(port: number): string | undefined {
 }
 
 export function pidProblem(pid: number): string | undefined {
-  return Number.isInteger(pid) && pid >= 1 && pid <= 2 ** 31 - 1 ? undefined : `must be a positive process id (got ${pid})`;
+  return Number.isInteger(pid) && pid >= 1 && pid <= 2 ** 31 - 1
+    ? undefined
+    : `must be a positive process id (got ${pid})`;
 }
 
 export function hostProblem(host: string): string | undefined {

@@ -24,7 +24,10 @@ export class GraphQLHttpClient {
     return new GraphQLHttpClient(this.url, token);
   }
 
-  async request<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<HttpResult<T>> {
+  async request<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<HttpResult<T>> {
     const response = await fetch(`${this.url}/graphql`, {
       method: "POST",
       headers: {
@@ -34,7 +37,11 @@ export class GraphQLHttpClient {
       },
       body: JSON.stringify({ query, variables }),
     });
-    return { status: response.status, headers: response.headers, body: (await response.json()) as HttpResult<T>["body"] };
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: (await response.json()) as HttpResult<T>["body"],
+    };
   }
 
   /** The data, or an exception carrying the errors. */
@@ -82,7 +89,11 @@ export class SubscriptionRecorder<T> {
   }
 
   /** Waits until `predicate` holds for what was seen so far, or fails after `timeoutMs`. */
-  async until(predicate: (values: readonly T[]) => boolean, timeoutMs = 10_000, what = "the expected events"): Promise<T[]> {
+  async until(
+    predicate: (values: readonly T[]) => boolean,
+    timeoutMs = 10_000,
+    what = "the expected events",
+  ): Promise<T[]> {
     if (predicate(this.values)) return this.values;
     return new Promise((resolve, reject) => {
       const check = (): void => {
@@ -91,7 +102,11 @@ export class SubscriptionRecorder<T> {
           resolve(this.values);
         } else if (this.errors.length > 0 || this.completed) {
           cleanup();
-          reject(new Error(`subscription ended before ${what}: ${JSON.stringify(this.errors)} after ${JSON.stringify(this.values)}`));
+          reject(
+            new Error(
+              `subscription ended before ${what}: ${JSON.stringify(this.errors)} after ${JSON.stringify(this.values)}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {

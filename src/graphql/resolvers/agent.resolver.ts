@@ -1,7 +1,10 @@
 import { Arg, Args, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
-import type { HeartbeatAck as HeartbeatAckValue, Registration as RegistrationValue } from "../../registry/registry.service.js";
+import type {
+  HeartbeatAck as HeartbeatAckValue,
+  Registration as RegistrationValue,
+} from "../../registry/registry.service.js";
 import type { RequestContext } from "../context.js";
 import { ProcessPidArgs } from "../types/agent.args.js";
 import { HeartbeatAck, Registration } from "../types/agent.types.js";
@@ -12,7 +15,8 @@ import { Process } from "../types/process.type.js";
 export class AgentResolver {
   @Authorized(Role.AGENT, Role.ADMIN)
   @Mutation(() => Registration, {
-    description: "A managed server starting: marks it RUNNING with its pid and tells it its port and heartbeat interval.",
+    description:
+      "A managed server starting: marks it RUNNING with its pid and tells it its port and heartbeat interval.",
   })
   registerProcess(
     @Ctx() { services, principal }: RequestContext,

@@ -1,4 +1,13 @@
-import { Args, Authorized, Ctx, FieldResolver, Resolver, Root, Subscription, type SubscribeResolverData } from "type-graphql";
+import {
+  Args,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Resolver,
+  Root,
+  Subscription,
+  type SubscribeResolverData,
+} from "type-graphql";
 import { mayTouchProcess } from "../../auth/principal.js";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
@@ -26,7 +35,9 @@ function subscribeToProcessChanges({ args, context }: SubscribeData): AsyncItera
   if (problems.length > 0) throw BadUserInputError.of(problems);
   const outside = args.names?.find((name) => !mayTouchProcess(principal, name));
   if (outside !== undefined) {
-    throw new ForbiddenError(`token "${principal.name}" is bound to "${principal.processPattern}" and may not watch "${outside}"`);
+    throw new ForbiddenError(
+      `token "${principal.name}" is bound to "${principal.processPattern}" and may not watch "${outside}"`,
+    );
   }
   return services.events.stream({
     names: args.names ?? undefined,
@@ -45,12 +56,18 @@ export class ProcessEventResolver {
       "recorded event after it, then live ones: no gap, no duplicate. HEARTBEAT only when asked for in `kinds`.",
     subscribe: (data) => subscribeToProcessChanges(data as SubscribeData),
   })
-  processChanged(@Root() event: ProcessEventRecord, @Args(() => ProcessChangedArgs) _args: ProcessChangedArgs): ProcessEventRecord {
+  processChanged(
+    @Root() event: ProcessEventRecord,
+    @Args(() => ProcessChangedArgs) _args: ProcessChangedArgs,
+  ): ProcessEventRecord {
     return event;
   }
 
   @FieldResolver(() => Process, { nullable: true, description: "The process after the event; null once deleted." })
-  process(@Root() event: ProcessEventRecord, @Ctx() { loaders }: RequestContext): Promise<ProcessEntity | null> | ProcessEntity | null {
+  process(
+    @Root() event: ProcessEventRecord,
+    @Ctx() { loaders }: RequestContext,
+  ): Promise<ProcessEntity | null> | ProcessEntity | null {
     if (event.process !== undefined) return event.process;
     return loaders.processByName.load(event.processName);
   }

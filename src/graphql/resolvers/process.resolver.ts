@@ -18,7 +18,10 @@ export class ProcessResolver {
 
   @Authorized(Role.VIEWER, Role.AGENT)
   @Query(() => Process, { nullable: true, description: "One process by name; null when there is none." })
-  process(@Ctx() { services, principal }: RequestContext, @Arg("name", () => String) name: string): Promise<ProcessEntity | null> {
+  process(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("name", () => String) name: string,
+  ): Promise<ProcessEntity | null> {
     return services.registry.get(name, principal);
   }
 }

@@ -27,7 +27,10 @@ export class RegistryAdminResolver {
 
   @Authorized(Role.ADMIN)
   @Mutation(() => Process, { description: "Removes a process from the registry; returns it as it was." })
-  deleteProcess(@Ctx() { services, principal }: RequestContext, @Arg("name", () => String) name: string): Promise<ProcessEntity> {
+  deleteProcess(
+    @Ctx() { services, principal }: RequestContext,
+    @Arg("name", () => String) name: string,
+  ): Promise<ProcessEntity> {
     return services.registry.delete(name, principal);
   }
 }

@@ -32,7 +32,9 @@ export class TokenResolver {
   }
 
   @Authorized(Role.ADMIN)
-  @Mutation(() => ApiToken, { description: "Revokes a token; it stops working at once on this replica, on others within seconds." })
+  @Mutation(() => ApiToken, {
+    description: "Revokes a token; it stops working at once on this replica, on others within seconds.",
+  })
   revokeApiToken(@Ctx() { services }: RequestContext, @Arg("id", () => ID) id: string): Promise<TokenInfo> {
     return services.tokens.revoke(tokenId(id));
   }
