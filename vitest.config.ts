@@ -11,7 +11,8 @@ export default defineConfig({
         resolve,
         test: {
           name: "unit",
-          include: ["src/**/*.test.ts", "client-examples/**/*.test.ts"],
+          include: ["src/**/*.test.ts", "test/**/*.test.ts", "client-examples/**/*.test.ts"],
+          exclude: ["test/**/*.int.test.ts", "**/node_modules/**"],
           // Unit tests first: they are quick and say the most when they fail.
           sequence: { groupOrder: 0 },
           setupFiles: ["./test/setup.ts"],

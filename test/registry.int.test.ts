@@ -183,6 +183,38 @@ describe("a managed server's life, as a subscriber sees it", () => {
   });
 });
 
+describe("heartbeats written together", () => {
+  it("each of many concurrent heartbeats learns whether its own pid matched", async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `domaeka-batch-${i}`);
+    for (const [i, name] of names.entries()) {
+      await createProcess(name, 9000 + i);
+      await agent.http.data(`mutation($n: String!, $p: Int!) { registerProcess(name: $n, pid: $p) { port } }`, {
+        n: name,
+        p: 500 + i,
+      });
+    }
+    await db.query("UPDATE kb_server_processes SET last_heartbeat = NULL WHERE process_name LIKE 'domaeka-batch-%'");
+    // Every third one beats with a wrong pid; all race each other into the same batches.
+    const beats = await Promise.all(
+      names.map((name, i) =>
+        agent.http.data<{ heartbeat: { ok: boolean } }>(
+          `mutation($n: String!, $p: Int!) { heartbeat(name: $n, pid: $p) { ok } }`,
+          {
+            n: name,
+            p: i % 3 === 0 ? 9999 : 500 + i,
+          },
+        ),
+      ),
+    );
+    expect(beats.map((b) => b.heartbeat.ok)).toEqual(names.map((_, i) => i % 3 !== 0));
+    const stamped = await db.query<{ process_name: string; last_heartbeat: Date | null }>(
+      "SELECT process_name, last_heartbeat FROM kb_server_processes WHERE process_name LIKE 'domaeka-batch-%'",
+    );
+    const byName = new Map(stamped.map((r) => [r.process_name, r.last_heartbeat]));
+    expect(names.map((name) => byName.get(name) !== null)).toEqual(names.map((_, i) => i % 3 !== 0));
+  });
+});
+
 describe("unknown names and bad input change nothing", () => {
   const agentMutations = [
     `mutation { registerProcess(name: "domaeka-nope", pid: 1) { port } }`,

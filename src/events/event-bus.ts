@@ -23,6 +23,8 @@ export interface EventBus {
   /** Delivers `payload` to every listener of `topic` on every replica. Never throws. */
   publish(topic: Topic, payload: unknown): Promise<void>;
   on(topic: Topic, listener: Listener): () => void;
+  /** Whether a publish on `topic` could reach anyone (lets hot paths skip building events). */
+  delivers(topic: Topic): boolean;
   /** Whether publishes currently reach other replicas (always true in memory). */
   healthy(): boolean;
   close(): Promise<void>;
@@ -37,6 +39,10 @@ class Listeners {
     const set = this.byTopic.get(topic)!;
     set.add(listener);
     return () => set.delete(listener);
+  }
+
+  has(topic: Topic): boolean {
+    return (this.byTopic.get(topic)?.size ?? 0) > 0;
   }
 
   dispatch(topic: Topic, payload: unknown): void {
@@ -61,12 +67,17 @@ export class MemoryEventBus implements EventBus {
   async start(): Promise<void> {}
 
   async publish(topic: Topic, payload: unknown): Promise<void> {
+    if (!this.listeners.has(topic)) return;
     // Copy through JSON so that memory and Redis deliver exactly the same shapes.
     this.listeners.dispatch(topic, JSON.parse(JSON.stringify(payload)));
   }
 
   on(topic: Topic, listener: Listener): () => void {
     return this.listeners.add(topic, listener);
+  }
+
+  delivers(topic: Topic): boolean {
+    return this.listeners.has(topic);
   }
 
   healthy(): boolean {
@@ -171,6 +182,11 @@ export class RedisEventBus implements EventBus {
 
   on(topic: Topic, listener: Listener): () => void {
     return this.listeners.add(topic, listener);
+  }
+
+  /** Other replicas' listeners are unknown here: assume someone listens. */
+  delivers(): boolean {
+    return true;
   }
 
   healthy(): boolean {

@@ -65,6 +65,8 @@ function toRecord(row: ProcessEventEntity): ProcessEventRecord {
  * event commit together or not at all; it is published only after the commit.
  */
 export class EventLogService {
+  private pendingHeartbeats: ReturnType<typeof toWire>[] = [];
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly bus: EventBus,
@@ -93,8 +95,12 @@ export class EventLogService {
     for (const event of events) await this.bus.publish("process-events", toWire(event));
   }
 
-  /** Heartbeats are not recorded; they go only to subscribers that ask for them. */
+  /**
+   * Heartbeats are not recorded; they go only to subscribers that ask for them. Those
+   * published in the same tick (a batch written together) travel as one message.
+   */
   publishHeartbeat(processName: string, actor: string, at: Date, status: ProcessStatus | null): void {
+    if (!this.bus.delivers("heartbeats")) return;
     const event: ProcessEventRecord = {
       id: null,
       kind: ProcessEventKind.HEARTBEAT,
@@ -104,7 +110,14 @@ export class EventLogService {
       message: null,
       status,
     };
-    void this.bus.publish("heartbeats", toWire(event));
+    this.pendingHeartbeats.push(toWire(event));
+    if (this.pendingHeartbeats.length === 1) {
+      queueMicrotask(() => {
+        const batch = this.pendingHeartbeats;
+        this.pendingHeartbeats = [];
+        void this.bus.publish("heartbeats", batch);
+      });
+    }
   }
 
   /** Recorded events after `cursor`, oldest first. */
@@ -154,7 +167,9 @@ export class EventLogService {
       if (wanted(event)) live.push(event);
     };
     const detach = [this.bus.on("process-events", onEvent)];
-    if (kinds?.has(ProcessEventKind.HEARTBEAT)) detach.push(this.bus.on("heartbeats", onEvent));
+    if (kinds?.has(ProcessEventKind.HEARTBEAT)) {
+      detach.push(this.bus.on("heartbeats", (batch) => (batch as unknown[]).forEach(onEvent)));
+    }
 
     try {
       let replayed: Set<string> | undefined;

@@ -8,6 +8,7 @@ import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError, type I
 import { ProcessEventKind } from "../events/event-kind.js";
 import type { EventDraft, EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
+import { HEARTBEAT_STATUSES, HeartbeatWriter } from "./heartbeat-writer.js";
 import { ProcessStatus } from "./process-status.js";
 import { check, hostProblem, pidProblem, portProblem, processNameProblem, programNameProblem } from "./validation.js";
 
@@ -49,8 +50,6 @@ export interface HeartbeatAck {
   readonly message: string | null;
 }
 
-/** Statuses in which a registered process's heartbeat is simply stamped. */
-const HEARTBEAT_STATUSES = [ProcessStatus.RUNNING, ProcessStatus.STOPPING];
 const MAX_FILTER_NAMES = 1000;
 
 export interface RegistrySettings {
@@ -65,12 +64,16 @@ export interface RegistrySettings {
  * caller whose UPDATE matched the row records the event, however many replicas race.
  */
 export class RegistryService {
+  private readonly heartbeats: HeartbeatWriter;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly events: EventLogService,
     private readonly settings: RegistrySettings,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.heartbeats = new HeartbeatWriter(dataSource, now);
+  }
 
   // ---------------------------------------------------------------- reads
 
@@ -167,8 +170,9 @@ export class RegistryService {
   }
 
   /**
-   * The hot path: one conditional UPDATE that stamps the heartbeat of the registered pid.
-   * Only when it matches nothing does a second statement look at why.
+   * The hot path: one conditional UPDATE (shared with the heartbeats that arrive at the
+   * same moment) stamps the heartbeat of the registered pid. Only when it matches nothing
+   * do further statements look at why.
    */
   async heartbeat(name: string, pid: number, principal: Principal): Promise<HeartbeatAck> {
     assertValid([
@@ -176,31 +180,21 @@ export class RegistryService {
       { field: "pid", value: pid, problem: pidProblem },
     ]);
     assertMayTouch(principal, name);
-    const now = this.now();
-    const ack = (ok: boolean, message: string | null = null): HeartbeatAck => ({
+    const ack = (ok: boolean, message: string | null = null, serverTime = this.now()): HeartbeatAck => ({
       ok,
-      serverTime: now,
+      serverTime,
       nextHeartbeatInSeconds: this.settings.heartbeatIntervalSeconds,
       message,
     });
 
-    const stamped = await this.dataSource
-      .createQueryBuilder()
-      .update(ProcessEntity)
-      // updated_at marks changes of the row, not liveness: keep it.
-      .set({ lastHeartbeat: now, updatedAt: () => "updated_at" })
-      .where("process_name = :name AND pid = :pid AND status IN (:...statuses)", {
-        name,
-        pid,
-        statuses: HEARTBEAT_STATUSES,
-      })
-      .execute();
-    if (stamped.affected === 1) {
-      this.events.publishHeartbeat(name, principal.name, now, null);
-      return ack(true);
+    const stamped = await this.heartbeats.stamp(name, pid);
+    if (stamped.matched) {
+      this.events.publishHeartbeat(name, principal.name, stamped.at, null);
+      return ack(true, null, stamped.at);
     }
 
     // A process in `error` that still beats is alive again.
+    const now = this.now();
     const restored = await this.transition(
       async (manager, record) => {
         const changed = await manager
