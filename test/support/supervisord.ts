@@ -1,0 +1,207 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface ProgramSpec {
+  readonly command: string;
+  /** @default true */
+  readonly autostart?: boolean;
+  /** @default 0 */
+  readonly startsecs?: number;
+  /** @default 0 */
+  readonly startretries?: number;
+  /** @default false */
+  readonly autorestart?: boolean | "unexpected";
+  /** @default 2 */
+  readonly stopwaitsecs?: number;
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Extra lines for the [program:x] section. */
+  readonly extra?: readonly string[];
+}
+
+export interface SupervisordOptions {
+  readonly programs: Readonly<Record<string, ProgramSpec>>;
+  /** Basic auth for the inet_http_server; none when omitted. */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** Leave out [rpcinterface:supervisor] (a misconfigured supervisord). @default true */
+  readonly rpcinterface?: boolean;
+}
+
+/** A real supervisord on a free loopback port, with a temp config and its own logs. */
+export class Supervisord {
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    readonly configPath: string,
+    private readonly child: ChildProcess,
+    private readonly options: SupervisordOptions,
+  ) {}
+
+  readonly host = "127.0.0.1";
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(options: SupervisordOptions): Promise<Supervisord> {
+    const dir = mkdtempSync(join(tmpdir(), "fv-supervisord-"));
+    const port = await freePort();
+    const configPath = join(dir, "supervisord.conf");
+    writeFileSync(configPath, renderConfig(dir, port, options));
+    const child = spawn("supervisord", ["-n", "-c", configPath], { stdio: "ignore" });
+    const supervisord = new Supervisord(port, dir, configPath, child, options);
+    live.add(supervisord);
+    await supervisord.waitUntilAnswering(15_000);
+    return supervisord;
+  }
+
+  /** `supervisorctl -c <conf> ...args`, with this instance's credentials. */
+  async ctl(...args: string[]): Promise<string> {
+    const result = await run("supervisorctl", ["-c", this.configPath, ...args]).catch(
+      (error: { stdout?: string; code?: number }) => {
+        // supervisorctl exits non-zero for "ERROR (not running)" and friends; callers read the text.
+        return { stdout: error.stdout ?? "", stderr: "" };
+      },
+    );
+    return result.stdout;
+  }
+
+  /** The pid supervisord reports for a program, or 0. */
+  async programPid(name: string): Promise<number> {
+    const out = await this.ctl("pid", name);
+    return Number(out.trim()) || 0;
+  }
+
+  /** The state supervisorctl prints for a program (RUNNING, STOPPED, …). */
+  async programState(name: string): Promise<string> {
+    const out = await this.ctl("status", name);
+    return out.trim().split(/\s+/)[1] ?? "";
+  }
+
+  async waitForState(name: string, state: string, withinMs = 15_000): Promise<void> {
+    const deadline = Date.now() + withinMs;
+    while ((await this.programState(name)) !== state) {
+      if (Date.now() > deadline) throw new Error(`${name} did not reach ${state}: ${await this.ctl("status", name)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGSTOP: the port still accepts connections, but nothing answers. */
+  pause(): void {
+    this.child.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.child.kill("SIGCONT");
+  }
+
+  async stop(): Promise<void> {
+    if (!live.has(this)) return;
+    live.delete(this);
+    this.resume();
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((resolve) => this.child.once("exit", resolve));
+      this.child.kill("SIGTERM");
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async waitUntilAnswering(withinMs: number): Promise<void> {
+    const deadline = Date.now() + withinMs;
+    const auth = this.options.auth;
+    const headers: Record<string, string> = { "content-type": "text/xml" };
+    if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+    for (;;) {
+      if (this.child.exitCode !== null)
+        throw new Error(`supervisord exited with ${this.child.exitCode}; see ${this.dir}`);
+      try {
+        const response = await fetch(`http://127.0.0.1:${this.port}/RPC2`, {
+          method: "POST",
+          headers,
+          body: "<?xml version='1.0'?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>",
+        });
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`supervisord on ${this.port} did not answer within ${withinMs}ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+const live = new Set<Supervisord>();
+process.once("exit", () => {
+  for (const supervisord of live) supervisord["child"].kill("SIGKILL");
+});
+
+/** A port nothing listens on (bound, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function renderConfig(dir: string, port: number, options: SupervisordOptions): string {
+  const auth = options.auth;
+  const lines = [
+    "[supervisord]",
+    `logfile=${join(dir, "supervisord.log")}`,
+    `pidfile=${join(dir, "supervisord.pid")}`,
+    `childlogdir=${dir}`,
+    "loglevel=info",
+    "",
+    "[inet_http_server]",
+    `port=127.0.0.1:${port}`,
+    ...(auth ? [`username=${auth.username}`, `password=${auth.password}`] : []),
+    "",
+    "[supervisorctl]",
+    `serverurl=http://127.0.0.1:${port}`,
+    ...(auth ? [`username=${auth.username}`, `password=${auth.password}`] : []),
+    "",
+  ];
+  if (options.rpcinterface !== false) {
+    lines.push(
+      "[rpcinterface:supervisor]",
+      "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+      "",
+    );
+  }
+  for (const [name, spec] of Object.entries(options.programs)) {
+    const environment = spec.environment
+      ? Object.entries(spec.environment)
+          .map(([k, v]) => `${k}="${v.replace(/"/g, '\\"')}"`)
+          .join(",")
+      : undefined;
+    lines.push(
+      `[program:${name}]`,
+      `command=${spec.command}`,
+      `autostart=${spec.autostart ?? true}`,
+      `autorestart=${spec.autorestart ?? false}`,
+      `startsecs=${spec.startsecs ?? 0}`,
+      `startretries=${spec.startretries ?? 0}`,
+      `stopwaitsecs=${spec.stopwaitsecs ?? 2}`,
+      "stopasgroup=true",
+      "killasgroup=true",
+      `stdout_logfile=${join(dir, `${name}.out.log`)}`,
+      `stderr_logfile=${join(dir, `${name}.err.log`)}`,
+      ...(environment ? [`environment=${environment}`] : []),
+      ...(spec.extra ?? []),
+      "",
+    );
+  }
+  return lines.join("\n");
+}
