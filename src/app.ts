@@ -11,8 +11,12 @@ import { EventLogService } from "./events/event-log.service.js";
 import type { Services } from "./graphql/context.js";
 import { buildFleetvisorSchema } from "./graphql/schema.js";
 import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
+import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
 import { RegistryService } from "./registry/registry.service.js";
+import { SupervisorClient } from "./supervisor/supervisor-client.js";
+import { SupervisorService, supervisorKey } from "./supervisor/supervisor.service.js";
 
 /** How long `/readyz` waits for the database. */
 const READINESS_TIMEOUT_MS = 2_000;
@@ -69,14 +73,33 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanup.unshift(() => bus.close());
     await bus.start();
 
+    const metrics = createMetrics();
+    const supervisorClient = new SupervisorClient({
+      credentials: (address) =>
+        config.supervisor.credentialsByHost.get(supervisorKey(address)) ?? config.supervisor.defaultCredentials,
+      readTimeoutMs: config.supervisor.timeoutMs,
+      controlTimeoutMs: config.supervisor.controlTimeoutMs,
+      observe: ({ address, method, outcome, seconds }) => {
+        metrics.supervisorCalls.inc({ supervisor: supervisorKey(address), method, outcome });
+        metrics.supervisorCallSeconds.observe({ method }, seconds);
+      },
+    });
+    cleanup.push(async () => supervisorClient.close());
+
     const events = new EventLogService(dataSource, bus);
+    const registry = new RegistryService(dataSource, events, {
+      heartbeatIntervalSeconds: config.heartbeat.intervalSeconds,
+    });
     const services: Services = {
       events,
-      registry: new RegistryService(dataSource, events, { heartbeatIntervalSeconds: config.heartbeat.intervalSeconds }),
+      registry,
       tokens: new TokenService(dataSource, {
         bootstrapAdminToken: config.auth.bootstrapAdminToken,
         cacheTtlMs: config.auth.tokenCacheTtlMs,
       }),
+      supervisors: new SupervisorService(supervisorClient),
+      control: new ControlService(registry, supervisorClient, logger),
+      settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 
     const readiness = async (): Promise<Readiness> => {
@@ -96,6 +119,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       services,
       authenticate: (token) => services.tokens.authenticate(token),
       readiness,
+      metrics: metrics.registry,
       production: config.production,
       logger,
     });

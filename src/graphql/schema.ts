@@ -2,6 +2,7 @@ import { printSchema, type GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth-checker.js";
 import { AgentResolver } from "./resolvers/agent.resolver.js";
+import { ControlResolver } from "./resolvers/control.resolver.js";
 import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
@@ -12,6 +13,7 @@ export const RESOLVERS = [
   AgentResolver,
   RegistryAdminResolver,
   TokenResolver,
+  ControlResolver,
   ProcessEventResolver,
 ] as const;
 

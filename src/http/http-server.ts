@@ -6,6 +6,7 @@ import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema } from "graphql";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
+import type { Registry } from "prom-client";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Principal } from "../auth/principal.js";
 import { UnauthenticatedError } from "../errors.js";
@@ -34,6 +35,8 @@ export interface HttpServerOptions {
   /** The principal for a bearer token, `null` when the token is unknown. */
   readonly authenticate: (token: string) => Promise<Principal | null>;
   readonly readiness: () => Promise<Readiness>;
+  /** Served at `/metrics` (Prometheus text format). */
+  readonly metrics: Registry;
   readonly production: boolean;
   readonly logger: Logger;
 }
@@ -55,7 +58,7 @@ export function bearerToken(value: unknown): string | undefined {
 
 /**
  * One `node:http` server for everything: GraphQL over HTTP (Apollo) and over WebSocket
- * (graphql-ws) on `/graphql`, `/healthz` and `/readyz`.
+ * (graphql-ws) on `/graphql`, `/healthz`, `/readyz` and `/metrics`.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { schema, services, logger } = options;
@@ -195,6 +198,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           ...readiness.checks,
         });
       }
+      case "/metrics":
+        res.setHeader("content-type", options.metrics.contentType);
+        res.end(await options.metrics.metrics());
+        return;
       default:
         return sendJson(res, 404, { error: `no such path: ${url.pathname}` });
     }

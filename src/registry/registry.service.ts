@@ -121,6 +121,23 @@ export class RegistryService {
     return rows.map(normalise);
   }
 
+  /** Every distinct supervisord the registry names, with how many processes name it. */
+  async supervisors(): Promise<{ host: string; port: number; processCount: number }[]> {
+    const rows = (await this.dataSource
+      .getRepository(ProcessEntity)
+      .createQueryBuilder("p")
+      .select("p.supervisor_host", "host")
+      .addSelect("p.supervisor_port", "port")
+      .addSelect("COUNT(*)", "processCount")
+      .where("p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL")
+      .groupBy("p.supervisor_host")
+      .addGroupBy("p.supervisor_port")
+      .orderBy("p.supervisor_host", "ASC")
+      .addOrderBy("p.supervisor_port", "ASC")
+      .getRawMany()) as { host: string; port: number | string; processCount: number | string }[];
+    return rows.map((r) => ({ host: r.host, port: Number(r.port), processCount: Number(r.processCount) }));
+  }
+
   // ---------------------------------------------------------------- managed servers
 
   /** A managed server starting up: `running`, with its pid and a fresh heartbeat. */
@@ -249,6 +266,46 @@ export class RegistryService {
         if (!row) throw notFound(name);
         if (changed.affected !== 0) await record({ kind: ProcessEventKind.DEREGISTERED, message: null }, row);
         return row;
+      },
+      name,
+      principal,
+    );
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /**
+   * Moves `name` to `to` when its status is one of `from` (a conditional UPDATE), and
+   * records STATUS_CHANGED with `message`. Returns whether it moved, the status it had
+   * just before, and the row after.
+   */
+  async transitionStatus(
+    name: string,
+    from: readonly ProcessStatus[],
+    to: ProcessStatus,
+    message: string,
+    principal: Principal,
+    options: { readonly clearPid?: boolean } = {},
+  ): Promise<{ changed: boolean; before: ProcessStatus; process: ProcessEntity }> {
+    const now = this.now();
+    return this.transition(
+      async (manager, record) => {
+        const before = (await this.mustFind(manager, name)).status ?? ProcessStatus.STOPPED;
+        const changed = await manager
+          .createQueryBuilder()
+          .update(ProcessEntity)
+          .set({ status: to, updatedAt: now, ...(options.clearPid ? { pid: null } : {}) })
+          .where("process_name = :name", { name })
+          .andWhere(
+            new Brackets((w) => {
+              w.where("status IN (:...from)", { from: from.length > 0 ? [...from] : ["-"] });
+              if (from.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
+            }),
+          )
+          .execute();
+        const row = await this.mustFind(manager, name);
+        if (changed.affected !== 0) await record({ kind: ProcessEventKind.STATUS_CHANGED, message }, row);
+        return { changed: changed.affected !== 0, before, process: row };
       },
       name,
       principal,

@@ -1,9 +1,36 @@
-import { Arg, Authorized, Ctx, Query, Resolver } from "type-graphql";
+import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from "type-graphql";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
+import { BadUserInputError, type InvalidField } from "../../errors.js";
+import type { ProcessHealth as ProcessHealthValue } from "../../health/health.js";
+import type { LogTail } from "../../supervisor/supervisor-client.js";
+import type { SupervisorProcessInfo } from "../../supervisor/supervisor-state.js";
 import type { RequestContext } from "../context.js";
+import { LogStream, ProcessHealth } from "../types/enums.js";
 import { ProcessFilter } from "../types/process.inputs.js";
 import { Process } from "../types/process.type.js";
+import { LogChunk, SupervisorProcess } from "../types/supervisor.types.js";
+
+/** The most a single `log` call returns. */
+export const MAX_LOG_BYTES = 64 * 1024;
+
+function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
+  return {
+    program: info.program,
+    state: info.state,
+    stateName: info.stateName,
+    pid: info.pid || null,
+    startedAt: info.startedAt,
+    stoppedAt: info.stoppedAt,
+    uptimeSeconds:
+      info.state === "RUNNING" && info.startedAt
+        ? Math.max(0, Math.round((info.now.getTime() - info.startedAt.getTime()) / 1000))
+        : null,
+    exitStatus: info.exitStatus,
+    spawnError: info.spawnError || null,
+    description: info.description,
+  };
+}
 
 @Resolver(() => Process)
 export class ProcessResolver {
@@ -23,5 +50,53 @@ export class ProcessResolver {
     @Arg("name", () => String) name: string,
   ): Promise<ProcessEntity | null> {
     return services.registry.get(name, principal);
+  }
+
+  @FieldResolver(() => SupervisorProcess, {
+    nullable: true,
+    description:
+      "Live, from the process's supervisord (each supervisord is asked once per request). Null when the registry " +
+      "names no supervisord; null with a SUPERVISOR_UNAVAILABLE / SUPERVISOR_FAULT / NOT_FOUND error when it cannot say.",
+  })
+  async supervisor(
+    @Root() process: ProcessEntity,
+    @Ctx() { loaders }: RequestContext,
+  ): Promise<SupervisorProcess | null> {
+    const live = await loaders.live.load(process);
+    if (live.error) throw live.error;
+    return live.view.kind === "info" ? toSupervisorProcess(live.view.info) : null;
+  }
+
+  @FieldResolver(() => ProcessHealth, { description: "The registry and supervisord compared; see healthReasons." })
+  async health(@Root() process: ProcessEntity, @Ctx() { loaders }: RequestContext): Promise<ProcessHealthValue> {
+    return (await loaders.health.load(process)).health;
+  }
+
+  @FieldResolver(() => [String], {
+    description: "Why health is what it is, and what else is off (e.g. a pid that differs).",
+  })
+  async healthReasons(@Root() process: ProcessEntity, @Ctx() { loaders }: RequestContext): Promise<readonly string[]> {
+    return (await loaders.health.load(process)).reasons;
+  }
+
+  @FieldResolver(() => LogChunk, {
+    nullable: true,
+    description:
+      "The end of the program's log through supervisord (offset 0), or what was written since `offset` " +
+      "(the offset a previous call returned). Null when the registry names no supervisord.",
+  })
+  log(
+    @Root() process: ProcessEntity,
+    @Ctx() { services }: RequestContext,
+    @Arg("stream", () => LogStream, { defaultValue: LogStream.STDOUT }) stream: LogStream,
+    @Arg("bytes", () => Int, { defaultValue: 4096, description: `At most ${MAX_LOG_BYTES}.` }) bytes: number,
+    @Arg("offset", () => Int, { defaultValue: 0 }) offset: number,
+  ): Promise<LogTail | null> {
+    const problems: InvalidField[] = [];
+    if (bytes < 1 || bytes > MAX_LOG_BYTES)
+      problems.push({ field: "bytes", message: `must be between 1 and ${MAX_LOG_BYTES} (got ${bytes})` });
+    if (offset < 0) problems.push({ field: "offset", message: `must not be negative (got ${offset})` });
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    return services.supervisors.tailLog(process, stream, offset, bytes);
   }
 }

@@ -1,7 +1,9 @@
 import { registerEnumType } from "type-graphql";
 import { Role } from "../../auth/role.js";
 import { ProcessEventKind } from "../../events/event-kind.js";
+import { ProcessHealth } from "../../health/health.js";
 import { ProcessStatus } from "../../registry/process-status.js";
+import { SupervisorState } from "../../supervisor/supervisor-state.js";
 
 registerEnumType(ProcessStatus, {
   name: "ProcessStatus",
@@ -34,4 +36,38 @@ registerEnumType(Role, {
   },
 });
 
-export { ProcessEventKind, ProcessStatus, Role };
+registerEnumType(SupervisorState, {
+  name: "SupervisorState",
+  description: "supervisord's state of a program (supervisor/states.py).",
+});
+
+registerEnumType(ProcessHealth, {
+  name: "ProcessHealth",
+  description: "The registry and supervisord compared.",
+  valuesConfig: {
+    HEALTHY: { description: "supervisord runs it and its heartbeat is fresh." },
+    UNRESPONSIVE: { description: "supervisord runs it, but its heartbeat is stale: hung, or never registered." },
+    ORPHANED: { description: "supervisord does not run it, but its heartbeat is fresh: something else runs it." },
+    CRASHED: { description: "FATAL, BACKOFF, an exit with a non-zero status, or ERROR in the registry." },
+    UNREACHABLE: { description: "Its supervisord did not answer." },
+    UNKNOWN: { description: "supervisord misconfigured, program unknown to it, or state UNKNOWN." },
+  },
+});
+
+export enum LogStream {
+  STDOUT = "stdout",
+  STDERR = "stderr",
+}
+registerEnumType(LogStream, { name: "LogStream" });
+
+export enum ControlOutcome {
+  DONE = "DONE",
+  FAILED = "FAILED",
+  SKIPPED = "SKIPPED",
+}
+registerEnumType(ControlOutcome, {
+  name: "ControlOutcome",
+  valuesConfig: { SKIPPED: { description: "Not attempted: an earlier one failed (and continueOnError was false)." } },
+});
+
+export { ProcessEventKind, ProcessHealth, ProcessStatus, Role, SupervisorState };

@@ -1,0 +1,283 @@
+import type { Principal } from "../auth/principal.js";
+import type { ProcessEntity } from "../db/process.entity.js";
+import { AppError, BadUserInputError, ErrorCode, NotFoundError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { ProcessStatus } from "../registry/process-status.js";
+import type { ProcessFilter, RegistryService } from "../registry/registry.service.js";
+import type { SupervisorClient } from "../supervisor/supervisor-client.js";
+import { describeAddress, SupervisorFault, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
+import { addressOf, supervisorKey } from "../supervisor/supervisor.service.js";
+import { KeyedMutex } from "./keyed-mutex.js";
+
+export type ControlAction = "start" | "stop" | "restart";
+
+/** One process's outcome in a bulk operation. */
+export interface ControlResult {
+  readonly name: string;
+  readonly outcome: "DONE" | "FAILED" | "SKIPPED";
+  readonly process: ProcessEntity | null;
+  readonly error: { readonly code: string; readonly message: string; readonly faultName: string | null } | null;
+}
+
+export interface BulkOptions {
+  /** At most this many processes at a time (and never two on one supervisord). */
+  readonly maxParallel: number;
+  /** Go on after a failure; by default the rest are SKIPPED (a rolling restart stops). */
+  readonly continueOnError: boolean;
+}
+
+export const MAX_PARALLEL = 100;
+
+/** Registry statuses from which a start / stop moves the row to `starting` / `stopping`. */
+const STARTABLE = [ProcessStatus.STOPPED, ProcessStatus.ERROR, ProcessStatus.STOPPING];
+const STOPPABLE = [ProcessStatus.RUNNING, ProcessStatus.STARTING, ProcessStatus.ERROR];
+
+/**
+ * start / stop / restart on the right supervisord, with the registry following.
+ *
+ * Calls on one process are serialised (start, stop and restart share one queue per
+ * process); different processes proceed in parallel. supervisord's `startProcess` /
+ * `stopProcess` are called with `wait=true`, so a call returns once supervisord has the
+ * program up for `startsecs`, or down.
+ */
+export class ControlService {
+  private readonly queue = new KeyedMutex();
+
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly client: SupervisorClient,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(name: string, principal: Principal): Promise<ProcessEntity> {
+    const { address, program } = await this.target(name, principal);
+    return this.queue.run(name, () => this.startLocked(name, address, program, principal));
+  }
+
+  async stop(name: string, principal: Principal): Promise<ProcessEntity> {
+    const { address, program } = await this.target(name, principal);
+    return this.queue.run(name, () => this.stopLocked(name, address, program, principal));
+  }
+
+  /** Stop and wait, then start and wait, as one operation on the process's queue. */
+  async restart(name: string, principal: Principal): Promise<ProcessEntity> {
+    const { address, program } = await this.target(name, principal);
+    return this.queue.run(name, async () => {
+      await this.stopLocked(name, address, program, principal);
+      return this.startLocked(name, address, program, principal);
+    });
+  }
+
+  /**
+   * The action on every process the filter selects, in name order: at most
+   * `maxParallel` at a time and one per supervisord at a time, so that `maxParallel: 1`
+   * is a rolling operation. After a failure the rest are SKIPPED unless `continueOnError`.
+   */
+  async bulk(
+    action: ControlAction,
+    filter: ProcessFilter,
+    options: BulkOptions,
+    principal: Principal,
+  ): Promise<ControlResult[]> {
+    if (!Number.isInteger(options.maxParallel) || options.maxParallel < 1 || options.maxParallel > MAX_PARALLEL) {
+      throw BadUserInputError.of([
+        { field: "maxParallel", message: `must be between 1 and ${MAX_PARALLEL} (got ${options.maxParallel})` },
+      ]);
+    }
+    if (!filter.names?.length && !filter.namePrefix && !filter.statuses?.length && !filter.supervisorHost) {
+      throw BadUserInputError.of([
+        {
+          field: "filter",
+          message: "must select processes (names, namePrefix, statuses or supervisorHost); it selects all",
+        },
+      ]);
+    }
+    const rows = await this.registry.list(filter, principal);
+    const results = new Map<string, ControlResult>();
+    const pending = [...rows];
+    const busyHosts = new Set<string>();
+    let running = 0;
+    let failed = false;
+
+    await new Promise<void>((resolve) => {
+      const pump = (): void => {
+        if (failed && !options.continueOnError) {
+          for (const row of pending.splice(0)) {
+            results.set(row.name, { name: row.name, outcome: "SKIPPED", process: row, error: null });
+          }
+        }
+        while (running < options.maxParallel) {
+          const index = pending.findIndex((row) => !busyHosts.has(hostOf(row)));
+          if (index < 0) break;
+          const [row] = pending.splice(index, 1) as [ProcessEntity];
+          const host = hostOf(row);
+          if (host) busyHosts.add(host);
+          running++;
+          void this.one(action, row.name, principal).then((result) => {
+            results.set(row.name, result);
+            if (result.outcome === "FAILED") failed = true;
+            if (host) busyHosts.delete(host);
+            running--;
+            pump();
+          });
+        }
+        if (running === 0 && pending.length === 0) resolve();
+      };
+      pump();
+    });
+    return rows.map((row) => results.get(row.name)!);
+  }
+
+  private async one(action: ControlAction, name: string, principal: Principal): Promise<ControlResult> {
+    try {
+      const process = await this[action](name, principal);
+      return { name, outcome: "DONE", process, error: null };
+    } catch (error) {
+      if (!(error instanceof AppError)) this.logger.error({ err: error, process: name, action }, "control failed");
+      const coded = error instanceof AppError ? error : null;
+      return {
+        name,
+        outcome: "FAILED",
+        process: await this.registry.get(name, principal).catch(() => null),
+        error: {
+          code: coded?.code ?? ErrorCode.INTERNAL_SERVER_ERROR,
+          message: coded?.message ?? "Internal server error",
+          faultName: error instanceof SupervisorFault ? error.faultName : null,
+        },
+      };
+    }
+  }
+
+  private async target(name: string, principal: Principal): Promise<{ address: SupervisorAddress; program: string }> {
+    const row = await this.registry.get(name, principal);
+    if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
+    const address = addressOf(row);
+    if (!address) {
+      throw new BadUserInputError(
+        `"${name}" has no supervisord in the registry (supervisorHost / supervisorPort); set them with updateProcess`,
+      );
+    }
+    return { address, program: row.program };
+  }
+
+  private async startLocked(
+    name: string,
+    address: SupervisorAddress,
+    program: string,
+    principal: Principal,
+  ): Promise<ProcessEntity> {
+    const marked = await this.registry.transitionStatus(
+      name,
+      STARTABLE,
+      ProcessStatus.STARTING,
+      "start requested",
+      principal,
+    );
+    const previous = marked.changed ? marked.before : null;
+    try {
+      await this.client.startProcess(address, program);
+    } catch (error) {
+      if (error instanceof SupervisorFault && error.faultName === "ALREADY_STARTED") {
+        // Idempotent: it runs, which is what was asked.
+      } else {
+        await this.afterFailure(name, address, program, "start", error, previous, principal);
+        throw this.explain(error, address, program);
+      }
+    }
+    return this.current(name, principal);
+  }
+
+  private async stopLocked(
+    name: string,
+    address: SupervisorAddress,
+    program: string,
+    principal: Principal,
+  ): Promise<ProcessEntity> {
+    const marked = await this.registry.transitionStatus(
+      name,
+      STOPPABLE,
+      ProcessStatus.STOPPING,
+      "stop requested",
+      principal,
+    );
+    const previous = marked.changed ? marked.before : null;
+    try {
+      await this.client.stopProcess(address, program);
+    } catch (error) {
+      if (error instanceof SupervisorFault && error.faultName === "NOT_RUNNING") {
+        // Idempotent: it does not run, which is what was asked.
+      } else {
+        await this.afterFailure(name, address, program, "stop", error, previous, principal);
+        throw this.explain(error, address, program);
+      }
+    }
+    // supervisord confirmed the stop. A server that deregistered itself is `stopped`
+    // already; one that was killed never will, so the registry follows supervisord.
+    await this.registry.transitionStatus(
+      name,
+      [ProcessStatus.STOPPING],
+      ProcessStatus.STOPPED,
+      "stopped: supervisord confirmed, the server did not deregister",
+      principal,
+      { clearPid: true },
+    );
+    return this.current(name, principal);
+  }
+
+  /**
+   * A failed start puts the registry in `error` (supervisord could not run the program);
+   * a call that never reached the program (supervisord unreachable, unknown program)
+   * puts back the status the row had.
+   */
+  private async afterFailure(
+    name: string,
+    address: SupervisorAddress,
+    program: string,
+    action: "start" | "stop",
+    error: unknown,
+    previous: ProcessStatus | null,
+    principal: Principal,
+  ): Promise<void> {
+    const marked = action === "start" ? ProcessStatus.STARTING : ProcessStatus.STOPPING;
+    const reached = error instanceof SupervisorFault && error.faultName !== "BAD_NAME";
+    if (reached && action === "start") {
+      await this.registry.transitionStatus(
+        name,
+        [marked],
+        ProcessStatus.ERROR,
+        `start failed: ${(error as SupervisorFault).message}`,
+        principal,
+      );
+    } else if (previous !== null) {
+      const why = error instanceof AppError ? error.message : "unexpected error";
+      await this.registry.transitionStatus(
+        name,
+        [marked],
+        previous,
+        `${action} of ${program} on ${describeAddress(address)} failed: ${why}`,
+        principal,
+      );
+    }
+  }
+
+  private explain(error: unknown, address: SupervisorAddress, program: string): unknown {
+    if (error instanceof SupervisorFault && error.faultName === "BAD_NAME") {
+      return new NotFoundError(`supervisord at ${describeAddress(address)} has no program "${program}"`, {
+        supervisor: describeAddress(address),
+        program,
+      });
+    }
+    return error;
+  }
+
+  private async current(name: string, principal: Principal): Promise<ProcessEntity> {
+    const row = await this.registry.get(name, principal);
+    if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
+    return row;
+  }
+}
+
+function hostOf(row: ProcessEntity): string {
+  const address = addressOf(row);
+  return address ? supervisorKey(address) : "";
+}

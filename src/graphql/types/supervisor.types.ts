@@ -1,0 +1,84 @@
+import { DateTimeISOResolver } from "graphql-scalars";
+import { Field, Float, Int, ObjectType } from "type-graphql";
+import { SupervisorState } from "./enums.js";
+
+@ObjectType({ description: "What the process's supervisord says of its program, asked during this request." })
+export class SupervisorProcess {
+  @Field(() => String, { description: "The program, as group:name, or name when the group is named after it." })
+  program!: string;
+
+  @Field(() => SupervisorState)
+  state!: SupervisorState;
+
+  @Field(() => String, { description: "supervisord's own name for the state." })
+  stateName!: string;
+
+  @Field(() => Int, { nullable: true, description: "Null when not running." })
+  pid!: number | null;
+
+  @Field(() => DateTimeISOResolver, { nullable: true })
+  startedAt!: Date | null;
+
+  @Field(() => DateTimeISOResolver, { nullable: true })
+  stoppedAt!: Date | null;
+
+  @Field(() => Int, { nullable: true, description: "Seconds since start, while RUNNING." })
+  uptimeSeconds!: number | null;
+
+  @Field(() => Int, { description: "The exit status of the last run." })
+  exitStatus!: number;
+
+  @Field(() => String, { nullable: true, description: "Why supervisord could not spawn it, if it could not." })
+  spawnError!: string | null;
+
+  @Field(() => String, { description: "supervisord's one-line description (pid and uptime, or when it stopped)." })
+  description!: string;
+}
+
+@ObjectType({ description: "A piece of a program's log." })
+export class LogChunk {
+  @Field(() => String)
+  text!: string;
+
+  @Field(() => Int, { description: "Pass this as `offset` next time to get what was written since." })
+  offset!: number;
+
+  @Field(() => Boolean, { description: "More was written than asked for; the oldest part was left out." })
+  overflow!: boolean;
+}
+
+@ObjectType({ description: "One supervisord that the registry names." })
+export class Supervisor {
+  @Field(() => String)
+  host!: string;
+
+  @Field(() => Int)
+  port!: number;
+
+  @Field(() => Boolean, { description: "It answered (possibly with a fault)." })
+  reachable!: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "supervisord's own state: RUNNING, RESTARTING, SHUTDOWN, FATAL.",
+  })
+  state!: string | null;
+
+  @Field(() => String, { nullable: true })
+  version!: string | null;
+
+  @Field(() => Float, { nullable: true, description: "Round trip of the status call, in milliseconds." })
+  latencyMs!: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Programs this supervisord runs." })
+  processCount!: number | null;
+
+  @Field(() => Int, { description: "Processes in the registry that name this supervisord." })
+  registeredProcessCount!: number;
+
+  @Field(() => String, { nullable: true, description: "Why it is unreachable or unusable." })
+  error!: string | null;
+
+  @Field(() => String, { nullable: true, description: "SUPERVISOR_UNAVAILABLE or SUPERVISOR_FAULT when error is set." })
+  errorCode!: string | null;
+}
