@@ -1,12 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { toFault, translateCallError, type XmlRpcError } from "./fault-mapping.js";
+import { httpStatusError, notXmlRpc, toFault, translateSocketError } from "./fault-mapping.js";
 import { SupervisorFault, SupervisorUnavailable } from "./supervisor.errors.js";
 
 const at = { host: "domaeka-server-test-01", port: 9101 };
-
-function error(fields: Partial<XmlRpcError> & { message?: string }): XmlRpcError {
-  return Object.assign(new Error(fields.message ?? "x"), fields);
-}
 
 describe("toFault", () => {
   it.each([
@@ -35,45 +31,38 @@ describe("toFault", () => {
   });
 });
 
-describe("translateCallError", () => {
-  it.each<[string, Partial<XmlRpcError> & { message?: string }, string, string]>([
-    [
-      "refused",
-      { code: "ECONNREFUSED" },
-      "refused",
-      "supervisord at domaeka-server-test-01:9101 refused the connection",
-    ],
-    ["reset", { code: "ECONNRESET" }, "reset", "closed the connection during supervisor.getState"],
-    ["hang up", { message: "socket hang up" }, "reset", "closed the connection"],
-    ["no such host", { code: "ENOTFOUND" }, "unresolvable", "the host name does not resolve"],
-    ["unreachable", { code: "EHOSTUNREACH" }, "unreachable", "is unreachable (EHOSTUNREACH)"],
-    [
-      "401",
-      { message: "Unknown XML-RPC tag 'TITLE'", res: { statusCode: 401 } },
-      "unauthorized",
-      "supervisord at domaeka-server-test-01:9101 rejected the credentials (HTTP 401)",
-    ],
-    ["500", { res: { statusCode: 500 } }, "protocol", "answered supervisor.getState with HTTP 500, not XML-RPC"],
-    [
-      "not xml-rpc",
-      { message: "Unknown XML-RPC tag 'html'", res: { statusCode: 200 } },
-      "protocol",
-      "did not answer supervisor.getState with XML-RPC",
-    ],
-  ])("%s", (_label, fields, reason, message) => {
-    const translated = translateCallError(at, "supervisor.getState", error(fields));
+describe("translateSocketError", () => {
+  const socketError = (code: string) => Object.assign(new Error(code), { code });
+  it.each([
+    ["ECONNREFUSED", "refused", "supervisord at domaeka-server-test-01:9101 refused the connection"],
+    ["ECONNRESET", "reset", "closed the connection during supervisor.getState"],
+    ["EPIPE", "reset", "closed the connection during supervisor.getState"],
+    ["ENOTFOUND", "unresolvable", "the host name does not resolve"],
+    ["EHOSTUNREACH", "unreachable", "is unreachable (EHOSTUNREACH)"],
+    ["EWHATEVER", "reset", "failed during supervisor.getState: EWHATEVER"],
+  ])("%s", (code, reason, message) => {
+    const translated = translateSocketError(at, "supervisor.getState", socketError(code));
     expect(translated).toBeInstanceOf(SupervisorUnavailable);
-    expect((translated as SupervisorUnavailable).reason).toBe(reason);
+    expect(translated.reason).toBe(reason);
     expect(translated.message).toContain(message);
     expect(translated.extensions.code).toBe("SUPERVISOR_UNAVAILABLE");
   });
+});
 
-  it("passes faults through as SupervisorFault", () => {
-    const translated = translateCallError(
-      at,
-      "supervisor.startProcess",
-      error({ faultCode: 50, faultString: "SPAWN_ERROR: x" }),
-    );
-    expect(translated).toBeInstanceOf(SupervisorFault);
+describe("httpStatusError and notXmlRpc", () => {
+  it("a 401 names the host whose supervisord rejected the credentials", () => {
+    const error = httpStatusError(at, "supervisor.getState", 401);
+    expect(error).toMatchObject({
+      reason: "unauthorized",
+      message: "supervisord at domaeka-server-test-01:9101 rejected the credentials (HTTP 401)",
+    });
+  });
+
+  it("other statuses and non-XML-RPC bodies are protocol errors", () => {
+    expect(httpStatusError(at, "supervisor.getState", 500)).toMatchObject({
+      reason: "protocol",
+      message: expect.stringContaining("answered supervisor.getState with HTTP 500, not XML-RPC"),
+    });
+    expect(notXmlRpc(at, "supervisor.getState", new Error("not an XML-RPC methodResponse")).reason).toBe("protocol");
   });
 });

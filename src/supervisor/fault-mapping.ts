@@ -6,15 +6,6 @@ import {
   type SupervisorAddress,
 } from "./supervisor.errors.js";
 
-/** What the `xmlrpc` package hands a callback when a call fails. */
-export interface XmlRpcError extends Error {
-  code?: string | number;
-  faultCode?: number;
-  faultString?: string;
-  /** The HTTP response, when there was one (the package attaches it). */
-  res?: { statusCode?: number };
-}
-
 /** An XML-RPC fault as a {@link SupervisorFault}: `faultString` is "NAME: detail" or "NAME". */
 export function toFault(
   address: SupervisorAddress,
@@ -41,25 +32,13 @@ export function toFault(
   return new SupervisorFault(address, faultName, faultCode, detail);
 }
 
-/** Any failed call as a {@link SupervisorFault} or a {@link SupervisorUnavailable}. */
-export function translateCallError(
+/** A socket-level failure (refused, reset, no such host, …) as a {@link SupervisorUnavailable}. */
+export function translateSocketError(
   address: SupervisorAddress,
   method: string,
-  error: XmlRpcError,
-): SupervisorFault | SupervisorUnavailable {
+  error: NodeJS.ErrnoException,
+): SupervisorUnavailable {
   const where = `supervisord at ${describeAddress(address)}`;
-  if (typeof error.faultCode === "number") return toFault(address, error.faultCode, error.faultString ?? "", method);
-  const status = error.res?.statusCode;
-  if (status === 401) {
-    return new SupervisorUnavailable(address, "unauthorized", `${where} rejected the credentials (HTTP 401)`);
-  }
-  if (status !== undefined && status !== 200) {
-    return new SupervisorUnavailable(
-      address,
-      "protocol",
-      `${where} answered ${method} with HTTP ${status}, not XML-RPC`,
-    );
-  }
   switch (error.code) {
     case "ECONNREFUSED":
       return new SupervisorUnavailable(address, "refused", `${where} refused the connection`);
@@ -74,14 +53,34 @@ export function translateCallError(
     case "ENETUNREACH":
       return new SupervisorUnavailable(address, "unreachable", `${where} is unreachable (${error.code})`);
     default:
-      break;
+      return new SupervisorUnavailable(
+        address,
+        "reset",
+        `${where} failed during ${method}: ${error.code ?? error.message.split("\n")[0]}`,
+      );
   }
-  if (error.message === "socket hang up") {
-    return new SupervisorUnavailable(address, "reset", `${where} closed the connection during ${method}`);
-  }
+}
+
+/** An HTTP answer other than 200; 401 means the credentials were rejected. */
+export function httpStatusError(address: SupervisorAddress, method: string, status: number): SupervisorUnavailable {
+  const where = `supervisord at ${describeAddress(address)}`;
+  if (status === 401)
+    return new SupervisorUnavailable(address, "unauthorized", `${where} rejected the credentials (HTTP 401)`);
+  return new SupervisorUnavailable(address, "protocol", `${where} answered ${method} with HTTP ${status}, not XML-RPC`);
+}
+
+export function notXmlRpc(address: SupervisorAddress, method: string, error: Error): SupervisorUnavailable {
   return new SupervisorUnavailable(
     address,
     "protocol",
-    `${where} did not answer ${method} with XML-RPC (${error.message.split("\n")[0]})`,
+    `supervisord at ${describeAddress(address)} did not answer ${method} with XML-RPC (${error.message})`,
+  );
+}
+
+export function responseTooLarge(address: SupervisorAddress, method: string): SupervisorUnavailable {
+  return new SupervisorUnavailable(
+    address,
+    "protocol",
+    `supervisord at ${describeAddress(address)} answered ${method} with more than 16 MiB`,
   );
 }
