@@ -267,6 +267,12 @@ describe("live supervisord fields", () => {
         method: "supervisor.getAllProcessInfo",
       }),
     ).toBe(otherBefore);
+
+    // A query that asks for no live field asks no supervisord.
+    const total = () => metric("fleetvisor_supervisor_calls_total", { method: "supervisor.getAllProcessInfo" });
+    const beforeNames = await total();
+    await viewer.http.data(`{ processes { name status lastHeartbeat } }`);
+    expect(await total()).toBe(beforeNames);
   });
 
   it("a host that hangs, refuses or rejects the credentials costs only its own rows' supervisor fields, within the timeout", async () => {

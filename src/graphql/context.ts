@@ -4,7 +4,7 @@ import type { TokenService } from "../auth/token.service.js";
 import type { ControlService } from "../control/control.service.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { EventLogService } from "../events/event-log.service.js";
-import { deriveHealth, type HealthReport } from "../health/health.js";
+import type { HealthReport } from "../health/health.js";
 import type { RegistryService } from "../registry/registry.service.js";
 import type { HostSnapshot, LiveState, SupervisorService } from "../supervisor/supervisor.service.js";
 
@@ -26,9 +26,9 @@ export interface Loaders {
   readonly processByName: DataLoader<string, ProcessEntity | null>;
   /** One `getAllProcessInfo` per supervisord per request. */
   readonly supervisorSnapshot: DataLoader<string, HostSnapshot>;
-  /** The live side of a row, shared by `supervisor`, `health` and `healthReasons`. */
-  readonly live: DataLoader<ProcessEntity, LiveState>;
-  readonly health: DataLoader<ProcessEntity, HealthReport>;
+  /** Rows' live states, once known in this request (shared by `supervisor` and `health`). */
+  readonly liveStates: WeakMap<ProcessEntity, LiveState>;
+  readonly healthReports: WeakMap<ProcessEntity, HealthReport>;
 }
 
 export interface RequestContext {
@@ -43,11 +43,6 @@ export interface RequestContext {
  */
 export function createLoaders(services: Services, options: { readonly cache: boolean }): Loaders {
   const cache = options.cache;
-  const supervisorSnapshot = services.supervisors.createSnapshotLoader(cache);
-  const live = new DataLoader<ProcessEntity, LiveState>(
-    (processes) => Promise.all(processes.map((p) => services.supervisors.liveState(p, supervisorSnapshot))),
-    { cache },
-  );
   return {
     processByName: new DataLoader(
       async (names) => {
@@ -57,26 +52,18 @@ export function createLoaders(services: Services, options: { readonly cache: boo
       },
       { cache },
     ),
-    supervisorSnapshot,
-    live,
-    health: new DataLoader<ProcessEntity, HealthReport>(
-      async (processes) => {
-        const now = new Date();
-        const states = await live.loadMany(processes);
-        return states.map((state, i) => {
-          if (state instanceof Error) return state;
-          const p = processes[i]!;
-          return deriveHealth(
-            { status: p.status!, pid: p.pid, lastHeartbeat: p.lastHeartbeat },
-            state.view,
-            now,
-            services.settings.heartbeatStaleSeconds,
-          );
-        });
-      },
-      { cache },
-    ),
+    supervisorSnapshot: services.supervisors.createSnapshotLoader(cache),
+    // A subscription's context outlives any one event: nothing live may be kept there.
+    liveStates: cache ? new WeakMap() : new NoopWeakMap(),
+    healthReports: cache ? new WeakMap() : new NoopWeakMap(),
   };
+}
+
+/** A WeakMap that keeps nothing. */
+class NoopWeakMap<K extends object, V> extends WeakMap<K, V> {
+  override set(): this {
+    return this;
+  }
 }
 
 export function createContext(

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type HTTPGraphQLRequest } from "@apollo/server";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema } from "graphql";
@@ -159,6 +160,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       // plain objects and fit the ESM ones exactly.
       ...(armor.plugins as ApolloServerPlugin<RequestContext>[]),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 10_000 }),
+      // Nothing here is cacheable by HTTP caches; the cache-control plugin would still wrap
+      // every field of every row (a thousand processes are ~10,000 field resolutions).
+      ApolloServerPluginCacheControlDisabled(),
       {
         async serverWillStart() {
           return {

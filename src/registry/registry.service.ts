@@ -78,17 +78,38 @@ export class RegistryService {
   // ---------------------------------------------------------------- reads
 
   async list(filter: ProcessFilter, principal: Principal): Promise<ProcessEntity[]> {
+    const query = this.filtered(filter, principal);
+    return query ? (await query.orderBy("p.process_name", "ASC").getMany()).map(normalise) : [];
+  }
+
+  /**
+   * The distinct supervisords of the processes `filter` selects: a small answer that comes
+   * back before the rows themselves, so that a list can start asking supervisord early.
+   */
+  async supervisorsOf(filter: ProcessFilter, principal: Principal): Promise<{ host: string; port: number }[]> {
+    const query = this.filtered(filter, principal);
+    if (!query) return [];
+    const rows = (await query
+      .select("p.supervisor_host", "host")
+      .addSelect("p.supervisor_port", "port")
+      .andWhere("p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL")
+      .distinct(true)
+      .getRawMany()) as { host: string; port: number | string }[];
+    return rows.map((r) => ({ host: r.host, port: Number(r.port) }));
+  }
+
+  /** The rows `filter` selects, as a query; `null` when it can select nothing. */
+  private filtered(filter: ProcessFilter, principal: Principal): SelectQueryBuilder<ProcessEntity> | null {
     const problems = filterProblems(filter);
     if (problems.length > 0) throw BadUserInputError.of(problems);
-    if (filter.names && filter.names.length === 0) return [];
+    if (filter.names?.length === 0 || filter.statuses?.length === 0) return null;
 
-    const query = this.dataSource.getRepository(ProcessEntity).createQueryBuilder("p").orderBy("p.process_name", "ASC");
+    const query = this.dataSource.getRepository(ProcessEntity).createQueryBuilder("p");
     if (filter.names) query.andWhere("p.process_name IN (:...names)", { names: [...new Set(filter.names)] });
     if (filter.namePrefix) {
       query.andWhere("p.process_name LIKE :prefix ESCAPE '!'", { prefix: likePrefix(filter.namePrefix) });
     }
     if (filter.statuses) {
-      if (filter.statuses.length === 0) return [];
       const statuses = new Set(filter.statuses);
       query.andWhere(
         new Brackets((where) => {
@@ -100,7 +121,7 @@ export class RegistryService {
     }
     if (filter.supervisorHost) query.andWhere("p.supervisor_host = :host", { host: filter.supervisorHost });
     restrictToPrincipal(query, principal);
-    return (await query.getMany()).map(normalise);
+    return query;
   }
 
   /** The process called `name`, or `null`. An agent may only ask for its own processes. */
@@ -276,8 +297,7 @@ export class RegistryService {
 
   /**
    * Moves `name` to `to` when its status is one of `from` (a conditional UPDATE), and
-   * records STATUS_CHANGED with `message`. Returns whether it moved, the status it had
-   * just before, and the row after.
+   * records STATUS_CHANGED with `message`. Returns whether it moved, and the row after.
    */
   async transitionStatus(
     name: string,
@@ -286,11 +306,10 @@ export class RegistryService {
     message: string,
     principal: Principal,
     options: { readonly clearPid?: boolean } = {},
-  ): Promise<{ changed: boolean; before: ProcessStatus; process: ProcessEntity }> {
+  ): Promise<{ changed: boolean; process: ProcessEntity }> {
     const now = this.now();
     return this.transition(
       async (manager, record) => {
-        const before = (await this.mustFind(manager, name)).status ?? ProcessStatus.STOPPED;
         const changed = await manager
           .createQueryBuilder()
           .update(ProcessEntity)
@@ -305,7 +324,7 @@ export class RegistryService {
           .execute();
         const row = await this.mustFind(manager, name);
         if (changed.affected !== 0) await record({ kind: ProcessEventKind.STATUS_CHANGED, message }, row);
-        return { changed: changed.affected !== 0, before, process: row };
+        return { changed: changed.affected !== 0, process: row };
       },
       name,
       principal,

@@ -50,6 +50,24 @@ function parseKey(key: string): SupervisorAddress {
   return { host: key.slice(0, at), port: Number(key.slice(at + 1)) };
 }
 
+/** A row's live state from its supervisord's answer (or the error asking it). */
+function liveStateFrom(process: ProcessEntity, answer: HostSnapshot | Error): LiveState {
+  if (answer instanceof SupervisorUnavailable)
+    return { view: { kind: "unreachable", reason: answer.message }, error: answer };
+  if (answer instanceof SupervisorFault) return { view: { kind: "unknown", reason: answer.message }, error: answer };
+  if (answer instanceof Error) throw answer;
+  const info = answer.byProgram.get(process.program);
+  if (info) return { view: { kind: "info", info } };
+  const missing = new NotFoundError(
+    `supervisord at ${describeAddress(answer.address)} has no program "${process.program}"`,
+    {
+      supervisor: describeAddress(answer.address),
+      program: process.program,
+    },
+  );
+  return { view: { kind: "unknown", reason: missing.message }, error: missing };
+}
+
 /** The supervisord of a registry row, or `null` when the row names none. */
 export function addressOf(process: Pick<ProcessEntity, "supervisorHost" | "supervisorPort">): SupervisorAddress | null {
   return process.supervisorHost && process.supervisorPort
@@ -90,25 +108,33 @@ export class SupervisorService {
   async liveState(process: ProcessEntity, loader: DataLoader<string, HostSnapshot>): Promise<LiveState> {
     const address = addressOf(process);
     if (!address) return { view: { kind: "none" } };
-    let snapshot: HostSnapshot;
-    try {
-      snapshot = await loader.load(supervisorKey(address));
-    } catch (error) {
-      if (error instanceof SupervisorUnavailable)
-        return { view: { kind: "unreachable", reason: error.message }, error };
-      if (error instanceof SupervisorFault) return { view: { kind: "unknown", reason: error.message }, error };
-      throw error;
-    }
-    const info = snapshot.byProgram.get(process.program);
-    if (info) return { view: { kind: "info", info } };
-    const missing = new NotFoundError(
-      `supervisord at ${describeAddress(address)} has no program "${process.program}"`,
-      {
-        supervisor: describeAddress(address),
-        program: process.program,
-      },
-    );
-    return { view: { kind: "unknown", reason: missing.message }, error: missing };
+    return liveStateFrom(process, await loader.load(supervisorKey(address)).catch((error: Error) => error));
+  }
+
+  /**
+   * The live states of many rows: each supervisord they name is asked once (through the
+   * loader, all at the same time), then every row's state is read off its host's answer.
+   */
+  async liveStates(
+    processes: readonly ProcessEntity[],
+    loader: DataLoader<string, HostSnapshot>,
+  ): Promise<LiveState[]> {
+    const keys = [
+      ...new Set(
+        processes
+          .map((p) => addressOf(p))
+          .filter((a) => a !== null)
+          .map(supervisorKey),
+      ),
+    ];
+    const answers = new Map(keys.map((key, i) => [key, i]));
+    const results = await loader.loadMany(keys);
+    return processes.map((process) => {
+      const address = addressOf(process);
+      return address
+        ? liveStateFrom(process, results[answers.get(supervisorKey(address))!]!)
+        : { view: { kind: "none" } };
+    });
   }
 
   /** supervisord's state, version and program count, in one round trip. */

@@ -1,11 +1,14 @@
-import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from "type-graphql";
+import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+import { Arg, Authorized, Ctx, FieldResolver, Info, Int, Query, Resolver, Root } from "type-graphql";
 import { Role } from "../../auth/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import { BadUserInputError, type InvalidField } from "../../errors.js";
 import type { ProcessHealth as ProcessHealthValue } from "../../health/health.js";
 import type { LogTail } from "../../supervisor/supervisor-client.js";
 import type { SupervisorProcessInfo } from "../../supervisor/supervisor-state.js";
+import type { LiveState } from "../../supervisor/supervisor.service.js";
 import type { RequestContext } from "../context.js";
+import { healthOf, liveStateOf, resolveLiveStates, startAsking } from "../live.js";
 import { LogStream, ProcessHealth } from "../types/enums.js";
 import { ProcessFilter } from "../types/process.inputs.js";
 import { Process } from "../types/process.type.js";
@@ -32,15 +35,43 @@ function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
   };
 }
 
+/** Fields of Process that need supervisord. */
+const LIVE_FIELDS = new Set(["supervisor", "health", "healthReasons"]);
+
+/** Whether the query selects any of `fields` on the resolved objects (through fragments too). */
+function selects(info: GraphQLResolveInfo, fields: ReadonlySet<string>): boolean {
+  const visit = (set: SelectionSetNode | undefined): boolean =>
+    set?.selections.some((selection) => {
+      switch (selection.kind) {
+        case Kind.FIELD:
+          return fields.has(selection.name.value);
+        case Kind.INLINE_FRAGMENT:
+          return visit(selection.selectionSet);
+        case Kind.FRAGMENT_SPREAD:
+          return visit(info.fragments[selection.name.value]?.selectionSet);
+      }
+    }) ?? false;
+  return info.fieldNodes.some((node) => visit(node.selectionSet));
+}
+
 @Resolver(() => Process)
 export class ProcessResolver {
   @Authorized(Role.VIEWER, Role.AGENT)
   @Query(() => [Process], { description: "Processes in the registry, ordered by name. Agents see only their own." })
-  processes(
-    @Ctx() { services, principal }: RequestContext,
+  async processes(
+    @Ctx() context: RequestContext,
+    @Info() info: GraphQLResolveInfo,
     @Arg("filter", () => ProcessFilter, { nullable: true }) filter?: ProcessFilter | null,
   ): Promise<ProcessEntity[]> {
-    return services.registry.list(filter ?? {}, principal);
+    const live = selects(info, LIVE_FIELDS);
+    // With live fields, supervisord is asked while the rows are still on their way.
+    const asking = live ? startAsking(filter ?? {}, context) : undefined;
+    const rows = await context.services.registry.list(filter ?? {}, context.principal);
+    if (live) {
+      await asking;
+      await resolveLiveStates(rows, context);
+    }
+    return rows;
   }
 
   @Authorized(Role.VIEWER, Role.AGENT)
@@ -58,25 +89,36 @@ export class ProcessResolver {
       "Live, from the process's supervisord (each supervisord is asked once per request). Null when the registry " +
       "names no supervisord; null with a SUPERVISOR_UNAVAILABLE / SUPERVISOR_FAULT / NOT_FOUND error when it cannot say.",
   })
-  async supervisor(
+  supervisor(
     @Root() process: ProcessEntity,
-    @Ctx() { loaders }: RequestContext,
-  ): Promise<SupervisorProcess | null> {
-    const live = await loaders.live.load(process);
-    if (live.error) throw live.error;
-    return live.view.kind === "info" ? toSupervisorProcess(live.view.info) : null;
+    @Ctx() context: RequestContext,
+  ): SupervisorProcess | null | Promise<SupervisorProcess | null> {
+    const fromLive = (live: LiveState): SupervisorProcess | null => {
+      if (live.error) throw live.error;
+      return live.view.kind === "info" ? toSupervisorProcess(live.view.info) : null;
+    };
+    const live = liveStateOf(process, context);
+    return live instanceof Promise ? live.then(fromLive) : fromLive(live);
   }
 
   @FieldResolver(() => ProcessHealth, { description: "The registry and supervisord compared; see healthReasons." })
-  async health(@Root() process: ProcessEntity, @Ctx() { loaders }: RequestContext): Promise<ProcessHealthValue> {
-    return (await loaders.health.load(process)).health;
+  health(
+    @Root() process: ProcessEntity,
+    @Ctx() context: RequestContext,
+  ): ProcessHealthValue | Promise<ProcessHealthValue> {
+    const report = healthOf(process, context);
+    return report instanceof Promise ? report.then((r) => r.health) : report.health;
   }
 
   @FieldResolver(() => [String], {
     description: "Why health is what it is, and what else is off (e.g. a pid that differs).",
   })
-  async healthReasons(@Root() process: ProcessEntity, @Ctx() { loaders }: RequestContext): Promise<readonly string[]> {
-    return (await loaders.health.load(process)).reasons;
+  healthReasons(
+    @Root() process: ProcessEntity,
+    @Ctx() context: RequestContext,
+  ): readonly string[] | Promise<readonly string[]> {
+    const report = healthOf(process, context);
+    return report instanceof Promise ? report.then((r) => r.reasons) : report.reasons;
   }
 
   @FieldResolver(() => LogChunk, {

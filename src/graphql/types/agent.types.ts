@@ -2,7 +2,7 @@ import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, Int, ObjectType } from "type-graphql";
 import { Process } from "./process.type.js";
 
-@ObjectType({ description: "What a managed server learns when it registers." })
+@ObjectType({ simpleResolvers: true, description: "What a managed server learns when it registers." })
 export class Registration {
   @Field(() => Process)
   process!: Process;
@@ -14,7 +14,7 @@ export class Registration {
   heartbeatIntervalSeconds!: number;
 }
 
-@ObjectType({ description: "The answer to a heartbeat." })
+@ObjectType({ simpleResolvers: true, description: "The answer to a heartbeat." })
 export class HeartbeatAck {
   @Field(() => Boolean, {
     description: "False when the registry does not consider this pid registered: call registerProcess again.",

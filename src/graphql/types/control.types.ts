@@ -3,7 +3,7 @@ import { ControlOutcome } from "./enums.js";
 import { ProcessFilter } from "./process.inputs.js";
 import { Process } from "./process.type.js";
 
-@ObjectType({ description: "Why a process in a bulk operation failed." })
+@ObjectType({ simpleResolvers: true, description: "Why a process in a bulk operation failed." })
 export class ControlError {
   @Field(() => String, { description: "An extensions.code: SUPERVISOR_FAULT, SUPERVISOR_UNAVAILABLE, NOT_FOUND, …" })
   code!: string;
@@ -15,7 +15,7 @@ export class ControlError {
   faultName!: string | null;
 }
 
-@ObjectType({ description: "One process's outcome in a bulk start / stop / restart." })
+@ObjectType({ simpleResolvers: true, description: "One process's outcome in a bulk start / stop / restart." })
 export class ProcessControlResult {
   @Field(() => String)
   name!: string;

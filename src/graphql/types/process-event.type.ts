@@ -2,7 +2,7 @@ import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, ID, ObjectType } from "type-graphql";
 import { ProcessEventKind, ProcessStatus } from "./enums.js";
 
-@ObjectType({ description: "Something that happened to a process." })
+@ObjectType({ simpleResolvers: true, description: "Something that happened to a process." })
 export class ProcessEvent {
   @Field(() => ID, {
     nullable: true,

@@ -2,7 +2,10 @@ import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, Float, Int, ObjectType } from "type-graphql";
 import { SupervisorState } from "./enums.js";
 
-@ObjectType({ description: "What the process's supervisord says of its program, asked during this request." })
+@ObjectType({
+  simpleResolvers: true,
+  description: "What the process's supervisord says of its program, asked during this request.",
+})
 export class SupervisorProcess {
   @Field(() => String, { description: "The program, as group:name, or name when the group is named after it." })
   program!: string;
@@ -35,7 +38,7 @@ export class SupervisorProcess {
   description!: string;
 }
 
-@ObjectType({ description: "A piece of a program's log." })
+@ObjectType({ simpleResolvers: true, description: "A piece of a program's log." })
 export class LogChunk {
   @Field(() => String)
   text!: string;
@@ -47,7 +50,7 @@ export class LogChunk {
   overflow!: boolean;
 }
 
-@ObjectType({ description: "One supervisord that the registry names." })
+@ObjectType({ simpleResolvers: true, description: "One supervisord that the registry names." })
 export class Supervisor {
   @Field(() => String)
   host!: string;

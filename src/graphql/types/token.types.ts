@@ -2,7 +2,10 @@ import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, ID, ObjectType } from "type-graphql";
 import { Role } from "./enums.js";
 
-@ObjectType({ description: "An API token; the token itself is never shown again after creation." })
+@ObjectType({
+  simpleResolvers: true,
+  description: "An API token; the token itself is never shown again after creation.",
+})
 export class ApiToken {
   @Field(() => ID)
   id!: number;
@@ -29,7 +32,10 @@ export class ApiToken {
   revokedAt!: Date | null;
 }
 
-@ObjectType({ description: "A new API token. `token` is shown this once; only its hash is stored." })
+@ObjectType({
+  simpleResolvers: true,
+  description: "A new API token. `token` is shown this once; only its hash is stored.",
+})
 export class NewApiToken extends ApiToken {
   @Field(() => String)
   token!: string;
