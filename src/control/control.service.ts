@@ -50,21 +50,18 @@ export class ControlService {
   ) {}
 
   async start(name: string, principal: Principal): Promise<ProcessEntity> {
-    const { address, program } = await this.target(name, principal);
-    return this.queue.run(name, () => this.startLocked(name, address, program, principal));
+    return this.queue.run(name, async () => this.startLocked(await this.target(name, principal), principal));
   }
 
   async stop(name: string, principal: Principal): Promise<ProcessEntity> {
-    const { address, program } = await this.target(name, principal);
-    return this.queue.run(name, () => this.stopLocked(name, address, program, principal));
+    return this.queue.run(name, async () => this.stopLocked(await this.target(name, principal), principal));
   }
 
   /** Stop and wait, then start and wait, as one operation on the process's queue. */
   async restart(name: string, principal: Principal): Promise<ProcessEntity> {
-    const { address, program } = await this.target(name, principal);
     return this.queue.run(name, async () => {
-      await this.stopLocked(name, address, program, principal);
-      return this.startLocked(name, address, program, principal);
+      const stopped = await this.stopLocked(await this.target(name, principal), principal);
+      return this.startLocked(stopped, principal);
     });
   }
 
@@ -148,80 +145,76 @@ export class ControlService {
     }
   }
 
-  private async target(name: string, principal: Principal): Promise<{ address: SupervisorAddress; program: string }> {
+  /** The row to act on, read on the process's queue so that it is current. */
+  private async target(name: string, principal: Principal): Promise<ProcessEntity> {
     const row = await this.registry.get(name, principal);
     if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
-    const address = addressOf(row);
-    if (!address) {
+    if (!addressOf(row)) {
       throw new BadUserInputError(
         `"${name}" has no supervisord in the registry (supervisorHost / supervisorPort); set them with updateProcess`,
       );
     }
-    return { address, program: row.program };
+    return row;
   }
 
-  private async startLocked(
-    name: string,
-    address: SupervisorAddress,
-    program: string,
-    principal: Principal,
-  ): Promise<ProcessEntity> {
-    const marked = await this.registry.transitionStatus(
-      name,
+  /**
+   * The registry is marked `starting` as the call to supervisord goes out. The mark is a
+   * conditional UPDATE from stopped / error / stopping, so it runs beside the call: a
+   * server that registers while supervisord waits for `startsecs` is `running`, which the
+   * mark never overwrites.
+   */
+  private async startLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
+    const address = addressOf(row)!;
+    const marking = this.registry.transitionStatus(
+      row.name,
       STARTABLE,
       ProcessStatus.STARTING,
       "start requested",
       principal,
     );
-    const previous = marked.changed ? marked.before : null;
-    try {
-      await this.client.startProcess(address, program);
-    } catch (error) {
-      if (error instanceof SupervisorFault && error.faultName === "ALREADY_STARTED") {
-        // Idempotent: it runs, which is what was asked.
-      } else {
-        await this.afterFailure(name, address, program, "start", error, previous, principal);
-        throw this.explain(error, address, program);
-      }
+    const failure = await this.client.startProcess(address, row.program).then(
+      () => null,
+      // Idempotent: it runs, which is what was asked.
+      (error: unknown) => (error instanceof SupervisorFault && error.faultName === "ALREADY_STARTED" ? null : error),
+    );
+    const marked = await marking;
+    if (failure) {
+      await this.afterFailure(row, "start", failure, marked.changed ? row.status : null, principal);
+      throw this.explain(failure, address, row.program);
     }
-    return this.current(name, principal);
+    return this.current(row.name, principal);
   }
 
-  private async stopLocked(
-    name: string,
-    address: SupervisorAddress,
-    program: string,
-    principal: Principal,
-  ): Promise<ProcessEntity> {
-    const marked = await this.registry.transitionStatus(
-      name,
+  private async stopLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
+    const address = addressOf(row)!;
+    const marking = this.registry.transitionStatus(
+      row.name,
       STOPPABLE,
       ProcessStatus.STOPPING,
       "stop requested",
       principal,
     );
-    const previous = marked.changed ? marked.before : null;
-    try {
-      await this.client.stopProcess(address, program);
-    } catch (error) {
-      if (error instanceof SupervisorFault && error.faultName === "NOT_RUNNING") {
-        // Idempotent: it does not run, which is what was asked.
-      } else {
-        await this.afterFailure(name, address, program, "stop", error, previous, principal);
-        throw this.explain(error, address, program);
-      }
+    const failure = await this.client.stopProcess(address, row.program).then(
+      () => null,
+      // Idempotent: it does not run, which is what was asked.
+      (error: unknown) => (error instanceof SupervisorFault && error.faultName === "NOT_RUNNING" ? null : error),
+    );
+    const marked = await marking;
+    if (failure) {
+      await this.afterFailure(row, "stop", failure, marked.changed ? row.status : null, principal);
+      throw this.explain(failure, address, row.program);
     }
     // supervisord confirmed the stop. A server that deregistered itself is `stopped`
     // already; one that was killed never will, so the registry follows supervisord.
-    await this.registry.transitionStatus(
-      name,
+    const settled = await this.registry.transitionStatus(
+      row.name,
       [ProcessStatus.STOPPING],
       ProcessStatus.STOPPED,
       "stopped: supervisord confirmed, the server did not deregister",
       principal,
       { clearPid: true },
     );
-    return this.current(name, principal);
+    return settled.process;
   }
 
   /**
@@ -230,14 +223,14 @@ export class ControlService {
    * puts back the status the row had.
    */
   private async afterFailure(
-    name: string,
-    address: SupervisorAddress,
-    program: string,
+    row: ProcessEntity,
     action: "start" | "stop",
     error: unknown,
     previous: ProcessStatus | null,
     principal: Principal,
   ): Promise<void> {
+    const { name, program } = row;
+    const address = addressOf(row)!;
     const marked = action === "start" ? ProcessStatus.STARTING : ProcessStatus.STOPPING;
     const reached = error instanceof SupervisorFault && error.faultName !== "BAD_NAME";
     if (reached && action === "start") {
