@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
 import mysql2 from "mysql2/promise";
@@ -13,13 +14,18 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** Starts Fleetvisor as its own process (so that the load generator does not share its event loop). */
+/**
+ * Starts Fleetvisor as `npm start` runs it (the compiled service, NODE_ENV=production), in
+ * its own process so that the load generator does not share its event loop. Builds first
+ * when there is no build.
+ */
 export async function startServer(label: string, env: Record<string, string> = {}): Promise<BenchServer> {
+  if (!existsSync("dist/src/main.js")) execFileSync("npm", ["run", "build"], { stdio: "inherit" });
   const database = `fv_bench_${label}_${randomBytes(3).toString("hex")}`;
   const databaseUrl = `${MYSQL_URL}/${database}`;
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts"], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "dist/src/main.js"], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
