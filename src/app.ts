@@ -17,6 +17,9 @@ import { createMetrics } from "./metrics.js";
 import { RegistryService } from "./registry/registry.service.js";
 import { SupervisorClient } from "./supervisor/supervisor-client.js";
 import { SupervisorService, supervisorKey } from "./supervisor/supervisor.service.js";
+import { AlertWebhook } from "./watch/alert-webhook.js";
+import { SupervisorPoller } from "./watch/supervisor-poller.js";
+import { WatchService } from "./watch/watch.service.js";
 
 /** How long `/readyz` waits for the database. */
 const READINESS_TIMEOUT_MS = 2_000;
@@ -90,9 +93,34 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const registry = new RegistryService(dataSource, events, {
       heartbeatIntervalSeconds: config.heartbeat.intervalSeconds,
     });
+    const watch = new WatchService(
+      registry,
+      new SupervisorPoller(
+        dataSource,
+        registry,
+        supervisorClient,
+        { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
+        logger,
+      ),
+      {
+        heartbeatStaleSeconds: config.heartbeat.staleSeconds,
+        heartbeatCheckIntervalSeconds: config.heartbeat.checkIntervalSeconds,
+        pollIntervalSeconds: config.supervisor.pollIntervalSeconds,
+      },
+      logger,
+    );
+    if (config.alerts.webhookUrl) {
+      const webhook = new AlertWebhook(
+        { url: config.alerts.webhookUrl, timeoutMs: config.alerts.webhookTimeoutMs },
+        logger,
+      );
+      events.onRecorded((event) => webhook.notify(event));
+      cleanup.unshift(() => webhook.stop());
+    }
     const services: Services = {
       events,
       registry,
+      watch,
       tokens: new TokenService(dataSource, {
         bootstrapAdminToken: config.auth.bootstrapAdminToken,
         cacheTtlMs: config.auth.tokenCacheTtlMs,
@@ -124,6 +152,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       logger,
     });
     logger.info({ url: `${http.url}/graphql` }, "fleetvisor is listening");
+    watch.start();
+    cleanup.unshift(() => watch.stop());
 
     let state: Phase = { phase: "running", http, dataSource, bus };
     return {
@@ -136,9 +166,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         const running = state;
         const done = (async () => {
           logger.info("stopping");
-          await running.http.stop();
-          for (const step of cleanup)
-            await step().catch((error: unknown) => logger.warn({ err: error }, "cleanup failed"));
+          try {
+            await running.http.stop();
+          } finally {
+            // Whatever happened to the HTTP side, the watchers, the bus and the pool close.
+            for (const step of cleanup)
+              await step().catch((error: unknown) => logger.warn({ err: error }, "cleanup failed"));
+          }
           logger.info("stopped");
         })();
         state = { phase: "stopping", done };

@@ -5,9 +5,11 @@ import { startApp } from "../src/app.js";
 import { loadConfig } from "../src/config/config.js";
 import { runMigrations } from "../src/db/migrate.js";
 import { createLogger } from "../src/logger.js";
+import { migrations } from "../migrations/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 
 const run = promisify(execFile);
+const ALL_MIGRATIONS = migrations.map((m) => m.name);
 const silent = createLogger("silent");
 const databases: TestDatabase[] = [];
 
@@ -87,6 +89,7 @@ describe("migrations", () => {
     await db.query("DELETE FROM fleetvisor_migrations");
     await db.query("DROP TABLE fleetvisor_process_events");
     await db.query("DROP TABLE fleetvisor_api_tokens");
+    await db.query("DROP TABLE fleetvisor_supervisor_observations");
     await db.query(GUIDE_DDL);
     await db.query(
       `INSERT INTO kb_server_processes (process_name, port, pid, status, supervisor_host, supervisor_port, last_heartbeat)
@@ -95,7 +98,7 @@ describe("migrations", () => {
     );
     const before = await db.query("SELECT * FROM kb_server_processes ORDER BY id");
 
-    expect(await runMigrations(config(db), silent)).toEqual(["RegistryTables1764150000000"]);
+    expect(await runMigrations(config(db), silent)).toEqual(ALL_MIGRATIONS);
     const after = await db.query<Record<string, unknown>>("SELECT * FROM kb_server_processes ORDER BY id");
     expect(after.map(({ supervisor_program: _p, ...rest }) => rest)).toEqual(before);
     expect(after.map((r) => r.supervisor_program)).toEqual(["python-server", "python-server"]);
@@ -112,9 +115,9 @@ describe("migrations", () => {
   it("replicas starting together apply each migration exactly once", async () => {
     const db = await freshDatabase("mig_race");
     const results = await Promise.all([1, 2, 3, 4].map(() => runMigrations(config(db), silent)));
-    expect(results.flat()).toEqual(["RegistryTables1764150000000"]);
-    const applied = await db.query<{ name: string }>("SELECT name FROM fleetvisor_migrations");
-    expect(applied.map((r) => r.name)).toEqual(["RegistryTables1764150000000"]);
+    expect(results.flat()).toEqual(ALL_MIGRATIONS);
+    const applied = await db.query<{ name: string }>("SELECT name FROM fleetvisor_migrations ORDER BY id");
+    expect(applied.map((r) => r.name)).toEqual(ALL_MIGRATIONS);
   });
 
   it("MIGRATE_ON_START=false refuses to start on a database that needs migrations", async () => {
@@ -140,7 +143,7 @@ describe("migrations", () => {
       run(process.execPath, ["--import", "tsx", "src/cli/migrate.ts"], {
         env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
       });
-    expect((await migrate()).stdout).toContain("applied 1 migration(s)");
+    expect((await migrate()).stdout).toContain(`applied ${ALL_MIGRATIONS.length} migration(s)`);
     expect((await migrate()).stdout).toContain("is up to date");
   });
 });

@@ -35,3 +35,11 @@ export function mayTouchProcess(principal: Principal, name: string): boolean {
   if (principal.role !== Role.AGENT) return true;
   return principal.processPattern !== null && matchesProcessPattern(name, principal.processPattern);
 }
+
+/** Fleetvisor itself, as the actor of what its watchdog and poller record. */
+export const SYSTEM_PRINCIPAL: Principal = Object.freeze({
+  tokenId: null,
+  name: "fleetvisor",
+  role: Role.ADMIN,
+  processPattern: null,
+});

@@ -26,7 +26,7 @@ describe("loadConfig", () => {
   it("applies the documented defaults", () => {
     const config = loadConfig(BASE);
     expect(config.http).toEqual({ host: "0.0.0.0", port: 4000 });
-    expect(config.heartbeat).toEqual({ intervalSeconds: 30, staleSeconds: 90 });
+    expect(config.heartbeat).toEqual({ intervalSeconds: 30, staleSeconds: 90, checkIntervalSeconds: 10 });
     expect(config.supervisor.timeoutMs).toBe(3000);
     expect(config.supervisor.pollIntervalSeconds).toBe(5);
     expect(config.migrateOnStart).toBe(true);
@@ -65,14 +65,14 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({
       http: { host: "127.0.0.1", port: 0 },
       auth: { bootstrapAdminToken: "a-long-enough-admin-token" },
-      heartbeat: { intervalSeconds: 10, staleSeconds: 25 },
+      heartbeat: { intervalSeconds: 10, staleSeconds: 25, checkIntervalSeconds: 8 },
       supervisor: {
         defaultCredentials: { username: "admin", password: "pw" },
         timeoutMs: 1500,
         pollIntervalSeconds: 2,
       },
       redisUrl: "redis://127.0.0.1:6379",
-      alertWebhookUrl: "https://alerts.example/hook",
+      alerts: { webhookUrl: "https://alerts.example/hook", webhookTimeoutMs: 5000 },
       migrateOnStart: false,
       production: true,
     });

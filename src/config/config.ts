@@ -48,6 +48,11 @@ export interface Config {
     readonly intervalSeconds: number;
     /** @default 90 */
     readonly staleSeconds: number;
+    /**
+     * How often the watchdog looks for stale heartbeats; 0 turns it off.
+     * @default a third of staleSeconds, between 1 and 10
+     */
+    readonly checkIntervalSeconds: number;
   };
   readonly supervisor: {
     readonly defaultCredentials: SupervisorCredentials | undefined;
@@ -57,11 +62,17 @@ export interface Config {
     readonly timeoutMs: number;
     /** start / stop wait for `startsecs` / `stopwaitsecs`, so they get a longer limit. @default 60000 */
     readonly controlTimeoutMs: number;
-    /** @default 5 */
+    /** 0 turns polling off (event listeners only). @default 5 */
     readonly pollIntervalSeconds: number;
+    /** Polls in a row without an answer before a supervisord is reported unreachable. @default 3 */
+    readonly unreachableAfterPolls: number;
   };
   readonly redisUrl: string | undefined;
-  readonly alertWebhookUrl: string | undefined;
+  readonly alerts: {
+    readonly webhookUrl: string | undefined;
+    /** Per attempt. @default 5000 */
+    readonly webhookTimeoutMs: number;
+  };
   /** @default true */
   readonly migrateOnStart: boolean;
   /** `NODE_ENV=production`: no introspection, no error details. */
@@ -143,14 +154,17 @@ const variables = {
   TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
   HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
   HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
+  HEARTBEAT_CHECK_INTERVAL_SECONDS: integer(0, 3_600).optional(),
   SUPERVISOR_USERNAME: z.string().min(1, "must not be empty").optional(),
   SUPERVISOR_PASSWORD: z.string().min(1, "must not be empty").optional(),
   SUPERVISOR_CREDENTIALS_FILE: z.string().trim().min(1, "must not be empty").optional(),
   SUPERVISOR_TIMEOUT_MS: integer(50, 600_000).default(3_000),
   SUPERVISOR_CONTROL_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
-  SUPERVISOR_POLL_INTERVAL_SECONDS: integer(1, 3_600).default(5),
+  SUPERVISOR_POLL_INTERVAL_SECONDS: integer(0, 3_600).default(5),
+  SUPERVISOR_UNREACHABLE_POLLS: integer(1, 1_000).default(3),
   REDIS_URL: redisUrl.optional(),
   ALERT_WEBHOOK_URL: httpUrl.optional(),
+  ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),
   MIGRATE_ON_START: boolean.default(true),
   NODE_ENV: z.string().trim().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -300,7 +314,12 @@ export function loadConfig(
     },
     http: { host: e.HOST, port: e.PORT },
     auth: { bootstrapAdminToken: e.FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN, tokenCacheTtlMs: e.TOKEN_CACHE_TTL_MS },
-    heartbeat: { intervalSeconds: e.HEARTBEAT_INTERVAL_SECONDS, staleSeconds: e.HEARTBEAT_STALE_SECONDS },
+    heartbeat: {
+      intervalSeconds: e.HEARTBEAT_INTERVAL_SECONDS,
+      staleSeconds: e.HEARTBEAT_STALE_SECONDS,
+      checkIntervalSeconds:
+        e.HEARTBEAT_CHECK_INTERVAL_SECONDS ?? Math.max(1, Math.min(10, Math.floor(e.HEARTBEAT_STALE_SECONDS / 3))),
+    },
     supervisor: {
       defaultCredentials:
         e.SUPERVISOR_USERNAME !== undefined && e.SUPERVISOR_PASSWORD !== undefined
@@ -310,9 +329,10 @@ export function loadConfig(
       timeoutMs: e.SUPERVISOR_TIMEOUT_MS,
       controlTimeoutMs: e.SUPERVISOR_CONTROL_TIMEOUT_MS,
       pollIntervalSeconds: e.SUPERVISOR_POLL_INTERVAL_SECONDS,
+      unreachableAfterPolls: e.SUPERVISOR_UNREACHABLE_POLLS,
     },
     redisUrl: e.REDIS_URL,
-    alertWebhookUrl: e.ALERT_WEBHOOK_URL,
+    alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },
     migrateOnStart: e.MIGRATE_ON_START,
     production: e.NODE_ENV === "production",
     logLevel: e.LOG_LEVEL,

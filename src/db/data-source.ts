@@ -5,8 +5,9 @@ import type { DatabaseConfig } from "../config/config.js";
 import { ApiTokenEntity } from "./api-token.entity.js";
 import { ProcessEventEntity } from "./process-event.entity.js";
 import { ProcessEntity } from "./process.entity.js";
+import { SupervisorObservationEntity } from "./supervisor-observation.entity.js";
 
-export const ENTITIES = [ProcessEntity, ProcessEventEntity, ApiTokenEntity];
+export const ENTITIES = [ProcessEntity, ProcessEventEntity, ApiTokenEntity, SupervisorObservationEntity];
 
 /** Waiting requests beyond this fail at once instead of queueing without end during an outage. */
 const POOL_QUEUE_LIMIT = 200;

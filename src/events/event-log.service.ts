@@ -66,6 +66,7 @@ function toRecord(row: ProcessEventEntity): ProcessEventRecord {
  */
 export class EventLogService {
   private pendingHeartbeats: ReturnType<typeof toWire>[] = [];
+  private readonly recordedListeners: ((event: ProcessEventRecord) => void)[] = [];
 
   constructor(
     private readonly dataSource: DataSource,
@@ -90,9 +91,20 @@ export class EventLogService {
     return { ...draft, id: String(id), message, at, process };
   }
 
-  /** Sends recorded events to every subscriber of every replica. */
+  /**
+   * Sends recorded events to every subscriber of every replica, and tells this replica's
+   * own listeners (alerts) of the events it recorded.
+   */
   async publish(events: readonly ProcessEventRecord[]): Promise<void> {
-    for (const event of events) await this.bus.publish("process-events", toWire(event));
+    for (const event of events) {
+      for (const listener of this.recordedListeners) listener(event);
+      await this.bus.publish("process-events", toWire(event));
+    }
+  }
+
+  /** `listener` sees every event this replica records (once, on this replica only). */
+  onRecorded(listener: (event: ProcessEventRecord) => void): void {
+    this.recordedListeners.push(listener);
   }
 
   /**

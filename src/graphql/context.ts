@@ -7,6 +7,7 @@ import type { EventLogService } from "../events/event-log.service.js";
 import type { HealthReport } from "../health/health.js";
 import type { RegistryService } from "../registry/registry.service.js";
 import type { HostSnapshot, LiveState, SupervisorService } from "../supervisor/supervisor.service.js";
+import type { WatchService } from "../watch/watch.service.js";
 
 /** The long-lived services a request reaches through its context. */
 export interface Services {
@@ -15,6 +16,7 @@ export interface Services {
   readonly tokens: TokenService;
   readonly supervisors: SupervisorService;
   readonly control: ControlService;
+  readonly watch: WatchService;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;

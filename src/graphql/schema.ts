@@ -7,6 +7,7 @@ import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
 import { TokenResolver } from "./resolvers/token.resolver.js";
+import { WatchResolver } from "./resolvers/watch.resolver.js";
 
 export const RESOLVERS = [
   ProcessResolver,
@@ -14,6 +15,7 @@ export const RESOLVERS = [
   RegistryAdminResolver,
   TokenResolver,
   ControlResolver,
+  WatchResolver,
   ProcessEventResolver,
 ] as const;
 

@@ -1,11 +1,19 @@
-import { Brackets, type DataSource, type EntityManager, type SelectQueryBuilder } from "typeorm";
+import {
+  Brackets,
+  type DataSource,
+  type EntityManager,
+  type SelectQueryBuilder,
+  type UpdateQueryBuilder,
+} from "typeorm";
 import type { Principal } from "../auth/principal.js";
 import { mayTouchProcess } from "../auth/principal.js";
 import { Role } from "../auth/role.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { DEFAULT_PROGRAM, ProcessEntity } from "../db/process.entity.js";
+import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
 import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
 import { ProcessEventKind } from "../events/event-kind.js";
+import { followSupervisor, type Observation } from "../watch/follow.js";
 import type { EventDraft, EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { HEARTBEAT_STATUSES, HeartbeatWriter } from "./heartbeat-writer.js";
@@ -325,6 +333,176 @@ export class RegistryService {
         const row = await this.mustFind(manager, name);
         if (changed.affected !== 0) await record({ kind: ProcessEventKind.STATUS_CHANGED, message }, row);
         return { changed: changed.affected !== 0, process: row };
+      },
+      name,
+      principal,
+    );
+  }
+
+  // ---------------------------------------------------------------- watching
+
+  /**
+   * The heartbeat watchdog (a Consul TTL check): every `running` process whose heartbeat
+   * is older than `staleSeconds` becomes `error`, with HEARTBEAT_LOST. Each row moves in
+   * its own conditional UPDATE, so that with several replicas watching, each loss is
+   * recorded exactly once. Returns the processes this call moved.
+   */
+  async markHeartbeatsLost(staleSeconds: number, principal: Principal): Promise<ProcessEntity[]> {
+    const now = this.now();
+    const cutoff = new Date(now.getTime() - staleSeconds * 1000);
+    const stale = <Q extends SelectQueryBuilder<ProcessEntity> | UpdateQueryBuilder<ProcessEntity>>(query: Q): Q => {
+      query
+        .andWhere("status = :running", { running: ProcessStatus.RUNNING })
+        .andWhere(
+          new Brackets((w) => w.where("last_heartbeat IS NULL").orWhere("last_heartbeat < :cutoff", { cutoff })),
+        );
+      return query;
+    };
+    const candidates = await stale(
+      this.dataSource.getRepository(ProcessEntity).createQueryBuilder("p").where("1 = 1"),
+    ).getMany();
+    const lost: ProcessEntity[] = [];
+    for (const candidate of candidates) {
+      const moved = await this.transition(
+        async (manager, record) => {
+          const changed = await stale(
+            manager
+              .createQueryBuilder()
+              .update(ProcessEntity)
+              .set({ status: ProcessStatus.ERROR, updatedAt: now })
+              .where("process_name = :name", { name: candidate.name }),
+          ).execute();
+          if (changed.affected === 0) return null;
+          const row = await this.mustFind(manager, candidate.name);
+          const age = candidate.lastHeartbeat
+            ? `${Math.round((now.getTime() - candidate.lastHeartbeat.getTime()) / 1000)}s ago`
+            : "never";
+          await record(
+            { kind: ProcessEventKind.HEARTBEAT_LOST, message: `last heartbeat ${age}; the limit is ${staleSeconds}s` },
+            row,
+          );
+          return row;
+        },
+        candidate.name,
+        principal,
+      );
+      if (moved) lost.push(moved);
+    }
+    return lost;
+  }
+
+  /** Registry rows that name this supervisord and program. */
+  async findBySupervisorProgram(host: string, port: number, program: string): Promise<ProcessEntity[]> {
+    const rows = await this.dataSource.getRepository(ProcessEntity).find({
+      where: { supervisorHost: host, supervisorPort: port, program },
+      order: { name: "ASC" },
+    });
+    return rows.map(normalise);
+  }
+
+  /** Registry rows that name this supervisord. */
+  async findBySupervisor(host: string, port: number): Promise<ProcessEntity[]> {
+    const rows = await this.dataSource
+      .getRepository(ProcessEntity)
+      .find({ where: { supervisorHost: host, supervisorPort: port } });
+    return rows.map(normalise);
+  }
+
+  /**
+   * What supervisord was seen to say of `name`'s program. When it differs from what was
+   * last seen (state or pid), the change is recorded (SUPERVISOR_STATE_CHANGED, and an
+   * alert for a crash or an unreachable supervisord) and the registry follows it; all in
+   * one transaction that only the first of several replicas seeing the same change wins.
+   * An observation older than the last one (a late listener event) changes nothing.
+   */
+  async applyObservation(
+    name: string,
+    observation: Observation,
+    principal: Principal,
+  ): Promise<{ changed: boolean; process: ProcessEntity | null }> {
+    return this.transition(
+      async (manager, record) => {
+        const process = await this.find(manager, name);
+        if (!process) return { changed: false, process: null };
+        const before = await manager.findOne(SupervisorObservationEntity, { where: { processName: name } });
+        // UNREACHABLE is seen on Fleetvisor's clock, not supervisord's: it keeps the time of
+        // the last answer, so that the next answer is not taken for an older one.
+        const unreachable = observation.state === "UNREACHABLE";
+        const fields = {
+          state: observation.state,
+          pid: observation.pid,
+          ...(unreachable && before ? {} : { observedAt: observation.at }),
+        };
+        let changed: boolean;
+        if (before) {
+          const updated = await manager
+            .createQueryBuilder()
+            .update(SupervisorObservationEntity)
+            .set(fields)
+            .where("process_name = :name", { name })
+            .andWhere(unreachable ? "1 = 1" : "observed_at <= :at", { at: observation.at })
+            .andWhere(
+              new Brackets((w) =>
+                w
+                  .where("state <> :state", { state: observation.state })
+                  .orWhere("pid <> :pid", { pid: observation.pid }),
+              ),
+            )
+            .execute();
+          changed = updated.affected !== 0;
+        } else {
+          changed = await manager
+            .insert(SupervisorObservationEntity, { processName: name, ...fields })
+            .then(() => true)
+            .catch((error: unknown) => {
+              // Another replica saw it first.
+              if (isDuplicateKey(error)) return false;
+              throw error;
+            });
+        }
+        if (!changed) return { changed: false, process };
+
+        const was = before ? `${before.state}${before.pid ? ` (pid ${before.pid})` : ""}` : "first seen";
+        const now = `${observation.state}${observation.pid ? ` (pid ${observation.pid})` : ""}`;
+        await record(
+          {
+            kind: ProcessEventKind.SUPERVISOR_STATE_CHANGED,
+            message: `${was} → ${now}${observation.detail ? `, ${observation.detail}` : ""} (${observation.source})`,
+          },
+          process,
+        );
+        if (observation.state === "UNREACHABLE") {
+          await record(
+            {
+              kind: ProcessEventKind.SUPERVISOR_UNREACHABLE,
+              message: observation.detail ?? "supervisord does not answer",
+            },
+            process,
+          );
+          return { changed: true, process };
+        }
+        // The first sighting of a program only sets the baseline for later changes.
+        const follow = before ? followSupervisor(observation) : null;
+        let row = process;
+        if (follow) {
+          const moved = await manager
+            .createQueryBuilder()
+            .update(ProcessEntity)
+            .set({ status: follow.to, updatedAt: this.now(), ...(follow.clearPid ? { pid: null } : {}) })
+            .where("process_name = :name", { name })
+            .andWhere(
+              new Brackets((w) => {
+                w.where("status IN (:...from)", { from: [...follow.from] });
+                if (follow.from.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
+              }),
+            )
+            .execute();
+          row = await this.mustFind(manager, name);
+          if (moved.affected !== 0)
+            await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
+          if (follow.crash) await record({ kind: ProcessEventKind.PROCESS_CRASHED, message: follow.message }, row);
+        }
+        return { changed: true, process: row };
       },
       name,
       principal,

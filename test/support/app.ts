@@ -28,6 +28,10 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     PORT: "0",
     FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    // Background watching is switched on by the tests about it, so that elsewhere nothing
+    // changes the registry behind a test's back.
+    SUPERVISOR_POLL_INTERVAL_SECONDS: "0",
+    HEARTBEAT_CHECK_INTERVAL_SECONDS: "0",
     ...env,
   });
   const app = await startApp(config, { logger: createLogger(config.logLevel) });

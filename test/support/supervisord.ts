@@ -24,8 +24,17 @@ export interface ProgramSpec {
   readonly extra?: readonly string[];
 }
 
+export interface EventListenerSpec {
+  readonly command: string;
+  /** e.g. PROCESS_STATE */
+  readonly events: string;
+  /** The listener's environment; it may depend on the port supervisord listens on. */
+  readonly environment?: (port: number) => Readonly<Record<string, string>>;
+}
+
 export interface SupervisordOptions {
   readonly programs: Readonly<Record<string, ProgramSpec>>;
+  readonly eventListeners?: Readonly<Record<string, EventListenerSpec>>;
   /** Basic auth for the inet_http_server; none when omitted. */
   readonly auth?: { readonly username: string; readonly password: string };
   /** Leave out [rpcinterface:supervisor] (a misconfigured supervisord). @default true */
@@ -155,6 +164,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+function renderEnvironment(environment: Readonly<Record<string, string>>): string {
+  return Object.entries(environment)
+    .map(([k, v]) => `${k}="${v.replace(/"/g, '\\"').replace(/%/g, "%%")}"`)
+    .join(",");
+}
+
 function renderConfig(dir: string, port: number, options: SupervisordOptions): string {
   const auth = options.auth;
   const lines = [
@@ -181,11 +196,7 @@ function renderConfig(dir: string, port: number, options: SupervisordOptions): s
     );
   }
   for (const [name, spec] of Object.entries(options.programs)) {
-    const environment = spec.environment
-      ? Object.entries(spec.environment)
-          .map(([k, v]) => `${k}="${v.replace(/"/g, '\\"')}"`)
-          .join(",")
-      : undefined;
+    const environment = spec.environment ? renderEnvironment(spec.environment) : undefined;
     lines.push(
       `[program:${name}]`,
       `command=${spec.command}`,
@@ -200,6 +211,19 @@ function renderConfig(dir: string, port: number, options: SupervisordOptions): s
       `stderr_logfile=${join(dir, `${name}.err.log`)}`,
       ...(environment ? [`environment=${environment}`] : []),
       ...(spec.extra ?? []),
+      "",
+    );
+  }
+  for (const [name, spec] of Object.entries(options.eventListeners ?? {})) {
+    lines.push(
+      `[eventlistener:${name}]`,
+      `command=${spec.command}`,
+      `events=${spec.events}`,
+      "buffer_size=100",
+      "autorestart=true",
+      `stdout_logfile=${join(dir, `${name}.out.log`)}`,
+      `stderr_logfile=${join(dir, `${name}.err.log`)}`,
+      ...(spec.environment ? [`environment=${renderEnvironment(spec.environment(port))}`] : []),
       "",
     );
   }

@@ -22,6 +22,11 @@ registerEnumType(ProcessEventKind, {
   description: "What happened to a process.",
   valuesConfig: {
     HEARTBEAT: { description: "Not recorded: delivered live, only to subscribers that ask for it by kind." },
+    HEARTBEAT_LOST: { description: "Alert: a running process's heartbeat went stale; it is now ERROR." },
+    HEARTBEAT_RESTORED: { description: "A process in ERROR sent a heartbeat again; it is RUNNING." },
+    SUPERVISOR_STATE_CHANGED: { description: "supervisord reported a new state or pid (listener or poll)." },
+    PROCESS_CRASHED: { description: "Alert: supervisord reports FATAL, BACKOFF or an unexpected exit." },
+    SUPERVISOR_UNREACHABLE: { description: "Alert: the process's supervisord has not answered for several polls." },
   },
 });
 

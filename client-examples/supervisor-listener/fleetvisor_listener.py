@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Fleetvisor event listener for supervisord (Python standard library only).
+
+supervisord runs it as an [eventlistener] subscribed to PROCESS_STATE; it reports every
+state change of the programs of this supervisord to Fleetvisor's reportSupervisorEvent
+mutation, so that subscribers see the change within a second instead of at the next poll.
+
+    [eventlistener:fleetvisor]
+    command=python3 /opt/fleetvisor/fleetvisor_listener.py
+    events=PROCESS_STATE
+    buffer_size=100
+    environment=FLEETVISOR_URL="http://fleetvisor:4000",FLEETVISOR_SUPERVISOR="domaeka-server-test-01:9101"
+
+Configuration (environment):
+  FLEETVISOR_URL          where Fleetvisor listens (its /graphql is used)
+  FLEETVISOR_TOKEN        an AGENT token bound to this supervisord's processes, or
+  FLEETVISOR_TOKEN_FILE   a file holding it (preferred: keeps it out of supervisord.conf)
+  FLEETVISOR_SUPERVISOR   this supervisord as the registry names it: supervisor_host:supervisor_port
+  FLEETVISOR_TIMEOUT      seconds per request to Fleetvisor (default 2)
+
+stdout is supervisord's protocol channel: everything else goes to stderr. When Fleetvisor
+cannot be reached the event is answered FAIL, so that supervisord keeps it and sends it
+again (after a pause that grows up to 30 s): an event is acknowledged only once Fleetvisor
+has it. Events about the listener itself are ignored.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+STATES = {"STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "UNKNOWN"}
+
+MUTATION = """mutation ($input: SupervisorEventInput!) {
+  reportSupervisorEvent(input: $input) { name status }
+}"""
+
+
+def log(message):
+    sys.stderr.write("fleetvisor-listener: %s\n" % message)
+    sys.stderr.flush()
+
+
+def parse_tokens(text):
+    """'a:1 b:2' -> {'a': '1', 'b': '2'} (supervisord's header and PROCESS_STATE body)."""
+    result = {}
+    for token in text.split():
+        key, _, value = token.partition(":")
+        result[key] = value
+    return result
+
+
+def program_of(payload):
+    name, group = payload.get("processname", ""), payload.get("groupname", "")
+    return name if not group or group == name else "%s:%s" % (group, name)
+
+
+def event_input(eventname, payload, supervisor_host, supervisor_port, at):
+    """The reportSupervisorEvent input for one PROCESS_STATE_* event, or None."""
+    state = eventname[len("PROCESS_STATE_"):] if eventname.startswith("PROCESS_STATE_") else ""
+    if state not in STATES:
+        return None
+    event = {
+        "supervisorHost": supervisor_host,
+        "supervisorPort": supervisor_port,
+        "program": program_of(payload),
+        "state": state,
+        "pid": int(payload["pid"]) if payload.get("pid", "").isdigit() else None,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + ".%03dZ" % int((at % 1) * 1000),
+    }
+    if state == "EXITED" and "expected" in payload:
+        event["expected"] = payload["expected"] == "1"
+    return event
+
+
+class Fleetvisor:
+    def __init__(self, url, token, timeout):
+        self.endpoint = url.rstrip("/") + "/graphql"
+        self.token = token
+        self.timeout = timeout
+
+    def report(self, event):
+        """True once Fleetvisor has the event (or refused it for good); False to have it sent again."""
+        body = json.dumps({"query": MUTATION, "variables": {"input": event}}).encode("utf-8")
+        request = urllib.request.Request(
+            self.endpoint,
+            data=body,
+            headers={
+                "content-type": "application/json",
+                "accept": "application/json",
+                "authorization": "Bearer " + self.token,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as error:
+            if error.code in (400, 401, 403):
+                # Not this event's fault if the token is wrong, but sending it again will not help.
+                log("Fleetvisor refused the event (HTTP %d); dropping it" % error.code)
+                return True
+            log("Fleetvisor answered HTTP %d; will retry" % error.code)
+            return False
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            log("Fleetvisor is unreachable (%s); will retry" % getattr(error, "reason", error))
+            return False
+        errors = answer.get("errors") or []
+        codes = {((e.get("extensions") or {}).get("code")) for e in errors}
+        if codes & {"DATABASE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"}:
+            log("Fleetvisor could not record the event (%s); will retry" % ", ".join(sorted(c for c in codes if c)))
+            return False
+        for error in errors:
+            log("Fleetvisor refused the event: %s" % error.get("message"))
+        return True
+
+
+def read_token():
+    path = os.environ.get("FLEETVISOR_TOKEN_FILE")
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    return os.environ.get("FLEETVISOR_TOKEN", "")
+
+
+def main():
+    url = os.environ.get("FLEETVISOR_URL")
+    token = read_token()
+    supervisor = os.environ.get("FLEETVISOR_SUPERVISOR", "")
+    host, _, port = supervisor.rpartition(":")
+    if not url or not token or not host or not port.isdigit():
+        log("set FLEETVISOR_URL, FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE) and FLEETVISOR_SUPERVISOR=host:port")
+        # supervisord restarts a listener that exits; sleeping keeps the log readable.
+        time.sleep(30)
+        return 2
+    fleetvisor = Fleetvisor(url, token, float(os.environ.get("FLEETVISOR_TIMEOUT", "2")))
+    myself = os.environ.get("SUPERVISOR_PROCESS_NAME")
+    backoff = 0.0
+
+    while True:
+        sys.stdout.write("READY\n")
+        sys.stdout.flush()
+        header = parse_tokens(sys.stdin.readline())
+        payload_text = sys.stdin.read(int(header.get("len", "0")))
+        received_at = time.time()
+        payload = parse_tokens(payload_text.split("\n", 1)[0])
+
+        ok = True
+        if payload.get("processname") != myself:
+            event = event_input(header.get("eventname", ""), payload, host, int(port), received_at)
+            if event is not None:
+                ok = fleetvisor.report(event)
+
+        if ok:
+            backoff = 0.0
+            sys.stdout.write("RESULT 2\nOK")
+        else:
+            backoff = min(30.0, max(0.5, backoff * 2))
+            sys.stdout.write("RESULT 4\nFAIL")
+        sys.stdout.flush()
+        if backoff:
+            time.sleep(backoff)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createLogger } from "../logger.js";
+import { Periodic } from "./periodic.js";
+
+describe("Periodic", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  const logger = createLogger("silent");
+
+  it("runs every interval, and not before the first one has passed", async () => {
+    const work = vi.fn(async () => undefined);
+    const periodic = new Periodic("watchdog", 1_000, work, logger);
+    periodic.start();
+    expect(work).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(work).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(work).toHaveBeenCalledTimes(4);
+    await periodic.stop();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(work).toHaveBeenCalledTimes(4);
+  });
+
+  it("never overlaps a slow run: the next one waits for it", async () => {
+    let active = 0;
+    let maxActive = 0;
+    const work = vi.fn(async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await new Promise((r) => setTimeout(r, 2_500));
+      active--;
+    });
+    const periodic = new Periodic("poller", 1_000, work, logger);
+    periodic.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(maxActive).toBe(1);
+    // Each run takes 2.5 s plus the 1 s pause before the next.
+    expect(work).toHaveBeenCalledTimes(3);
+    const stopping = periodic.stop();
+    await vi.advanceTimersByTimeAsync(3_000);
+    await stopping;
+  });
+
+  it("keeps going after a failed run", async () => {
+    const work = vi.fn().mockRejectedValueOnce(new Error("database down")).mockResolvedValue(undefined);
+    const periodic = new Periodic("watchdog", 1_000, work, logger);
+    periodic.start();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(work).toHaveBeenCalledTimes(3);
+    await periodic.stop();
+  });
+
+  it("stop() waits for a run under way", async () => {
+    let finished = false;
+    const periodic = new Periodic(
+      "poller",
+      1_000,
+      async () => {
+        await new Promise((r) => setTimeout(r, 500));
+        finished = true;
+      },
+      logger,
+    );
+    periodic.start();
+    await vi.advanceTimersByTimeAsync(1_100);
+    const stopping = periodic.stop();
+    await vi.advanceTimersByTimeAsync(500);
+    await stopping;
+    expect(finished).toBe(true);
+  });
+
+  it("an interval of 0 means off", async () => {
+    const work = vi.fn(async () => undefined);
+    const periodic = new Periodic("poller", 0, work, logger);
+    periodic.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(work).not.toHaveBeenCalled();
+  });
+});

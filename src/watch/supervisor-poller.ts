@@ -1,0 +1,107 @@
+import { In, type DataSource } from "typeorm";
+import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
+import type { ProcessEntity } from "../db/process.entity.js";
+import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
+import type { Logger } from "../logger.js";
+import type { RegistryService } from "../registry/registry.service.js";
+import type { SupervisorClient } from "../supervisor/supervisor-client.js";
+import { SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
+import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
+import { supervisorKey } from "../supervisor/supervisor.service.js";
+import type { Observation } from "./follow.js";
+
+export interface PollerOptions {
+  /** Polls in a row without an answer before the host's processes are reported unreachable. */
+  readonly unreachableAfterPolls: number;
+}
+
+/** The observation a poll makes of one program. */
+export function observationOf(info: SupervisorProcessInfo): Observation {
+  const exited = info.state === SupervisorState.EXITED;
+  return {
+    state: info.state,
+    pid: info.pid,
+    at: info.now,
+    // A poll cannot see supervisord's exitcodes: status 0 counts as expected.
+    expected: exited ? info.exitStatus === 0 : undefined,
+    source: "poll",
+    detail: exited ? `exit status ${info.exitStatus}` : info.spawnError || undefined,
+  };
+}
+
+/**
+ * For supervisords without the event listener: asks each supervisord of the registry once
+ * per poll (`getAllProcessInfo`, all hosts in parallel), compares with what MySQL says was
+ * last seen, and hands only the differences to the registry, which records each change once
+ * however many replicas poll.
+ */
+export class SupervisorPoller {
+  /** Polls in a row that each host did not answer (this replica's count). */
+  private readonly failures = new Map<string, number>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly registry: RegistryService,
+    private readonly client: SupervisorClient,
+    private readonly options: PollerOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  async pollOnce(): Promise<void> {
+    const hosts = await this.registry.supervisors();
+    await Promise.all(hosts.map((host) => this.pollHost(host)));
+  }
+
+  private async pollHost(address: SupervisorAddress): Promise<void> {
+    const key = supervisorKey(address);
+    const rows = await this.registry.findBySupervisor(address.host, address.port);
+    if (rows.length === 0) return;
+    let infos: SupervisorProcessInfo[];
+    try {
+      infos = await this.client.getAllProcessInfo(address);
+    } catch (error) {
+      if (!(error instanceof SupervisorUnavailable)) {
+        // Reachable but misconfigured (a fault): health reports it; nothing to observe.
+        this.logger.warn({ supervisor: key, reason: (error as Error).message }, "poll failed");
+        return;
+      }
+      const failures = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, failures);
+      if (failures >= this.options.unreachableAfterPolls) {
+        const detail = `${error.message}; ${failures} polls in a row`;
+        await this.observeChanged(rows, () => ({
+          state: "UNREACHABLE",
+          pid: 0,
+          at: new Date(),
+          source: "poll",
+          detail,
+        }));
+      }
+      return;
+    }
+    this.failures.delete(key);
+    const byProgram = new Map(infos.map((info) => [info.program, info]));
+    await this.observeChanged(rows, (row) => {
+      const info = byProgram.get(row.program);
+      return info ? observationOf(info) : null;
+    });
+  }
+
+  /** Hands over only what differs from the last observation (changes are rare; polls are not). */
+  private async observeChanged(
+    rows: readonly ProcessEntity[],
+    observe: (row: ProcessEntity) => Observation | null,
+  ): Promise<void> {
+    const last = await this.dataSource.getRepository(SupervisorObservationEntity).find({
+      where: { processName: In(rows.map((r) => r.name)) },
+    });
+    const lastByName = new Map(last.map((o) => [o.processName, o]));
+    for (const row of rows) {
+      const observation = observe(row);
+      if (!observation) continue;
+      const previous = lastByName.get(row.name);
+      if (previous && previous.state === observation.state && previous.pid === observation.pid) continue;
+      await this.registry.applyObservation(row.name, observation, SYSTEM_PRINCIPAL);
+    }
+  }
+}

@@ -1,0 +1,140 @@
+import type { Principal } from "../auth/principal.js";
+import { mayTouchProcess, SYSTEM_PRINCIPAL } from "../auth/principal.js";
+import type { ProcessEntity } from "../db/process.entity.js";
+import { BadUserInputError, ForbiddenError, type InvalidField } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { RegistryService } from "../registry/registry.service.js";
+import { check, hostProblem, portProblem, programNameProblem } from "../registry/validation.js";
+import { SupervisorState } from "../supervisor/supervisor-state.js";
+import { Periodic } from "./periodic.js";
+import type { SupervisorPoller } from "./supervisor-poller.js";
+
+/** States in which supervisord reports no pid (getProcessInfo says 0). */
+const NOT_RUNNING: ReadonlySet<SupervisorState> = new Set([
+  SupervisorState.STOPPED,
+  SupervisorState.EXITED,
+  SupervisorState.FATAL,
+  SupervisorState.BACKOFF,
+  SupervisorState.UNKNOWN,
+]);
+
+/** One PROCESS_STATE event, as the supervisord event listener reports it. */
+export interface SupervisorEventReport {
+  /** The supervisord, named as the registry names it. */
+  readonly supervisorHost: string;
+  readonly supervisorPort: number;
+  /** `group:name`, or `name` when the group has the program's name. */
+  readonly program: string;
+  readonly state: SupervisorState;
+  readonly pid?: number | null | undefined;
+  /** For EXITED: supervisord's `expected`. */
+  readonly expected?: boolean | null | undefined;
+  /** When the listener received it (supervisord's clock); defaults to now. */
+  readonly at?: Date | null | undefined;
+}
+
+export interface WatchSettings {
+  readonly heartbeatStaleSeconds: number;
+  /** 0: no watchdog. */
+  readonly heartbeatCheckIntervalSeconds: number;
+  /** 0: no polling. */
+  readonly pollIntervalSeconds: number;
+}
+
+/**
+ * Live state: the heartbeat watchdog, the supervisord poller, and the intake of the
+ * supervisord event listener. Every change they see goes through the registry, which
+ * records it once across replicas and publishes it.
+ */
+export class WatchService {
+  private readonly watchdog: Periodic;
+  private readonly polling: Periodic;
+
+  constructor(
+    private readonly registry: RegistryService,
+    poller: SupervisorPoller,
+    private readonly settings: WatchSettings,
+    logger: Logger,
+  ) {
+    this.watchdog = new Periodic(
+      "heartbeat watchdog",
+      settings.heartbeatCheckIntervalSeconds * 1000,
+      () => this.checkHeartbeats(),
+      logger,
+    );
+    this.polling = new Periodic(
+      "supervisord poll",
+      settings.pollIntervalSeconds * 1000,
+      () => poller.pollOnce(),
+      logger,
+    );
+  }
+
+  start(): void {
+    this.watchdog.start();
+    this.polling.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.watchdog.stop(), this.polling.stop()]);
+  }
+
+  /** One watchdog pass: running processes with a stale heartbeat become ERROR. */
+  checkHeartbeats(): Promise<ProcessEntity[]> {
+    return this.registry.markHeartbeatsLost(this.settings.heartbeatStaleSeconds, SYSTEM_PRINCIPAL);
+  }
+
+  /** One poll of every supervisord now (it never overlaps a scheduled one). */
+  pollNow(): Promise<void> {
+    return this.polling.runOnce();
+  }
+
+  /**
+   * A state change pushed by the event listener. The processes of the registry that run
+   * this program on this supervisord follow it; an agent may only report for its own.
+   */
+  async report(report: SupervisorEventReport, principal: Principal): Promise<ProcessEntity[]> {
+    const problems: InvalidField[] = [];
+    check(problems, "input.supervisorHost", report.supervisorHost, hostProblem);
+    check(problems, "input.supervisorPort", report.supervisorPort, portProblem);
+    check(problems, "input.program", report.program, programNameProblem);
+    if (report.pid != null && (!Number.isInteger(report.pid) || report.pid < 0)) {
+      problems.push({ field: "input.pid", message: `must be a pid, or 0 when not running (got ${report.pid})` });
+    }
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+
+    const rows = await this.registry.findBySupervisorProgram(
+      report.supervisorHost,
+      report.supervisorPort,
+      report.program,
+    );
+    const outside = rows.find((row) => !mayTouchProcess(principal, row.name));
+    if (outside) {
+      throw new ForbiddenError(
+        `token "${principal.name}" is bound to "${principal.processPattern}" and may not report for "${outside.name}"`,
+      );
+    }
+    const at = report.at ?? new Date();
+    // supervisord's events name the pid a stopped or exited process had; a poll says 0 for
+    // it. Observations must compare alike, or every poll would see a "change".
+    const pid = NOT_RUNNING.has(report.state) ? 0 : (report.pid ?? 0);
+    const results: ProcessEntity[] = [];
+    for (const row of rows) {
+      const exited = report.state === SupervisorState.EXITED;
+      const { process } = await this.registry.applyObservation(
+        row.name,
+        {
+          state: report.state,
+          pid,
+          at,
+          expected: exited ? (report.expected ?? undefined) : undefined,
+          source: "listener",
+          detail: exited && report.expected === false ? "not an expected exit status" : undefined,
+        },
+        principal,
+      );
+      if (process) results.push(process);
+    }
+    return results;
+  }
+}

@@ -1,0 +1,396 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
+import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
+import { Supervisord } from "./support/supervisord.js";
+
+const LISTENER = fileURLToPath(
+  new URL("../client-examples/supervisor-listener/fleetvisor_listener.py", import.meta.url),
+);
+const AUTH = { username: "fleet", password: "watch-pass-3e1d" };
+const SUPERVISOR_ENV = {
+  SUPERVISOR_USERNAME: AUTH.username,
+  SUPERVISOR_PASSWORD: AUTH.password,
+  SUPERVISOR_TIMEOUT_MS: "500",
+};
+
+interface Event {
+  id: string | null;
+  kind: string;
+  processName: string;
+  message: string | null;
+  status: string | null;
+  actor: string;
+}
+type Changed = { processChanged: Event };
+const SUBSCRIPTION = `subscription($names: [String!], $kinds: [ProcessEventKind!], $after: ID) {
+  processChanged(names: $names, kinds: $kinds, after: $after) { id kind processName message status actor } }`;
+
+let db: TestDatabase;
+const sockets: WsConnection[] = [];
+const cleanups: (() => Promise<unknown>)[] = [];
+
+async function lastEventId(): Promise<string> {
+  const [row] = await db.query<{ last: string }>("SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events");
+  return String(row!.last);
+}
+
+async function events(name: string, kind?: string): Promise<{ kind: string; message: string; actor: string }[]> {
+  return db.query(
+    `SELECT kind, message, actor FROM fleetvisor_process_events WHERE process_name = ? ${kind ? "AND kind = ?" : ""} ORDER BY id`,
+    kind ? [name, kind] : [name],
+  );
+}
+
+async function status(name: string): Promise<string> {
+  const [row] = await db.query<{ status: string }>("SELECT status FROM kb_server_processes WHERE process_name = ?", [
+    name,
+  ]);
+  return row!.status;
+}
+
+function subscribe(app: TestApp, token: string, variables: Record<string, unknown>): SubscriptionRecorder<Changed> {
+  const ws = connectWs(app.url, token);
+  sockets.push(ws);
+  return ws.subscribe<Changed>(SUBSCRIPTION, variables);
+}
+
+async function createRow(app: TestApp, name: string, supervisord: Supervisord, program: string): Promise<void> {
+  await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+    input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: supervisord.port, program },
+  });
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, withinMs = 15_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase("watch");
+});
+
+afterAll(async () => {
+  await Promise.all(sockets.map((s) => s.dispose()));
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  await db?.drop();
+});
+
+describe("supervisord changes, pushed by the event listener", () => {
+  let app: TestApp;
+  // Its listener would go on reporting to a port that a later test may be given.
+  afterAll(async () => {
+    await supervisord?.stop();
+    await app?.stop();
+  });
+  let agent: TokenClient;
+  let viewer: TokenClient;
+  let supervisord: Supervisord;
+
+  beforeAll(async () => {
+    app = await startTestApp(db.url, SUPERVISOR_ENV);
+    agent = await app.client("AGENT", "pushed-listener", "pushed-*");
+    viewer = await app.client("VIEWER");
+    supervisord = await Supervisord.start({
+      auth: AUTH,
+      programs: {
+        worker: { command: "sleep 1000" },
+        phoenix: { command: "sleep 1000", autorestart: true, startsecs: 1, startretries: 3 },
+      },
+      eventListeners: {
+        fleetvisor: {
+          command: `python3 ${LISTENER}`,
+          events: "PROCESS_STATE",
+          // The listener names its supervisord as the registry does.
+          environment: (port) => ({
+            FLEETVISOR_URL: app.url,
+            FLEETVISOR_TOKEN: agent.token,
+            FLEETVISOR_SUPERVISOR: `127.0.0.1:${port}`,
+          }),
+        },
+      },
+    });
+    cleanups.push(() => supervisord.stop());
+    await createRow(app, "pushed-worker", supervisord, "worker");
+    await createRow(app, "pushed-phoenix", supervisord, "phoenix");
+    await supervisord.waitForState("phoenix", "RUNNING");
+  });
+
+  it("supervisorctl stop reaches a subscriber within a second, and the registry follows", async () => {
+    await app.admin.data(`mutation($p: Int!) { registerProcess(name: "pushed-worker", pid: $p) { port } }`, {
+      p: await supervisord.programPid("worker"),
+    });
+    const seen = subscribe(app, viewer.token, {
+      names: ["pushed-worker"],
+      kinds: ["SUPERVISOR_STATE_CHANGED", "STATUS_CHANGED"],
+    });
+    await new Promise((r) => setTimeout(r, 300)); // let the subscription attach; the change must come live
+    await supervisord.ctl("stop", "worker"); // returns once supervisord has it STOPPED
+    const stoppedAt = Date.now();
+    const all = (await seen.until((v) => v.some((e) => e.processChanged.status === "STOPPED"), 5_000)).map(
+      (e) => e.processChanged,
+    );
+    const latency = Date.now() - stoppedAt;
+    expect(all.map((e) => [e.kind, e.status])).toEqual([
+      ["SUPERVISOR_STATE_CHANGED", "RUNNING"],
+      ["STATUS_CHANGED", "STOPPING"],
+      ["SUPERVISOR_STATE_CHANGED", "STOPPING"],
+      ["STATUS_CHANGED", "STOPPED"],
+    ]);
+    expect(all[0]!.message).toMatch(/^RUNNING \(pid \d+\) → STOPPING \(pid \d+\) \(listener\)$/);
+    expect(all[2]!.message).toMatch(/→ STOPPED \(listener\)$/);
+    expect(all.every((e) => e.actor === "pushed-listener")).toBe(true);
+    expect(all[3]!.message).toBe("supervisord stopped it; no deregister came");
+    expect(latency).toBeLessThan(1_000);
+    expect(await status("pushed-worker")).toBe("stopped");
+  });
+
+  it("kill -9: recorded as a crash, supervisord restarts it, and healthReasons names the new pid", async () => {
+    const oldPid = await supervisord.programPid("phoenix");
+    await app.admin.data(`mutation($p: Int!) { registerProcess(name: "pushed-phoenix", pid: $p) { port } }`, {
+      p: oldPid,
+    });
+    process.kill(oldPid, "SIGKILL");
+    const crash = await until("the crash", async () => (await events("pushed-phoenix", "PROCESS_CRASHED"))[0]);
+    expect(crash.message).toMatch(/^exited unexpectedly/);
+    await supervisord.waitForState("phoenix", "RUNNING");
+    const newPid = await supervisord.programPid("phoenix");
+    expect(newPid).not.toBe(oldPid);
+    const health = await until("the new pid", async () => {
+      const data = await viewer.http.data<{ process: { status: string; health: string; healthReasons: string[] } }>(
+        `{ process(name: "pushed-phoenix") { status health healthReasons } }`,
+      );
+      return data.process.healthReasons.some((r) => r.includes(String(newPid))) && data.process;
+    });
+    // The registry still has the old pid: the restarted server has not registered (sleep never does).
+    expect(health.status).toBe("ERROR");
+    expect(health.healthReasons).toContain(`pid differs: registry has ${oldPid}, supervisord runs ${newPid}`);
+    expect((await events("pushed-phoenix", "PROCESS_CRASHED")).length).toBe(1);
+  });
+
+  it("an agent may not report for processes outside its binding", async () => {
+    const foreign = await app.client("AGENT", "foreign", "elsewhere-*");
+    const error = await foreign.http.error(
+      `mutation($i: SupervisorEventInput!) { reportSupervisorEvent(input: $i) { name } }`,
+      { i: { supervisorHost: "127.0.0.1", supervisorPort: supervisord.port, program: "worker", state: "FATAL" } },
+    );
+    expect(error.extensions?.code).toBe("FORBIDDEN");
+    expect(await status("pushed-worker")).toBe("stopped");
+  });
+});
+
+describe("supervisord changes, polled", () => {
+  let app: TestApp;
+  afterAll(async () => {
+    await app?.stop();
+    await supervisord?.stop();
+  });
+  let viewer: TokenClient;
+  let supervisord: Supervisord;
+
+  beforeAll(async () => {
+    supervisord = await Supervisord.start({
+      auth: AUTH,
+      programs: { worker: { command: "sleep 1000" }, other: { command: "sleep 1000" } },
+    });
+    cleanups.push(() => supervisord.stop());
+    app = await startTestApp(db.url, {
+      ...SUPERVISOR_ENV,
+      SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
+      SUPERVISOR_UNREACHABLE_POLLS: "2",
+    });
+    viewer = await app.client("VIEWER");
+    await createRow(app, "polled-worker", supervisord, "worker");
+    await createRow(app, "polled-other", supervisord, "other");
+    await until("the first poll", async () => (await events("polled-worker", "SUPERVISOR_STATE_CHANGED")).length > 0);
+  });
+
+  it("a stop outside Fleetvisor is found by the next poll and recorded once", async () => {
+    const seen = subscribe(app, viewer.token, {
+      names: ["polled-worker"],
+      kinds: ["SUPERVISOR_STATE_CHANGED"],
+      after: await lastEventId(),
+    });
+    await supervisord.ctl("stop", "worker");
+    const [change] = (await seen.count(1, 5_000)).map((e) => e.processChanged);
+    expect(change).toMatchObject({ actor: "fleetvisor" });
+    expect(change!.message).toMatch(/RUNNING \(pid \d+\) → STOPPED \(poll\)/);
+    // Later polls see the same state and record nothing more.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(seen.values).toHaveLength(1);
+  });
+
+  it("a supervisord that stays unreachable is an alert of its own, once; its return is recorded", async () => {
+    const seen = subscribe(app, viewer.token, {
+      names: ["polled-other"],
+      kinds: ["SUPERVISOR_UNREACHABLE", "SUPERVISOR_STATE_CHANGED"],
+      after: await lastEventId(),
+    });
+    supervisord.pause();
+    const [alert] = (await seen.until((v) => v.some((e) => e.processChanged.kind === "SUPERVISOR_UNREACHABLE"), 10_000))
+      .map((e) => e.processChanged)
+      .filter((e) => e.kind === "SUPERVISOR_UNREACHABLE");
+    expect(alert!.message).toContain("did not answer");
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(seen.values.filter((e) => e.processChanged.kind === "SUPERVISOR_UNREACHABLE")).toHaveLength(1);
+    supervisord.resume();
+    const back = await seen.until(
+      (v) => v.at(-1)?.processChanged.message?.startsWith("UNREACHABLE → RUNNING") ?? false,
+      10_000,
+    );
+    expect(back.at(-1)!.processChanged.kind).toBe("SUPERVISOR_STATE_CHANGED");
+  });
+});
+
+describe("the heartbeat watchdog", () => {
+  it("a heartbeat that stops arriving: ERROR with HEARTBEAT_LOST; the next one: RUNNING with HEARTBEAT_RESTORED", async () => {
+    const app = await startTestApp(db.url, {
+      HEARTBEAT_INTERVAL_SECONDS: "1",
+      HEARTBEAT_STALE_SECONDS: "2",
+      HEARTBEAT_CHECK_INTERVAL_SECONDS: "1",
+    });
+    // Its watchdog must not outlive the test: the apps of later tests share the database.
+    onTestFinished(() => app.stop());
+    const viewer = await app.client("VIEWER");
+    await app.admin.data(`mutation { createProcess(input: { name: "beating", port: 8000 }) { id } }`);
+    const seen = subscribe(app, viewer.token, {
+      names: ["beating"],
+      kinds: ["HEARTBEAT_LOST", "HEARTBEAT_RESTORED"],
+      after: await lastEventId(),
+    });
+    await app.admin.data(`mutation { registerProcess(name: "beating", pid: 77) { port } }`);
+    const lost = (await seen.count(1, 10_000))[0]!.processChanged;
+    expect(lost).toMatchObject({ kind: "HEARTBEAT_LOST", status: "ERROR", actor: "fleetvisor" });
+    expect(lost.message).toMatch(/the limit is 2s$/);
+    expect(await status("beating")).toBe("error");
+
+    const beat = await app.admin.data<{ heartbeat: { ok: boolean } }>(
+      `mutation { heartbeat(name: "beating", pid: 77) { ok } }`,
+    );
+    expect(beat.heartbeat.ok).toBe(true);
+    const restored = (await seen.count(2, 5_000))[1]!.processChanged;
+    expect(restored).toMatchObject({ kind: "HEARTBEAT_RESTORED", status: "RUNNING" });
+    expect(await status("beating")).toBe("running");
+  });
+});
+
+describe("two replicas on one database", () => {
+  it("record each transition exactly once, however many replicas watch", async () => {
+    const supervisord = await Supervisord.start({ auth: AUTH, programs: { shared: { command: "sleep 1000" } } });
+    cleanups.push(() => supervisord.stop());
+    const env = {
+      ...SUPERVISOR_ENV,
+      REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+      SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
+      HEARTBEAT_INTERVAL_SECONDS: "1",
+      HEARTBEAT_STALE_SECONDS: "2",
+      HEARTBEAT_CHECK_INTERVAL_SECONDS: "1",
+    };
+    const [one, two] = await Promise.all([startTestApp(db.url, env), startTestApp(db.url, env)]);
+    onTestFinished(async () => {
+      await Promise.all([one.stop(), two.stop()]);
+    });
+    await createRow(one, "replicated", supervisord, "shared");
+    await one.admin.data(`mutation($p: Int!) { registerProcess(name: "replicated", pid: $p) { port } }`, {
+      p: await supervisord.programPid("shared"),
+    });
+    // Both watchdogs see the heartbeat go stale; both pollers see the stop.
+    await until("the lost heartbeat", async () => (await events("replicated", "HEARTBEAT_LOST")).length > 0);
+    await supervisord.ctl("stop", "shared");
+    await until("the stop", async () => (await events("replicated")).some((e) => e.message?.includes("→ STOPPED")));
+    await new Promise((r) => setTimeout(r, 3_000)); // several more polls and checks on both replicas
+
+    const all = await events("replicated");
+    const count = (kind: string, match?: string) =>
+      all.filter((e) => e.kind === kind && (!match || e.message.includes(match))).length;
+    expect(count("HEARTBEAT_LOST")).toBe(1);
+    expect(count("SUPERVISOR_STATE_CHANGED", "→ STOPPED")).toBe(1);
+    expect(count("STATUS_CHANGED", "supervisord stopped it")).toBe(1);
+  });
+});
+
+describe("alerts", () => {
+  let receiver: Server;
+  let received: { body: Record<string, unknown>; at: number }[];
+  let failFirst: number;
+
+  beforeAll(async () => {
+    received = [];
+    failFirst = 0;
+    receiver = createServer((req: IncomingMessage, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        if (failFirst > 0) {
+          failFirst--;
+          res.statusCode = 503;
+          res.end();
+          return;
+        }
+        received.push({ body: JSON.parse(body) as Record<string, unknown>, at: Date.now() });
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
+  });
+
+  it("are POSTed to ALERT_WEBHOOK_URL as JSON, retried when the receiver fails", async () => {
+    const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    const app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: url,
+      HEARTBEAT_INTERVAL_SECONDS: "1",
+      HEARTBEAT_STALE_SECONDS: "2",
+      HEARTBEAT_CHECK_INTERVAL_SECONDS: "1",
+    });
+    onTestFinished(() => app.stop());
+    failFirst = 1;
+    await app.admin.data(`mutation { createProcess(input: { name: "alerting", port: 8000 }) { id } }`);
+    await app.admin.data(`mutation { registerProcess(name: "alerting", pid: 5) { port } }`);
+    const alert = await until("the alert", async () => received.find((r) => r.body.process === "alerting"));
+    expect(alert.body).toMatchObject({
+      process: "alerting",
+      kind: "HEARTBEAT_LOST",
+      actor: "fleetvisor",
+      status: "error",
+    });
+    expect(alert.body.reason).toMatch(/the limit is 2s$/);
+    expect(Date.parse(alert.body.time as string)).toBeGreaterThan(Date.now() - 60_000);
+    expect(failFirst).toBe(0); // the first attempt failed and was retried
+    expect(received.filter((r) => r.body.process === "alerting")).toHaveLength(1);
+  });
+
+  it("a webhook that never answers delays nothing else", async () => {
+    const silent = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    cleanups.push(async () => silent.closeAllConnections());
+    const app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: `http://127.0.0.1:${(silent.address() as { port: number }).port}/hook`,
+      ALERT_WEBHOOK_TIMEOUT_MS: "20000",
+    });
+    onTestFinished(() => app.stop());
+    await app.admin.data(`mutation { createProcess(input: { name: "quiet-alerts", port: 8000 }) { id } }`);
+    await app.admin.data(`mutation { registerProcess(name: "quiet-alerts", pid: 6) { port } }`);
+    await app.services.watch.checkHeartbeats(); // nothing stale yet
+    await db.query(
+      "UPDATE kb_server_processes SET last_heartbeat = UTC_TIMESTAMP() - INTERVAL 1 HOUR WHERE process_name = 'quiet-alerts'",
+    );
+    const started = Date.now();
+    const lost = await app.services.watch.checkHeartbeats();
+    expect(lost.map((p) => p.name)).toEqual(["quiet-alerts"]);
+    const beat = await app.admin.data<{ heartbeat: { ok: boolean } }>(
+      `mutation { heartbeat(name: "quiet-alerts", pid: 6) { ok } }`,
+    );
+    expect(beat.heartbeat.ok).toBe(true);
+    // The alert is still waiting on the silent receiver; none of this waited for it.
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
