@@ -1,0 +1,174 @@
+import { execFile } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RegistryClient } from "../client-examples/typescript/registry-client.js";
+import { subscribeToChanges, type ProcessChange } from "../client-examples/typescript/subscriber.js";
+import { startTestApp, type TestApp } from "./support/app.js";
+import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { freePort } from "./support/supervisord.js";
+
+let db: TestDatabase;
+let app: TestApp;
+let appPort: number;
+let token: string;
+const env = () => ({ PORT: String(appPort), HEARTBEAT_INTERVAL_SECONDS: "1", HEARTBEAT_STALE_SECONDS: "5" });
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function row(name: string): Promise<{ status: string; pid: number | null; last_heartbeat: Date | null }> {
+  const [r] = await db.query<{ status: string; pid: number | null; last_heartbeat: Date | null }>(
+    "SELECT status, pid, last_heartbeat FROM kb_server_processes WHERE process_name = ?",
+    [name],
+  );
+  return r!;
+}
+
+async function kinds(name: string): Promise<string[]> {
+  return (
+    await db.query<{ kind: string }>("SELECT kind FROM fleetvisor_process_events WHERE process_name = ? ORDER BY id", [
+      name,
+    ])
+  ).map((e) => e.kind);
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, withinMs = 10_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase("tsclient");
+  appPort = await freePort();
+  app = await startTestApp(db.url, env());
+  token = (await app.client("AGENT", "node-agent", "node-*")).token;
+  for (const [name, port] of [
+    ["node-01", 9301],
+    ["node-02", 9302],
+    ["node-03", 9303],
+  ] as const) {
+    await app.admin.data(`mutation($n: String!, $p: Int!) { createProcess(input: { name: $n, port: $p }) { id } }`, {
+      n: name,
+      p: port,
+    });
+  }
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await db?.drop();
+});
+
+describe("the TypeScript registry client", () => {
+  it("registers, learns its port, heartbeats, and deregisters on stop", async () => {
+    const client = new RegistryClient({ name: "node-01", url: app.url, token, pid: 4101, logger: quiet });
+    expect(await client.start()).toBe(9301);
+    expect(await row("node-01")).toMatchObject({ status: "running", pid: 4101 });
+    const first = (await row("node-01")).last_heartbeat!.getTime();
+    await until("a heartbeat", async () => (await row("node-01")).last_heartbeat!.getTime() > first);
+    await client.stop();
+    expect(await row("node-01")).toMatchObject({ status: "stopped", pid: null });
+    expect(await kinds("node-01")).toEqual(["CREATED", "REGISTERED", "DEREGISTERED"]);
+  });
+
+  it("registers again when a heartbeat is refused (another pid took the name)", async () => {
+    const client = new RegistryClient({ name: "node-02", url: app.url, token, pid: 4201, logger: quiet });
+    await client.start();
+    await app.admin.data(`mutation { registerProcess(name: "node-02", pid: 9999) { port } }`);
+    await until("the re-registration", async () => (await row("node-02")).pid === 4201);
+    await client.stop();
+  });
+
+  it("survives Fleetvisor being down, without throwing, and resumes; serves a fallback port when down at start", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const client = new RegistryClient({ name: "node-03", url: app.url, token, pid: 4301, logger: quiet });
+    await client.start();
+    await app.stop();
+    await new Promise((r) => setTimeout(r, 3_000));
+    app = await startTestApp(db.url, env());
+    const backAt = Math.floor(Date.now() / 1000) * 1000;
+    await until("heartbeats again", async () => (await row("node-03")).last_heartbeat!.getTime() >= backAt);
+    await client.stop();
+
+    await app.stop();
+    const early = new RegistryClient({
+      name: "node-03",
+      url: app.url,
+      token,
+      pid: 4302,
+      fallbackPort: 7777,
+      logger: quiet,
+    });
+    expect(await early.start()).toBe(7777);
+    expect(early.isRegistered).toBe(false);
+    app = await startTestApp(db.url, env());
+    await until("the late registration", async () => (await row("node-03")).pid === 4302);
+    expect(early.isRegistered).toBe(true);
+    await early.stop();
+    process.off("unhandledRejection", onUnhandled);
+    expect(unhandled).toEqual([]);
+  });
+});
+
+describe("the subscriber example", () => {
+  it("prints changes, and after a lost connection resumes with the ones it missed", async () => {
+    const viewer = (await app.client("VIEWER", "frontend")).token;
+    const seen: ProcessChange[] = [];
+    const statuses: string[] = [];
+    const [{ last }] = (await db.query<{ last: string }>(
+      "SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events",
+    )) as [{ last: string }];
+    const stop = subscribeToChanges({
+      url: app.url,
+      token: viewer,
+      names: ["node-01"],
+      after: String(last),
+      onChange: (change) => seen.push(change),
+      onStatus: (status) => statuses.push(status),
+    });
+    await app.admin.data(`mutation { updateProcess(name: "node-01", input: { port: 9401 }) { port } }`);
+    await until("the first change", async () => seen.length === 1);
+
+    // Down: a change made meanwhile through another replica is missed live…
+    await app.stop();
+    const other = await startTestApp(db.url, { HEARTBEAT_INTERVAL_SECONDS: "1", HEARTBEAT_STALE_SECONDS: "5" });
+    await other.admin.data(`mutation { updateProcess(name: "node-01", input: { port: 9402 }) { port } }`);
+    await other.stop();
+    // …and received after the reconnect, followed by live ones.
+    app = await startTestApp(db.url, env());
+    await until("the missed change", async () => seen.length === 2, 15_000);
+    await app.admin.data(`mutation { updateProcess(name: "node-01", input: { port: 9403 }) { port } }`);
+    await until("the live change", async () => seen.length === 3);
+    expect(seen.map((c) => c.message)).toEqual(["port: 9301 → 9401", "port: 9401 → 9402", "port: 9402 → 9403"]);
+    expect(statuses).toContain("reconnecting");
+    await stop();
+  });
+
+  it("runs as a command that prints JSON lines", async () => {
+    const viewer = (await app.client("VIEWER", "cli")).token;
+    const [{ last }] = (await db.query<{ last: string }>(
+      "SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events",
+    )) as [{ last: string }];
+    await app.admin.data(`mutation { updateProcess(name: "node-02", input: { port: 9502 }) { port } }`);
+    const child = execFile(
+      process.execPath,
+      ["--import", "tsx", "client-examples/typescript/subscriber.ts", "--names", "node-02", "--after", String(last)],
+      {
+        env: { ...process.env, FLEETVISOR_URL: app.url, FLEETVISOR_TOKEN: viewer },
+      },
+    );
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    await until("a printed change", async () => out.includes("\n"), 15_000);
+    child.kill("SIGTERM");
+    expect(JSON.parse(out.split("\n")[0]!)).toMatchObject({
+      kind: "UPDATED",
+      processName: "node-02",
+      message: "port: 9302 → 9502",
+    });
+  });
+});
