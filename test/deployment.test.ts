@@ -48,5 +48,7 @@ describe("docker-compose.yml", () => {
       scripts: { start: string };
     };
     expect(dockerfile).toContain(`CMD ["${pkg.scripts.start.split(" ").join('", "')}"]`);
+    // The dashboard is served from the image, not from a CDN.
+    expect(dockerfile).toMatch(/^COPY client-examples\/dashboard /m);
   });
 });

@@ -14,6 +14,7 @@ import { UnauthenticatedError } from "../errors.js";
 import { createContext, type RequestContext, type Services } from "../graphql/context.js";
 import { createErrorFormatter, formatForClient } from "../graphql/format-error.js";
 import type { Logger } from "../logger.js";
+import { dashboardFiles } from "./static-files.js";
 
 /** Requests with larger bodies are refused with 413. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -59,7 +60,7 @@ export function bearerToken(value: unknown): string | undefined {
 
 /**
  * One `node:http` server for everything: GraphQL over HTTP (Apollo) and over WebSocket
- * (graphql-ws) on `/graphql`, `/healthz`, `/readyz` and `/metrics`.
+ * (graphql-ws) on `/graphql`, `/healthz`, `/readyz`, `/metrics`, and the dashboard at `/`.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { schema, services, logger } = options;
@@ -74,6 +75,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   }).protect();
 
   const httpServer = createServer();
+  const dashboard = dashboardFiles();
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: MAX_BODY_BYTES });
   const principals = new WeakMap<object, Principal>();
 
@@ -207,6 +209,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         res.end(await options.metrics.metrics());
         return;
       default:
+        if (req.method === "GET" && (await dashboard.serve(url.pathname, res))) return;
         return sendJson(res, 404, { error: `no such path: ${url.pathname}` });
     }
   }

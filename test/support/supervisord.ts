@@ -33,6 +33,8 @@ export interface EventListenerSpec {
 }
 
 export interface SupervisordOptions {
+  /** The port to listen on. @default a free one */
+  readonly port?: number;
   readonly programs: Readonly<Record<string, ProgramSpec>>;
   readonly eventListeners?: Readonly<Record<string, EventListenerSpec>>;
   /** Basic auth for the inet_http_server; none when omitted. */
@@ -59,7 +61,7 @@ export class Supervisord {
 
   static async start(options: SupervisordOptions): Promise<Supervisord> {
     const dir = mkdtempSync(join(tmpdir(), "fv-supervisord-"));
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const configPath = join(dir, "supervisord.conf");
     writeFileSync(configPath, renderConfig(dir, port, options));
     const child = spawn("supervisord", ["-n", "-c", configPath], { stdio: "ignore" });

@@ -4,6 +4,7 @@ import type { CreatedToken, TokenInfo } from "../../auth/token.service.js";
 import { BadUserInputError } from "../../errors.js";
 import type { RequestContext } from "../context.js";
 import { CreateApiTokenInput } from "../types/token.inputs.js";
+import { Me } from "../types/me.type.js";
 import { ApiToken, NewApiToken } from "../types/token.types.js";
 
 function tokenId(id: string): number {
@@ -13,6 +14,12 @@ function tokenId(id: string): number {
 
 @Resolver()
 export class TokenResolver {
+  @Authorized(Role.VIEWER, Role.AGENT)
+  @Query(() => Me, { description: "The calling token: a UI shows only what its role may do." })
+  me(@Ctx() { principal }: RequestContext): Me {
+    return { name: principal.name, role: principal.role, processPattern: principal.processPattern };
+  }
+
   @Authorized(Role.ADMIN)
   @Query(() => [ApiToken], { description: "API tokens, without the tokens themselves." })
   apiTokens(

@@ -1,0 +1,649 @@
+// The Fleetvisor admin dashboard: the process table, kept live over graphql-ws, with
+// start / stop / restart for operators and a log tail. No page reload, ever.
+import { createClient } from "/vendor/graphql-ws/client.js";
+import { lang, localize, setLang, t } from "./i18n.js";
+
+const TOKEN_KEY = "fleetvisor.token";
+const NONE = "—";
+const CONTROL_ROLES = new Set(["OPERATOR", "ADMIN"]);
+const UNAUTHORIZED_CLOSE = 4401;
+const LOG_POLL_MS = 2000;
+/** The log view keeps only the end of what it has read, so a chatty program cannot bloat the tab. */
+const LOG_MAX_CHARS = 200_000;
+/** How long sign-in waits for the live connection before loading the list anyway. */
+const CONNECT_WAIT_MS = 3000;
+const RETRY_MAX_MS = 5_000;
+const AGE_UNITS = [
+  ["ageDays", 86_400],
+  ["ageHours", 3_600],
+  ["ageMinutes", 60],
+];
+
+const PROCESS_FIELDS = `name port pid status lastHeartbeat program supervisorHost supervisorPort
+  supervisor { state pid uptimeSeconds description spawnError } health healthReasons`;
+const ME_QUERY = "query { me { name role processPattern } }";
+const LIST_QUERY = `query { processes { ${PROCESS_FIELDS} } }`;
+const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
+  process(name: $n) { log(stream: $s, bytes: 16384, offset: $o) { text offset overflow } } }`;
+const CHANGES_SUBSCRIPTION = `subscription($after: ID) { processChanged(after: $after) {
+  id kind processName at actor message status process { ${PROCESS_FIELDS} } } }`;
+const HEARTBEAT_SUBSCRIPTION = "subscription { processChanged(kinds: [HEARTBEAT]) { processName at } }";
+/** Each row action and the mutation that performs it. */
+const ACTIONS = { start: "startProcess", stop: "stopProcess", restart: "restartProcess" };
+
+const session = {
+  token: null,
+  me: null,
+  loaded: false,
+  processes: new Map(), // name → the process as the API last described it
+  rows: new Map(), // name → the row's elements, built once so focus survives updates
+  busy: new Set(), // names with a control action under way
+  message: null, // { kind, render }: rendered again on a language switch
+  signInProblem: null, // () => text, why the sign-in screen is showing
+};
+const live = {
+  client: null,
+  changes: null, // disposes the subscription to recorded changes
+  heartbeats: null, // disposes the heartbeat subscription
+  cursor: null, // the greatest event id seen: where to resume after a reconnect
+  everConnected: false,
+  ready: null, // settles on the first connection
+  markReady: null,
+};
+const logView = { name: null, stream: "STDOUT", offset: 0, timer: 0, generation: 0 };
+
+/** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
+class SessionEnded extends Error {}
+
+const byId = (id) => document.getElementById(id);
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Numeric collation puts domaeka-test-2 before domaeka-test-10.
+const compareNames = new Intl.Collator(undefined, { numeric: true }).compare;
+
+/** Creates an element; children are appended as text nodes, so data is never parsed as HTML. */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+// ---------------------------------------------------------------- GraphQL over HTTP
+
+/** POSTs one operation; resolves to `{ data, errors }` so callers can use partial results. */
+async function request(query, variables = {}) {
+  const token = session.token;
+  const response = await fetch("/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  if (session.token !== token) throw new SessionEnded();
+  if (response.status === 401) {
+    if (session.me) endSession();
+    throw new SessionEnded();
+  }
+  const body = await response.json().catch(() => null);
+  if (!body) throw new Error(t("httpError", { status: response.status }));
+  return body;
+}
+
+/** One line for a GraphQL error, an Error, a WebSocket close event, or a list of errors. */
+function describeError(error) {
+  if (Array.isArray(error)) return error.map(describeError).join("; ");
+  if (error && typeof error.code === "number" && "reason" in error) {
+    return `WebSocket ${error.code} ${error.reason}`.trim();
+  }
+  const { code, faultName } = error?.extensions ?? {};
+  const prefix = [code, faultName].filter(Boolean).join(" / ");
+  const text = error?.message ?? String(error);
+  return prefix ? `${prefix}: ${text}` : text;
+}
+
+/** The error that made `supervisor` null at `path` (e.g. ["processes", 3]), if any. */
+function supervisorErrorAt(errors, path) {
+  const error = errors?.find(
+    (e) => e.path?.length === path.length + 1 && e.path.at(-1) === "supervisor" && path.every((p, i) => e.path[i] === p),
+  );
+  return error ? describeError(error) : null;
+}
+
+// ---------------------------------------------------------------- messages
+
+function showMessage(kind, render) {
+  session.message = { kind, render };
+  renderMessage();
+}
+
+/** Shows `error` in the message area, unless it only says the session is over. */
+function reportError(error, render) {
+  if (error instanceof SessionEnded) return;
+  const detail = describeError(error);
+  showMessage("error", () => render(detail));
+}
+
+function renderMessage() {
+  const { message } = session;
+  byId("message-bar").hidden = !message;
+  byId("message").dataset.kind = message?.kind ?? "info";
+  byId("message").textContent = message ? message.render() : "";
+}
+
+// ---------------------------------------------------------------- sign-in and sign-out
+
+/** A `#token=…` fragment, removed from the address bar so it is not bookmarked or shared. */
+function tokenFromFragment() {
+  const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (!match) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return match[1];
+  }
+}
+
+async function signIn(token) {
+  const button = byId("sign-in");
+  button.disabled = true;
+  button.textContent = t("signingIn");
+  session.token = token;
+  try {
+    const { data, errors } = await request(ME_QUERY);
+    if (!data?.me) throw errors?.[0] ?? new Error(t("noData"));
+    session.me = data.me;
+  } catch (error) {
+    session.token = null;
+    const detail = describeError(error);
+    // A refused token is forgotten; after a network error, reloading the page may still work.
+    if (error instanceof SessionEnded) sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn(error instanceof SessionEnded ? () => t("badToken") : () => t("signInFailed", { error: detail }));
+    return;
+  } finally {
+    button.disabled = false;
+    button.textContent = t("signIn");
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  showDashboard();
+  // Subscribe before loading the list, so that no change falls between the two.
+  startLive();
+  await Promise.race([live.ready, delay(CONNECT_WAIT_MS)]);
+  if (session.token === token) await loadProcesses();
+}
+
+/** Forgets the token and everything shown with it; `problem` says why, when it was not asked for. */
+function signOut(problem = null) {
+  stopLive();
+  closeLog();
+  if (byId("confirm-dialog").open) byId("confirm-dialog").close("no");
+  sessionStorage.removeItem(TOKEN_KEY);
+  Object.assign(session, { token: null, me: null, loaded: false, message: null });
+  session.processes.clear();
+  session.rows.clear();
+  session.busy.clear();
+  byId("process-rows").replaceChildren();
+  renderMessage();
+  showSignIn(problem);
+}
+
+/** The server no longer accepts the token (HTTP 401 or WebSocket close 4401). */
+function endSession() {
+  signOut(() => t("sessionEnded"));
+}
+
+function showSignIn(problem) {
+  session.signInProblem = problem;
+  byId("dashboard").hidden = true;
+  byId("topbar-session").hidden = true;
+  byId("sign-in-screen").hidden = false;
+  renderSignInProblem();
+  byId("token-input").focus();
+}
+
+function renderSignInProblem() {
+  const problem = session.signInProblem;
+  byId("sign-in-error").hidden = !problem;
+  byId("sign-in-error").textContent = problem ? problem() : "";
+}
+
+function showDashboard() {
+  byId("sign-in-screen").hidden = true;
+  byId("token-input").value = "";
+  byId("dashboard").hidden = false;
+  byId("topbar-session").hidden = false;
+  renderWhoami();
+  applyFilters();
+}
+
+function renderWhoami() {
+  const { me } = session;
+  if (!me) return;
+  byId("whoami").textContent = t("whoami", { name: me.name, role: me.role });
+  byId("whoami").title = me.processPattern ?? "";
+}
+
+const canControl = () => CONTROL_ROLES.has(session.me?.role);
+
+// ---------------------------------------------------------------- the table
+
+async function loadProcesses() {
+  const token = session.token;
+  try {
+    const { data, errors } = await request(LIST_QUERY);
+    if (!data?.processes) throw errors?.[0] ?? new Error(t("noData"));
+    const names = new Set(data.processes.map((process) => process.name));
+    for (const name of [...session.processes.keys()]) if (!names.has(name)) removeProcess(name);
+    data.processes.forEach((process, index) => storeProcess(process, supervisorErrorAt(errors, ["processes", index])));
+  } catch (error) {
+    reportError(error, (detail) => t("loadFailed", { error: detail }));
+  }
+  if (session.token !== token) return; // signed out meanwhile: this answer belongs to no one
+  session.loaded = true;
+  applyFilters();
+}
+
+/**
+ * Inserts or replaces one process and renders its row; `supervisorError` says why its
+ * `supervisor` is null. Callers run applyFilters() once afterwards to place the rows.
+ */
+function storeProcess(process, supervisorError = null) {
+  session.processes.set(process.name, { ...process, supervisorError });
+  if (!session.rows.has(process.name)) session.rows.set(process.name, createRow(process.name));
+  renderRow(process.name);
+}
+
+function removeProcess(name) {
+  session.rows.get(name)?.tr.remove();
+  session.rows.delete(name);
+  session.processes.delete(name);
+  if (logView.name === name) closeLog();
+}
+
+function createRow(name) {
+  const cell = (testid, className) => el("td", { "data-testid": testid, class: className });
+  const row = {
+    tr: el("tr", { "data-testid": "process-row", "data-name": name }),
+    name: cell("cell-name", "name"),
+    port: cell("cell-port", "num"),
+    pid: cell("cell-pid", "num"),
+    status: cell("cell-status", "badge-cell"),
+    state: cell("cell-supervisor-state", "badge-cell"),
+    health: el("span", { "data-testid": "cell-health" }),
+    reasons: el("div", { class: "reasons", "data-testid": "cell-health-reasons" }),
+    heartbeat: cell("cell-heartbeat-age", "num"),
+    busyNote: el("span", { class: "busy-note", "aria-live": "polite" }),
+    buttons: {},
+  };
+  const controls = el("td", { class: "controls" });
+  // Viewers and agents get no control buttons at all, not disabled ones.
+  const actions = canControl() ? Object.keys(ACTIONS) : [];
+  for (const action of [...actions, "logs"]) {
+    const button = el("button", { type: "button", class: `btn btn-small btn-${action}`, "data-testid": `action-${action}` });
+    button.addEventListener("click", () => (action === "logs" ? openLog(name) : runAction(name, action)));
+    row.buttons[action] = button;
+    controls.append(button);
+  }
+  controls.append(row.busyNote);
+  const healthCell = el("td", {}, row.health, row.reasons);
+  row.tr.append(row.name, row.port, row.pid, row.status, row.state, healthCell, row.heartbeat, controls);
+  return row;
+}
+
+function setBadge(node, className, text) {
+  node.className = `badge ${className}`;
+  node.textContent = text;
+}
+
+function renderRow(name) {
+  const row = session.rows.get(name);
+  const process = session.processes.get(name);
+  if (!row || !process) return;
+  const { supervisor } = process;
+  row.name.textContent = process.name;
+  row.name.title = process.supervisorHost
+    ? `${process.program} @ ${process.supervisorHost}:${process.supervisorPort}`
+    : process.program;
+  row.port.textContent = process.port;
+  row.pid.textContent = process.pid ?? NONE;
+  row.status.replaceChildren(el("span", { class: `badge status-${process.status}` }, process.status));
+  row.state.replaceChildren(
+    el("span", { class: `badge state-${supervisor?.state ?? "NONE"}` }, supervisor?.state ?? NONE),
+  );
+  row.state.title = supervisor
+    ? [supervisor.description, supervisor.spawnError].filter(Boolean).join(" — ")
+    : (process.supervisorError ?? t("supervisorUnknown"));
+  setBadge(row.health, `health-${process.health}`, process.health);
+  row.reasons.textContent = process.healthReasons.join("; ");
+  renderHeartbeat(row, process);
+  renderControls(row, process);
+}
+
+/** Enables only what makes sense for supervisord's state; nothing while an action runs. */
+function renderControls(row, process) {
+  const busy = session.busy.has(process.name);
+  const state = process.supervisor?.state;
+  const allowed = {
+    start: state !== "RUNNING" && state !== "STARTING",
+    stop: state !== undefined && !["STOPPED", "EXITED", "FATAL"].includes(state),
+    restart: state !== undefined,
+    logs: true,
+  };
+  for (const [action, button] of Object.entries(row.buttons)) {
+    button.textContent = t(action);
+    button.disabled = action !== "logs" && (busy || !allowed[action]);
+  }
+  row.tr.classList.toggle("busy", busy);
+  row.tr.setAttribute("aria-busy", String(busy));
+  row.busyNote.textContent = busy ? t("busy") : "";
+}
+
+function formatAge(iso) {
+  if (!iso) return NONE;
+  const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
+  for (const [key, size] of AGE_UNITS) if (seconds >= size) return t(key, { n: Math.floor(seconds / size) });
+  return t("ageSeconds", { n: seconds });
+}
+
+function renderHeartbeat(row, process) {
+  row.heartbeat.textContent = formatAge(process.lastHeartbeat);
+  row.heartbeat.title = process.lastHeartbeat ? new Date(process.lastHeartbeat).toLocaleString(lang()) : "";
+}
+
+function tickHeartbeats() {
+  for (const [name, row] of session.rows) renderHeartbeat(row, session.processes.get(name));
+}
+
+function currentFilters() {
+  return {
+    needle: byId("filter-name").value.trim().toLowerCase(),
+    status: byId("filter-status").value,
+    health: byId("filter-health").value,
+  };
+}
+
+function matchesFilters(process, { needle, status, health }) {
+  return (
+    process.name.toLowerCase().includes(needle) &&
+    (!status || process.status === status) &&
+    (!health || process.health === health)
+  );
+}
+
+/**
+ * Puts the matching rows in the table in name order and takes the others out (not just
+ * hides them). Only rows out of place are moved: moving a row would blur a focused button.
+ */
+function applyFilters() {
+  const tbody = byId("process-rows");
+  const filters = currentFilters();
+  let previous = null;
+  let shown = 0;
+  for (const name of [...session.rows.keys()].sort(compareNames)) {
+    const { tr } = session.rows.get(name);
+    if (!matchesFilters(session.processes.get(name), filters)) {
+      tr.remove();
+      continue;
+    }
+    const expected = previous ? previous.nextSibling : tbody.firstChild;
+    if (expected !== tr) tbody.insertBefore(tr, expected);
+    previous = tr;
+    shown += 1;
+  }
+  const total = session.rows.size;
+  byId("process-count").textContent = t("count", { shown, total });
+  const empty = !session.loaded ? "loading" : total === 0 ? "noProcesses" : "noMatch";
+  byId("empty-state").hidden = shown > 0;
+  byId("empty-state").textContent = shown > 0 ? "" : t(empty);
+}
+
+// ---------------------------------------------------------------- control
+
+/** Asks in the modal dialog; resolves true only when the user confirms. */
+function confirmAction(name, action) {
+  const dialog = byId("confirm-dialog");
+  byId("confirm-text").textContent = t("confirmText", { name, action: t(action) });
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+  });
+}
+
+async function runAction(name, action) {
+  if (session.busy.has(name) || !(await confirmAction(name, action))) return;
+  session.busy.add(name);
+  renderRow(name);
+  const field = ACTIONS[action];
+  try {
+    const { data, errors } = await request(`mutation($n: String!) { ${field}(name: $n) { ${PROCESS_FIELDS} } }`, {
+      n: name,
+    });
+    const process = data?.[field];
+    if (!process) throw errors?.[0] ?? new Error(t("noData"));
+    storeProcess(process, supervisorErrorAt(errors, [field]));
+    applyFilters();
+    showMessage("info", () => t("actionDone", { name, action: t(action), status: process.status }));
+  } catch (error) {
+    reportError(error, (detail) => t("actionFailed", { name, action: t(action), error: detail }));
+  } finally {
+    session.busy.delete(name);
+    renderRow(name);
+  }
+}
+
+// ---------------------------------------------------------------- logs
+
+function openLog(name) {
+  logView.name = name;
+  byId("log-panel").hidden = false;
+  renderLogTitle();
+  showStream("STDOUT");
+  byId("log-panel").scrollIntoView({ block: "nearest" });
+}
+
+function closeLog() {
+  logView.generation += 1;
+  clearTimeout(logView.timer);
+  logView.name = null;
+  byId("log-panel").hidden = true;
+  byId("log-text").textContent = "";
+}
+
+function renderLogTitle() {
+  if (logView.name) byId("log-title").textContent = t("logTitle", { name: logView.name });
+}
+
+/** Starts reading `stream` afresh: offset 0 returns the end of the log. */
+function showStream(stream) {
+  logView.generation += 1;
+  clearTimeout(logView.timer);
+  Object.assign(logView, { stream, offset: 0 });
+  byId("log-text").textContent = "";
+  byId("log-status").textContent = "";
+  for (const button of document.querySelectorAll("[data-stream]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.stream === stream));
+  }
+  pollLog(logView.generation);
+}
+
+/** Reads what was written since the last offset, then polls again; a stale generation stops. */
+async function pollLog(generation) {
+  try {
+    const { data, errors } = await request(LOG_QUERY, { n: logView.name, s: logView.stream, o: logView.offset });
+    if (generation !== logView.generation) return;
+    const chunk = data?.process?.log;
+    if (!chunk && errors?.length) throw errors[0];
+    if (!chunk) {
+      byId("log-status").textContent = t("logUnavailable");
+      return;
+    }
+    appendLog(chunk);
+    logView.offset = chunk.offset;
+    byId("log-status").textContent = "";
+  } catch (error) {
+    if (generation !== logView.generation || error instanceof SessionEnded) return;
+    byId("log-status").textContent = t("logError", { error: describeError(error) });
+  }
+  logView.timer = setTimeout(() => pollLog(generation), LOG_POLL_MS);
+}
+
+function appendLog({ text, overflow }) {
+  if (!text && !overflow) return;
+  const pre = byId("log-text");
+  const followTail = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+  const gap = overflow ? `${t("logTruncated")}\n` : "";
+  pre.textContent = (pre.textContent + gap + text).slice(-LOG_MAX_CHARS);
+  if (followTail) pre.scrollTop = pre.scrollHeight;
+}
+
+// ---------------------------------------------------------------- live updates
+
+function setConnection(state) {
+  const node = byId("connection-status");
+  node.dataset.state = state;
+  node.textContent = t(state);
+}
+
+function startLive() {
+  live.ready = new Promise((resolve) => {
+    live.markReady = resolve;
+  });
+  const client = createClient({
+    url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
+    connectionParams: { authorization: `Bearer ${session.token}` },
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    // The default backoff doubles without a limit; an admin page should come back quickly.
+    retryWait: (retries) => delay(Math.min(1000 * 2 ** retries, RETRY_MAX_MS) + Math.random() * 500),
+    on: {
+      connecting: () => client === live.client && setConnection(live.everConnected ? "reconnecting" : "offline"),
+      connected: () => client === live.client && onConnected(),
+      closed: (event) => client === live.client && onClosed(event),
+    },
+  });
+  live.client = client;
+  live.everConnected = false;
+  live.cursor = null;
+  subscribeChanges();
+  live.heartbeats = client.subscribe({ query: HEARTBEAT_SUBSCRIPTION }, sink(client, applyHeartbeat));
+}
+
+function stopLive() {
+  const { client } = live;
+  live.client = null;
+  live.changes?.();
+  live.heartbeats?.();
+  Object.assign(live, { changes: null, heartbeats: null });
+  // A connection that never opened has nothing to close: ignore dispose's rejection.
+  client?.dispose().catch(() => {});
+  setConnection("offline");
+}
+
+function onConnected() {
+  const reconnected = live.everConnected;
+  live.everConnected = true;
+  setConnection("connected");
+  live.markReady();
+  // graphql-ws resubscribes with the variables of the first subscribe, which would lose
+  // what happened while the connection was down: resume from the cursor instead.
+  if (reconnected) subscribeChanges();
+  // Without a cursor there is nothing to resume from; only a fresh list covers the time
+  // no subscription listened (a lost connection, or a list loaded before the first one).
+  if (live.cursor === null && session.loaded) loadProcesses();
+}
+
+function onClosed(event) {
+  if (event?.code === UNAUTHORIZED_CLOSE) {
+    endSession();
+    return;
+  }
+  setConnection(live.everConnected ? "reconnecting" : "offline");
+}
+
+/** (Re)subscribes to recorded changes after the last event seen, disposing the old subscription. */
+function subscribeChanges() {
+  live.changes?.();
+  const variables = { after: live.cursor };
+  live.changes = live.client.subscribe({ query: CHANGES_SUBSCRIPTION, variables }, sink(live.client, applyChange));
+}
+
+/** A subscription sink that ignores whatever reaches it after its client was let go. */
+function sink(client, apply) {
+  return {
+    next: ({ data, errors }) => {
+      if (client !== live.client) return;
+      if (data?.processChanged) apply(data.processChanged, errors);
+      else if (errors) reportError(errors, (detail) => t("liveFailed", { error: detail }));
+    },
+    error: (error) => {
+      // 4401 is handled where the socket closes: it ends the session.
+      if (client !== live.client || error?.code === UNAUTHORIZED_CLOSE) return;
+      reportError(error, (detail) => t("liveFailed", { error: detail }));
+    },
+    complete: () => {},
+  };
+}
+
+function applyChange(event, errors) {
+  // Ids are numeric strings; BigInt compares them without losing digits.
+  if (event.id !== null && (live.cursor === null || BigInt(event.id) > BigInt(live.cursor))) live.cursor = event.id;
+  if (event.process) storeProcess(event.process, supervisorErrorAt(errors, ["processChanged", "process"]));
+  else if (event.kind === "DELETED") removeProcess(event.processName);
+  applyFilters();
+}
+
+/** Heartbeats are not recorded changes: they only move the row's last heartbeat. */
+function applyHeartbeat({ processName, at }) {
+  const process = session.processes.get(processName);
+  const row = session.rows.get(processName);
+  if (!process || !row) return;
+  process.lastHeartbeat = at;
+  renderHeartbeat(row, process);
+}
+
+// ---------------------------------------------------------------- language and start-up
+
+function switchLanguage() {
+  setLang(lang() === "ko" ? "en" : "ko");
+  localize();
+  setConnection(byId("connection-status").dataset.state);
+  renderWhoami();
+  renderSignInProblem();
+  renderMessage();
+  renderLogTitle();
+  for (const name of session.rows.keys()) renderRow(name);
+  applyFilters();
+}
+
+function wireEvents() {
+  byId("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = byId("token-input").value.trim();
+    if (token) signIn(token);
+    else showSignIn(() => t("tokenRequired"));
+  });
+  byId("sign-out").addEventListener("click", () => signOut());
+  byId("lang-switch").addEventListener("click", switchLanguage);
+  byId("message-dismiss").addEventListener("click", () => {
+    session.message = null;
+    renderMessage();
+  });
+  byId("refresh").addEventListener("click", loadProcesses);
+  for (const id of ["filter-name", "filter-status", "filter-health"]) byId(id).addEventListener("input", applyFilters);
+  for (const button of document.querySelectorAll("[data-stream]")) {
+    button.addEventListener("click", () => showStream(button.dataset.stream));
+  }
+  byId("log-close").addEventListener("click", closeLog);
+}
+
+function boot() {
+  localize();
+  setConnection("offline");
+  wireEvents();
+  setInterval(tickHeartbeats, 1000);
+  const token = tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY);
+  if (token) signIn(token);
+  else showSignIn(null);
+}
+
+boot();

@@ -1,0 +1,184 @@
+// Every visible string of the dashboard, in Korean and English. Enum codes (RUNNING,
+// HEALTHY, …) are not translated: operators search logs and docs for them as they are.
+
+const STORAGE_KEY = "fleetvisor.lang";
+
+const messages = {
+  ko: {
+    pageTitle: "Fleetvisor 프로세스 관리",
+    otherLanguage: "English",
+    signInTitle: "로그인",
+    signInHint: "Fleetvisor API 토큰으로 로그인하세요.",
+    tokenLabel: "API 토큰",
+    signIn: "로그인",
+    signingIn: "확인 중…",
+    signOut: "로그아웃",
+    whoami: "{name} · {role}",
+    tokenRequired: "토큰을 입력하세요.",
+    badToken: "토큰이 올바르지 않거나 폐기되었습니다.",
+    sessionEnded: "토큰이 더 이상 유효하지 않습니다. 다시 로그인하세요.",
+    signInFailed: "로그인할 수 없습니다: {error}",
+    httpError: "HTTP {status} 응답",
+    noData: "응답에 데이터가 없습니다",
+    connected: "실시간 연결됨",
+    reconnecting: "재연결 중…",
+    offline: "연결 안 됨",
+    filterName: "프로세스명",
+    filterNamePlaceholder: "이름으로 검색",
+    filterStatus: "상태",
+    filterHealth: "헬스",
+    filterAll: "전체",
+    refresh: "새로고침",
+    count: "{shown} / {total}개",
+    tableCaption: "프로세스 목록",
+    colName: "프로세스명",
+    colPort: "포트",
+    colPid: "PID",
+    colStatus: "상태",
+    colSupervisor: "supervisord 상태",
+    colHealth: "헬스",
+    colHeartbeat: "마지막 하트비트",
+    colControls: "제어",
+    loading: "불러오는 중…",
+    noProcesses: "등록된 프로세스가 없습니다.",
+    noMatch: "조건에 맞는 프로세스가 없습니다.",
+    supervisorUnknown: "supervisord에서 상태를 확인할 수 없습니다.",
+    ageSeconds: "{n}초 전",
+    ageMinutes: "{n}분 전",
+    ageHours: "{n}시간 전",
+    ageDays: "{n}일 전",
+    start: "시작",
+    stop: "중지",
+    restart: "재시작",
+    logs: "로그",
+    busy: "처리 중…",
+    confirmTitle: "확인",
+    confirmText: "{name} 프로세스를 {action} 하시겠습니까?",
+    confirmYes: "확인",
+    confirmNo: "취소",
+    actionDone: "{name} 프로세스 {action} 완료 (상태: {status})",
+    actionFailed: "{name} 프로세스 {action} 실패: {error}",
+    loadFailed: "프로세스 목록을 불러오지 못했습니다: {error}",
+    liveFailed: "실시간 업데이트 오류: {error}",
+    dismiss: "닫기",
+    logTitle: "{name} 로그",
+    logStreams: "로그 스트림",
+    stdout: "stdout",
+    stderr: "stderr",
+    logClose: "닫기",
+    logUnavailable: "이 프로세스에는 supervisord가 지정되지 않아 로그가 없습니다.",
+    logTruncated: "… (이전 내용 생략) …",
+    logError: "로그를 읽지 못했습니다: {error}",
+  },
+  en: {
+    pageTitle: "Fleetvisor processes",
+    otherLanguage: "한국어",
+    signInTitle: "Sign in",
+    signInHint: "Sign in with a Fleetvisor API token.",
+    tokenLabel: "API token",
+    signIn: "Sign in",
+    signingIn: "Checking…",
+    signOut: "Sign out",
+    whoami: "{name} · {role}",
+    tokenRequired: "Enter a token.",
+    badToken: "The token is unknown or revoked.",
+    sessionEnded: "The token is no longer accepted. Sign in again.",
+    signInFailed: "Cannot sign in: {error}",
+    httpError: "HTTP status {status}",
+    noData: "the answer carries no data",
+    connected: "Live",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+    filterName: "Process name",
+    filterNamePlaceholder: "Search by name",
+    filterStatus: "Status",
+    filterHealth: "Health",
+    filterAll: "All",
+    refresh: "Refresh",
+    count: "{shown} of {total}",
+    tableCaption: "Processes",
+    colName: "Process",
+    colPort: "Port",
+    colPid: "PID",
+    colStatus: "Status",
+    colSupervisor: "supervisord state",
+    colHealth: "Health",
+    colHeartbeat: "Last heartbeat",
+    colControls: "Controls",
+    loading: "Loading…",
+    noProcesses: "No processes in the registry.",
+    noMatch: "No process matches the filters.",
+    supervisorUnknown: "supervisord could not tell its state.",
+    ageSeconds: "{n}s ago",
+    ageMinutes: "{n}m ago",
+    ageHours: "{n}h ago",
+    ageDays: "{n}d ago",
+    start: "Start",
+    stop: "Stop",
+    restart: "Restart",
+    logs: "Logs",
+    busy: "Working…",
+    confirmTitle: "Confirm",
+    confirmText: "{action} {name}?",
+    confirmYes: "Confirm",
+    confirmNo: "Cancel",
+    actionDone: "{action} {name}: done (status {status})",
+    actionFailed: "{action} {name} failed: {error}",
+    loadFailed: "Could not load the processes: {error}",
+    liveFailed: "Live updates failed: {error}",
+    dismiss: "Dismiss",
+    logTitle: "Log of {name}",
+    logStreams: "Log stream",
+    stdout: "stdout",
+    stderr: "stderr",
+    logClose: "Close",
+    logUnavailable: "No supervisord is named for this process, so it has no log.",
+    logTruncated: "… (older output left out) …",
+    logError: "Could not read the log: {error}",
+  },
+};
+
+/** A saved choice wins; otherwise the browser's language decides. */
+function initialLang() {
+  const saved = localStorage.getItem(STORAGE_KEY);
+  if (saved && saved in messages) return saved;
+  return (navigator.language || "").toLowerCase().startsWith("ko") ? "ko" : "en";
+}
+
+let current = initialLang();
+
+/** The language in use: "ko" or "en". */
+export function lang() {
+  return current;
+}
+
+/** Switches the language, remembers it, and sets `<html lang>`; call localize() after. */
+export function setLang(next) {
+  current = next in messages ? next : "en";
+  localStorage.setItem(STORAGE_KEY, current);
+  document.documentElement.lang = current;
+}
+
+/** The text of `key` with each `{param}` filled in. */
+export function t(key, params = {}) {
+  const template = messages[current][key] ?? messages.en[key] ?? key;
+  return template.replace(/\{(\w+)\}/g, (placeholder, name) =>
+    name in params ? String(params[name]) : placeholder,
+  );
+}
+
+/**
+ * Translates the static markup: `data-i18n` sets the text, `data-i18n-placeholder` and
+ * `data-i18n-aria-label` the attributes of the same names.
+ */
+export function localize(root = document) {
+  for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of root.querySelectorAll("[data-i18n-placeholder]")) {
+    node.placeholder = t(node.dataset.i18nPlaceholder);
+  }
+  for (const node of root.querySelectorAll("[data-i18n-aria-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel));
+  }
+  document.title = t("pageTitle");
+  document.documentElement.lang = current;
+}

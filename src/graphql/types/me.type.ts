@@ -1,0 +1,14 @@
+import { Field, ObjectType } from "type-graphql";
+import { Role } from "./enums.js";
+
+@ObjectType({ simpleResolvers: true, description: "Who the token belongs to, and what it may do." })
+export class Me {
+  @Field(() => String, { description: "The token's name: the actor of what it does." })
+  name!: string;
+
+  @Field(() => Role)
+  role!: Role;
+
+  @Field(() => String, { nullable: true, description: "Agents: the process name or prefix-* the token is bound to." })
+  processPattern!: string | null;
+}

@@ -1,0 +1,223 @@
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "./support/app.js";
+import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { freePort, Supervisord } from "./support/supervisord.js";
+
+/** Debian's chromium (.ci/run installs it); CHROMIUM_PATH overrides. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const EXAMPLE = fileURLToPath(new URL("../client-examples/python/example_server.py", import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
+const AUTH = { username: "fleet", password: "dashboard-pass-5c2e" };
+
+let db: TestDatabase;
+let app: TestApp;
+let appPort: number;
+let supervisord: Supervisord;
+let browser: Browser;
+let operatorToken: string;
+let viewerToken: string;
+const env = () => ({
+  PORT: String(appPort),
+  SUPERVISOR_USERNAME: AUTH.username,
+  SUPERVISOR_PASSWORD: AUTH.password,
+  HEARTBEAT_INTERVAL_SECONDS: "1",
+  HEARTBEAT_STALE_SECONDS: "10",
+});
+
+const row = (page: Page, name: string) => page.locator(`[data-testid="process-row"][data-name="${name}"]`);
+const cell = (page: Page, name: string, testId: string) => row(page, name).locator(`[data-testid="${testId}"]`);
+
+beforeAll(async () => {
+  db = await createTestDatabase("dashboard");
+  appPort = await freePort();
+  app = await startTestApp(db.url, env());
+  operatorToken = (await app.client("OPERATOR", "ops")).token;
+  viewerToken = (await app.client("VIEWER", "watcher")).token;
+  const agentToken = (await app.client("AGENT", "domaeka-agent", "domaeka-*")).token;
+  // The rows first: the example server registers as soon as supervisord starts it.
+  const ports = { "domaeka-test-01": await freePort(), "domaeka-live-01": await freePort() };
+  const supervisorPort = await freePort();
+  for (const [name, program] of [
+    ["domaeka-test-01", "python-server"],
+    ["domaeka-live-01", "not-on-this-supervisord"],
+  ] as const) {
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: { name, port: ports[name], supervisorHost: "127.0.0.1", supervisorPort, program },
+    });
+  }
+  supervisord = await Supervisord.start({
+    port: supervisorPort,
+    auth: AUTH,
+    programs: {
+      "python-server": {
+        command: `python3 -u ${EXAMPLE} --name domaeka-test-01 --host 127.0.0.1`,
+        startsecs: 1,
+        stopwaitsecs: 5,
+        environment: { FLEETVISOR_URL: `http://127.0.0.1:${appPort}`, FLEETVISOR_TOKEN: agentToken },
+      },
+    },
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await supervisord?.stop();
+  await app?.stop();
+  await db?.drop();
+});
+
+describe("the dashboard, in a real browser", () => {
+  it("signs in from a #token link, shows live rows, stops and starts a real program through its buttons", async () => {
+    const page = await browser.newPage({ locale: "ko-KR" });
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    // Signed in, and the token is gone from the address bar.
+    await expect.poll(() => page.url()).toBe(`${app.url}/`);
+    await expect.poll(() => page.getByTestId("whoami").textContent()).toContain("ops");
+    expect(await page.evaluate(() => sessionStorage.getItem("fleetvisor.token"))).toBe(operatorToken);
+
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-status").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+    await expect.poll(() => cell(page, "domaeka-test-01", "cell-health").textContent()).toContain("HEALTHY");
+    expect(await cell(page, "domaeka-test-01", "cell-pid").textContent()).toBe(
+      String(await supervisord.programPid("python-server")),
+    );
+    // The program the supervisord does not know is shown, with the reason.
+    await expect
+      .poll(() => cell(page, "domaeka-live-01", "cell-health-reasons").textContent())
+      .toContain("not-on-this-supervisord");
+    // Buttons only where they make sense.
+    expect(await cell(page, "domaeka-test-01", "action-start").isDisabled()).toBe(true);
+    expect(await cell(page, "domaeka-test-01", "action-stop").isDisabled()).toBe(false);
+    // The heartbeat age ticks.
+    const age = await cell(page, "domaeka-test-01", "cell-heartbeat-age").textContent();
+    expect(age).toMatch(/\d/);
+
+    // A marker that a reload would wipe.
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+
+    // Stop, behind a confirmation; cancel first changes nothing.
+    await cell(page, "domaeka-test-01", "action-stop").click();
+    await page.getByTestId("confirm-dialog").waitFor({ state: "visible" });
+    expect(await page.getByTestId("confirm-dialog").textContent()).toContain("domaeka-test-01");
+    await page.getByTestId("confirm-no").click();
+    await page.waitForTimeout(500);
+    expect(await supervisord.programState("python-server")).toBe("RUNNING");
+
+    await cell(page, "domaeka-test-01", "action-stop").click();
+    await page.getByTestId("confirm-yes").click();
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("STOPPED");
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-status").textContent(), { timeout: 15_000 })
+      .toBe("STOPPED");
+    expect(await supervisord.programState("python-server")).toBe("STOPPED");
+    expect(await cell(page, "domaeka-test-01", "action-start").isDisabled()).toBe(false);
+
+    await cell(page, "domaeka-test-01", "action-start").click();
+    await page.getByTestId("confirm-yes").click();
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+    // The example server registers itself again: the row follows, live.
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-status").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+    expect(await supervisord.programState("python-server")).toBe("RUNNING");
+
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
+    await page.close();
+  });
+
+  it("shows the log tail of a process", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    await cell(page, "domaeka-test-01", "action-logs").click();
+    await page.getByTestId("log-stream-stderr").click();
+    await expect
+      .poll(() => page.getByTestId("log-text").textContent(), { timeout: 10_000 })
+      .toContain("registered domaeka-test-01");
+    await page.getByTestId("log-close").click();
+    await page.close();
+  });
+
+  it("follows the browser's language, switches, and hides controls from a viewer", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/`);
+    await page.getByTestId("token-input").fill(viewerToken);
+    await page.getByTestId("sign-in").click();
+    await row(page, "domaeka-test-01").waitFor();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe("en");
+    expect(await cell(page, "domaeka-test-01", "action-stop").count()).toBe(0);
+    expect(await cell(page, "domaeka-test-01", "action-logs").count()).toBe(1);
+    const english = await page.locator("thead").textContent();
+    await page.getByTestId("lang-switch").click();
+    await expect.poll(() => page.evaluate(() => document.documentElement.lang)).toBe("ko");
+    const korean = await page.locator("thead").textContent();
+    expect(korean).not.toBe(english);
+    expect(korean).toContain("프로세스명");
+    await page.close();
+  });
+
+  it("refuses a wrong token, and filters rows", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/`);
+    await page.getByTestId("token-input").fill("fvt_wrong");
+    await page.getByTestId("sign-in").click();
+    await expect.poll(() => page.getByTestId("sign-in-error").textContent()).not.toBe("");
+    await page.getByTestId("token-input").fill(operatorToken);
+    await page.getByTestId("sign-in").click();
+    await row(page, "domaeka-live-01").waitFor();
+    await page.getByTestId("filter-name").fill("live");
+    await expect.poll(() => page.getByTestId("process-row").count()).toBe(1);
+    await page.getByTestId("filter-name").fill("");
+    await page.getByTestId("filter-health").selectOption("UNKNOWN");
+    await expect.poll(() => page.getByTestId("process-row").count()).toBe(1);
+    await page.close();
+  });
+
+  it("after a lost connection shows it is reconnecting, then resumes without missing a change", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    await row(page, "domaeka-live-01").waitFor();
+    await expect.poll(() => page.getByTestId("connection-status").getAttribute("data-state")).toBe("connected");
+
+    await app.stop();
+    await expect
+      .poll(() => page.getByTestId("connection-status").getAttribute("data-state"), { timeout: 15_000 })
+      .not.toBe("connected");
+    // A change made while the dashboard is cut off, through another replica.
+    const other = await startTestApp(db.url, { ...env(), PORT: "0" });
+    await other.admin.data(`mutation { updateProcess(name: "domaeka-live-01", input: { port: 9999 }) { port } }`);
+    await other.stop();
+    app = await startTestApp(db.url, env());
+
+    await expect
+      .poll(() => page.getByTestId("connection-status").getAttribute("data-state"), { timeout: 30_000 })
+      .toBe("connected");
+    await expect.poll(() => cell(page, "domaeka-live-01", "cell-port").textContent(), { timeout: 15_000 }).toBe("9999");
+    await page.close();
+  });
+});
