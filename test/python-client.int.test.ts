@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { until } from "./support/wait.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 
@@ -32,16 +33,6 @@ async function row(name: string): Promise<Row> {
     [name],
   );
   return r!;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, withinMs = 15_000): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {

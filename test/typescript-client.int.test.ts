@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../client-examples/typescript/registry-client.js";
 import { subscribeToChanges, type ProcessChange } from "../client-examples/typescript/subscriber.js";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { until } from "./support/wait.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort } from "./support/supervisord.js";
 
@@ -27,16 +28,6 @@ async function kinds(name: string): Promise<string[]> {
       name,
     ])
   ).map((e) => e.kind);
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, withinMs = 10_000): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {

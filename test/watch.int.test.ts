@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
+import { until } from "./support/wait.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
 import { Supervisord } from "./support/supervisord.js";
@@ -61,16 +62,6 @@ async function createRow(app: TestApp, name: string, supervisord: Supervisord, p
   await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
     input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: supervisord.port, program },
   });
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, withinMs = 15_000): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {

@@ -173,7 +173,9 @@ class ServerProcess:
             try:
                 self._register()
                 break
-            except Unreachable as error:
+            except (Unreachable, FleetvisorError) as error:
+                # Refused too (not in the registry yet, a token not created yet): the port can
+                # only come from the registry, so wait for it rather than crash.
                 if self.fallback_port is not None:
                     log.warning("%s; serving on fallback port %s and registering later", error, self.fallback_port)
                     self.port = self.fallback_port

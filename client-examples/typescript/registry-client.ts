@@ -103,7 +103,9 @@ export class RegistryClient {
         await this.register();
         break;
       } catch (error) {
-        if (!(error instanceof FleetvisorUnreachable)) throw error;
+        // Refused too (not in the registry yet, a token not created yet): the port can only
+        // come from the registry, so wait for it rather than crash.
+        if (!(error instanceof FleetvisorUnreachable) && !(error instanceof FleetvisorRefused)) throw error;
         if (this.options.fallbackPort !== undefined) {
           this.logger.warn(
             `${error.message}; serving on fallback port ${this.options.fallbackPort}, registering later`,
@@ -111,7 +113,7 @@ export class RegistryClient {
           this.port = this.options.fallbackPort;
           break;
         }
-        this.logger.warn(`${error.message}; retrying in ${delayMs} ms`);
+        this.logger.warn(`${(error as Error).message}; retrying in ${delayMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         delayMs = Math.min(delayMs * 2, 30_000);
       }
