@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
+import { until } from "./support/wait.js";
 
 /** Debian's chromium (.ci/run installs it); CHROMIUM_PATH overrides. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -21,6 +22,8 @@ let operatorToken: string;
 let viewerToken: string;
 const env = () => ({
   PORT: String(appPort),
+  // As in production: supervisord's own changes (STARTING → RUNNING) reach the dashboard.
+  SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
   SUPERVISOR_USERNAME: AUTH.username,
   SUPERVISOR_PASSWORD: AUTH.password,
   HEARTBEAT_INTERVAL_SECONDS: "1",
@@ -59,6 +62,13 @@ beforeAll(async () => {
         environment: { FLEETVISOR_URL: `http://127.0.0.1:${appPort}`, FLEETVISOR_TOKEN: agentToken },
       },
     },
+  });
+  await supervisord.waitForState("python-server", "RUNNING");
+  await until("the example server's registration", async () => {
+    const [row] = await db.query<{ status: string }>(
+      "SELECT status FROM kb_server_processes WHERE process_name = 'domaeka-test-01'",
+    );
+    return row?.status === "running";
   });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
