@@ -315,24 +315,12 @@ export class RegistryService {
     principal: Principal,
     options: { readonly clearPid?: boolean } = {},
   ): Promise<{ changed: boolean; process: ProcessEntity }> {
-    const now = this.now();
     return this.transition(
       async (manager, record) => {
-        const changed = await manager
-          .createQueryBuilder()
-          .update(ProcessEntity)
-          .set({ status: to, updatedAt: now, ...(options.clearPid ? { pid: null } : {}) })
-          .where("process_name = :name", { name })
-          .andWhere(
-            new Brackets((w) => {
-              w.where("status IN (:...from)", { from: from.length > 0 ? [...from] : ["-"] });
-              if (from.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
-            }),
-          )
-          .execute();
+        const changed = await this.moveStatus(manager, name, from, to, options.clearPid ?? false);
         const row = await this.mustFind(manager, name);
-        if (changed.affected !== 0) await record({ kind: ProcessEventKind.STATUS_CHANGED, message }, row);
-        return { changed: changed.affected !== 0, process: row };
+        if (changed) await record({ kind: ProcessEventKind.STATUS_CHANGED, message }, row);
+        return { changed, process: row };
       },
       name,
       principal,
@@ -485,21 +473,9 @@ export class RegistryService {
         const follow = before ? followSupervisor(observation) : null;
         let row = process;
         if (follow) {
-          const moved = await manager
-            .createQueryBuilder()
-            .update(ProcessEntity)
-            .set({ status: follow.to, updatedAt: this.now(), ...(follow.clearPid ? { pid: null } : {}) })
-            .where("process_name = :name", { name })
-            .andWhere(
-              new Brackets((w) => {
-                w.where("status IN (:...from)", { from: [...follow.from] });
-                if (follow.from.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
-              }),
-            )
-            .execute();
+          const moved = await this.moveStatus(manager, name, follow.from, follow.to, follow.clearPid);
           row = await this.mustFind(manager, name);
-          if (moved.affected !== 0)
-            await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
+          if (moved) await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
           if (follow.crash) await record({ kind: ProcessEventKind.PROCESS_CRASHED, message: follow.message }, row);
         }
         return { changed: true, process: row };
@@ -651,6 +627,33 @@ export class RegistryService {
     );
     await this.events.publish(recorded);
     return result;
+  }
+
+  /**
+   * The conditional UPDATE of every status transition: moves `name` to `to` only when its
+   * status is one of `from` (NULL counting as stopped). True when it moved.
+   */
+  private async moveStatus(
+    manager: EntityManager,
+    name: string,
+    from: readonly ProcessStatus[],
+    to: ProcessStatus,
+    clearPid: boolean,
+  ): Promise<boolean> {
+    if (from.length === 0) return false;
+    const moved = await manager
+      .createQueryBuilder()
+      .update(ProcessEntity)
+      .set({ status: to, updatedAt: this.now(), ...(clearPid ? { pid: null } : {}) })
+      .where("process_name = :name", { name })
+      .andWhere(
+        new Brackets((w) => {
+          w.where("status IN (:...from)", { from: [...from] });
+          if (from.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
+        }),
+      )
+      .execute();
+    return moved.affected !== 0;
   }
 
   private async find(manager: EntityManager, name: string): Promise<ProcessEntity | null> {
