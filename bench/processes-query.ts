@@ -51,7 +51,8 @@ async function interleaved<K extends string>(
   contenders: Record<K, () => Promise<unknown>>,
 ): Promise<Record<K, number[]>> {
   const entries = Object.entries(contenders) as [K, () => Promise<unknown>][];
-  for (const [, work] of entries) await work(); // warm-up
+  // Warm-up: the JIT of both processes and the connection pools.
+  for (let i = 0; i < 5; i++) for (const [, work] of entries) await work();
   const times = Object.fromEntries(entries.map(([k]) => [k, [] as number[]])) as unknown as Record<K, number[]>;
   for (let i = 0; i < runs; i++) {
     // Rotate who goes first: whatever the one before leaves behind (warm sockets, busy

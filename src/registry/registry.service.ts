@@ -87,7 +87,7 @@ export class RegistryService {
 
   async list(filter: ProcessFilter, principal: Principal): Promise<ProcessEntity[]> {
     const query = this.filtered(filter, principal);
-    return query ? (await query.orderBy("p.process_name", "ASC").getMany()).map(normalise) : [];
+    return query ? rowsOf(query.orderBy("p.process_name", "ASC")) : [];
   }
 
   /**
@@ -142,12 +142,12 @@ export class RegistryService {
   /** Loads many processes by name in one query (for per-request batching). */
   async getMany(names: readonly string[]): Promise<ProcessEntity[]> {
     if (names.length === 0) return [];
-    const rows = await this.dataSource
-      .getRepository(ProcessEntity)
-      .createQueryBuilder("p")
-      .where("p.process_name IN (:...names)", { names: [...names] })
-      .getMany();
-    return rows.map(normalise);
+    return rowsOf(
+      this.dataSource
+        .getRepository(ProcessEntity)
+        .createQueryBuilder("p")
+        .where("p.process_name IN (:...names)", { names: [...names] }),
+    );
   }
 
   /** Every distinct supervisord the registry names, with how many processes name it. */
@@ -656,9 +656,13 @@ export class RegistryService {
     return moved.affected !== 0;
   }
 
+  /**
+   * One row by name. Every transition and control call reads a row this way, some twice,
+   * so it is plain SQL: TypeORM's findOne costs about as much again as the query itself.
+   */
   private async find(manager: EntityManager, name: string): Promise<ProcessEntity | null> {
-    const row = await manager.findOne(ProcessEntity, { where: { name } });
-    return row ? normalise(row) : null;
+    const rows = (await manager.query(`${SELECT_PROCESS} WHERE process_name = ?`, [name])) as RawProcessRow[];
+    return rows[0] ? fromRaw(rows[0]) : null;
   }
 
   private async mustFind(manager: EntityManager, name: string): Promise<ProcessEntity> {
@@ -666,6 +670,70 @@ export class RegistryService {
     if (!row) throw notFound(name);
     return row;
   }
+}
+
+const PROCESS_COLUMNS = [
+  "id",
+  "process_name",
+  "port",
+  "pid",
+  "status",
+  "supervisor_host",
+  "supervisor_port",
+  "supervisor_program",
+  "last_heartbeat",
+  "created_at",
+  "updated_at",
+] as const;
+const SELECT_PROCESS = `SELECT ${PROCESS_COLUMNS.join(", ")} FROM kb_server_processes`;
+
+/**
+ * The rows a query selects, read as plain columns: a list of a thousand processes costs a
+ * fraction of what TypeORM's entity hydration does, and the `processes` query reads them
+ * while supervisord's answers are arriving on the same thread.
+ */
+async function rowsOf(query: SelectQueryBuilder<ProcessEntity>): Promise<ProcessEntity[]> {
+  query.select(`p.${PROCESS_COLUMNS[0]}`, PROCESS_COLUMNS[0]);
+  for (const column of PROCESS_COLUMNS.slice(1)) query.addSelect(`p.${column}`, column);
+  return ((await query.getRawMany()) as RawProcessRow[]).map(fromRaw);
+}
+
+interface RawProcessRow {
+  id: number;
+  process_name: string;
+  port: number;
+  pid: number | null;
+  status: ProcessStatus | null;
+  supervisor_host: string | null;
+  supervisor_port: number | null;
+  supervisor_program: string;
+  last_heartbeat: Date | string | null;
+  created_at: Date | string | null;
+  updated_at: Date | string | null;
+}
+
+/** mysql2 hands DATETIMEs over as Dates (UTC, see data-source.ts); SQLite as text. */
+function date(value: Date | string | null): Date | null {
+  if (value === null || value instanceof Date) return value;
+  return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value.replace(" ", "T")}Z`);
+}
+
+function fromRaw(row: RawProcessRow): ProcessEntity {
+  return normalise(
+    Object.assign(new ProcessEntity(), {
+      id: Number(row.id),
+      name: row.process_name,
+      port: Number(row.port),
+      pid: row.pid === null ? null : Number(row.pid),
+      status: row.status,
+      supervisorHost: row.supervisor_host,
+      supervisorPort: row.supervisor_port === null ? null : Number(row.supervisor_port),
+      program: row.supervisor_program,
+      lastHeartbeat: date(row.last_heartbeat),
+      createdAt: date(row.created_at),
+      updatedAt: date(row.updated_at),
+    }),
+  );
 }
 
 function normalise(row: ProcessEntity): ProcessEntity {
