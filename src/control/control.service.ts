@@ -165,19 +165,15 @@ export class ControlService {
    */
   private async startLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
     const address = addressOf(row)!;
-    const marking = this.registry.transitionStatus(
-      row.name,
-      STARTABLE,
-      ProcessStatus.STARTING,
-      "start requested",
-      principal,
+    const marking = capture(
+      this.registry.transitionStatus(row.name, STARTABLE, ProcessStatus.STARTING, "start requested", principal),
     );
     const failure = await this.client.startProcess(address, row.program).then(
       () => null,
       // Idempotent: it runs, which is what was asked.
       (error: unknown) => (error instanceof SupervisorFault && error.faultName === "ALREADY_STARTED" ? null : error),
     );
-    const marked = await marking;
+    const marked = unwrap(await marking);
     if (failure) {
       await this.afterFailure(row, "start", failure, marked.changed ? row.status : null, principal);
       throw this.explain(failure, address, row.program);
@@ -187,19 +183,15 @@ export class ControlService {
 
   private async stopLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
     const address = addressOf(row)!;
-    const marking = this.registry.transitionStatus(
-      row.name,
-      STOPPABLE,
-      ProcessStatus.STOPPING,
-      "stop requested",
-      principal,
+    const marking = capture(
+      this.registry.transitionStatus(row.name, STOPPABLE, ProcessStatus.STOPPING, "stop requested", principal),
     );
     const failure = await this.client.stopProcess(address, row.program).then(
       () => null,
       // Idempotent: it does not run, which is what was asked.
       (error: unknown) => (error instanceof SupervisorFault && error.faultName === "NOT_RUNNING" ? null : error),
     );
-    const marked = await marking;
+    const marked = unwrap(await marking);
     if (failure) {
       await this.afterFailure(row, "stop", failure, marked.changed ? row.status : null, principal);
       throw this.explain(failure, address, row.program);
@@ -268,6 +260,25 @@ export class ControlService {
     if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
     return row;
   }
+}
+
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * The mark runs while supervisord is called (up to the control timeout): it gets its
+ * handler at once, or a database failure meanwhile would be an unhandled rejection that
+ * ends the process. {@link unwrap} throws the failure later, after the call.
+ */
+function capture<T>(promise: Promise<T>): Promise<Outcome<T>> {
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+function unwrap<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }
 
 function hostOf(row: ProcessEntity): string {
