@@ -640,7 +640,9 @@ export class RegistryService {
     to: ProcessStatus,
     clearPid: boolean,
   ): Promise<boolean> {
-    if (from.length === 0) return false;
+    // Never "to itself": with FOUND_ROWS, a row already at `to` would count as moved.
+    const sources = from.filter((status) => status !== to);
+    if (sources.length === 0) return false;
     const moved = await manager
       .createQueryBuilder()
       .update(ProcessEntity)
@@ -648,8 +650,8 @@ export class RegistryService {
       .where("process_name = :name", { name })
       .andWhere(
         new Brackets((w) => {
-          w.where("status IN (:...from)", { from: [...from] });
-          if (from.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
+          w.where("status IN (:...from)", { from: sources });
+          if (sources.includes(ProcessStatus.STOPPED)) w.orWhere("status IS NULL");
         }),
       )
       .execute();
