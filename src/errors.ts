@@ -80,8 +80,9 @@ export class ConflictError extends AppError<ErrorCode.CONFLICT> {
 
 export class DatabaseUnavailableError extends AppError<ErrorCode.DATABASE_UNAVAILABLE> {
   readonly code = ErrorCode.DATABASE_UNAVAILABLE;
-  constructor(reason: string) {
-    super(`the registry database is unavailable: ${reason}`, ErrorCode.DATABASE_UNAVAILABLE);
+  /** `httpStatus` only where the whole request fails (for example, checking its token). */
+  constructor(reason: string, httpStatus?: number) {
+    super(`the registry database is unavailable: ${reason}`, ErrorCode.DATABASE_UNAVAILABLE, {}, httpStatus);
   }
 }
 

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
@@ -19,12 +19,17 @@ const REDACT_PATHS = [
   "*.connectionParams",
 ];
 
-/** The process-wide structured logger (JSON lines on stdout). */
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({
+/** The process-wide structured logger: JSON lines on stdout, or on `destination`. */
+export function createLogger(
+  level: string,
+  bindings: Record<string, unknown> = {},
+  destination?: DestinationStream,
+): Logger {
+  const options = {
     level,
     base: { service: "fleetvisor", ...bindings },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

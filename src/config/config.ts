@@ -112,7 +112,9 @@ const boolean = z
 const httpUrl = z
   .string()
   .trim()
-  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), "must be an http(s):// URL");
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), "must be an http(s):// URL")
+  // fetch refuses user:password@ in a URL; a token belongs in the path or query.
+  .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), "must not contain user:password@");
 
 const redisUrl = z
   .string()

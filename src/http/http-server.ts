@@ -10,7 +10,8 @@ import { useServer } from "graphql-ws/use/ws";
 import type { Registry } from "prom-client";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Principal } from "../auth/principal.js";
-import { UnauthenticatedError } from "../errors.js";
+import { describeDatabaseError, isDatabaseUnavailable } from "../db/db-errors.js";
+import { DatabaseUnavailableError, UnauthenticatedError } from "../errors.js";
 import { createContext, type RequestContext, type Services } from "../graphql/context.js";
 import { createErrorFormatter, formatForClient } from "../graphql/format-error.js";
 import type { Logger } from "../logger.js";
@@ -20,6 +21,8 @@ import { dashboardFiles } from "./static-files.js";
 const MAX_BODY_BYTES = 1024 * 1024;
 /** A WebSocket that does not answer a ping within this interval is dropped. */
 const WS_PING_INTERVAL_MS = 30_000;
+/** How often open WebSockets' tokens are checked again. */
+const TOKEN_RECHECK_INTERVAL_MS = 10_000;
 const GRAPHQL_PATH = "/graphql";
 /** Longer documents are refused before they are parsed in full. */
 const MAX_TOKENS = 2_000;
@@ -77,14 +80,40 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const httpServer = createServer();
   const dashboard = dashboardFiles();
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH, maxPayload: MAX_BODY_BYTES });
-  const principals = new WeakMap<object, Principal>();
+  /** The token of every open WebSocket, checked again now and then: a revoked one is closed. */
+  const socketTokens = new Map<WebSocket, string>();
 
-  const wsHandle = useServer<Record<string, unknown>, { principal?: Principal }>(
+  /**
+   * The principal of a token; `null` when it is unknown or revoked. A database that cannot
+   * answer is not a verdict on the token: it becomes DATABASE_UNAVAILABLE.
+   */
+  const authenticate = async (token: string): Promise<Principal | null> => {
+    try {
+      return await options.authenticate(token);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new DatabaseUnavailableError(describeDatabaseError(error), 503);
+      throw error;
+    }
+  };
+
+  const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
     {
       schema,
       onConnect: async (ctx) => {
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-        const principal = token ? await options.authenticate(token).catch(() => null) : null;
+        let principal: Principal | null = null;
+        try {
+          principal = token ? await authenticate(token) : null;
+        } catch (error) {
+          // 1013 "try again later": clients retry, instead of taking it for a bad token.
+          ctx.extra.socket.close(
+            1013,
+            error instanceof DatabaseUnavailableError
+              ? "Try Again Later: the registry database is unavailable"
+              : "Try Again Later",
+          );
+          return false;
+        }
         if (!principal) {
           ctx.extra.socket.close(
             CloseCode.Unauthorized,
@@ -92,10 +121,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           );
           return false;
         }
-        principals.set(ctx, principal);
+        socketTokens.set(ctx.extra.socket, token!);
+        ctx.extra.socket.once("close", () => socketTokens.delete(ctx.extra.socket));
         return true;
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onSubscribe: async (ctx, _id, payload) => {
+        // The token again (a cache hit): a token revoked since the connection opened runs nothing.
+        const token = socketTokens.get(ctx.extra.socket);
+        let principal: Principal | null;
+        try {
+          principal = token ? await authenticate(token) : null;
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        if (!principal) {
+          ctx.extra.socket.close(CloseCode.Unauthorized, "Unauthorized: unknown or revoked token");
+          return [new UnauthenticatedError("the token was revoked")];
+        }
         let document;
         try {
           document = parse(payload.query, { maxTokens: MAX_TOKENS });
@@ -104,7 +146,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         }
         const errors = validate(schema, document, [...specifiedRules, ...armor.validationRules]);
         if (errors.length > 0) return [...errors];
-        const principal = principals.get(ctx)!;
         const args: ExecutionArgs = {
           schema,
           document,
@@ -143,6 +184,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   }, WS_PING_INTERVAL_MS);
   pinger.unref();
 
+  // Open subscriptions outlive any one request: every so often, each socket's token is
+  // checked again (a cache hit mostly), and a socket whose token was revoked is closed.
+  const rechecker = setInterval(() => {
+    for (const [socket, token] of socketTokens) {
+      authenticate(token).then(
+        (principal) => {
+          if (!principal) socket.close(CloseCode.Unauthorized, "Unauthorized: the token was revoked");
+        },
+        () => undefined, // the database is down: no verdict on the token
+      );
+    }
+  }, TOKEN_RECHECK_INTERVAL_MS);
+  rechecker.unref();
+
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: !options.production,
@@ -170,6 +225,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           return {
             async drainServer() {
               clearInterval(pinger);
+              clearInterval(rechecker);
               await wsHandle.dispose();
             },
           };
@@ -241,7 +297,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       httpGraphQLRequest,
       context: async () => {
         const token = bearerToken(headers.get("authorization"));
-        const principal = token ? await options.authenticate(token) : null;
+        const principal = token ? await authenticate(token) : null;
         if (!principal) {
           throw new UnauthenticatedError(
             token ? "unknown or revoked API token" : "a valid API token is required (Authorization: Bearer <token>)",

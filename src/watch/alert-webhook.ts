@@ -105,10 +105,13 @@ export class AlertWebhook {
           return;
         }
       } catch (error) {
+        // Only the kind of failure: a fetch error's message can quote the URL, and the URL
+        // may carry the receiver's token.
+        const cause = (error as { cause?: { code?: string } }).cause?.code;
         problem =
           (error as Error).name === "TimeoutError"
             ? `no answer within ${this.options.timeoutMs} ms`
-            : (error as Error).message;
+            : `request failed${cause ? ` (${cause})` : ""}`;
       }
       if (attempt >= retries || this.stopping) {
         this.logger.error(

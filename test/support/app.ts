@@ -20,8 +20,15 @@ export interface TokenClient {
   readonly http: GraphQLHttpClient;
 }
 
-/** Starts the real service on a free port against `databaseUrl`, as `npm start` would. */
-export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
+/**
+ * Starts the real service on a free port against `databaseUrl`, as `npm start` would.
+ * With `logLines`, everything it logs (at `LOG_LEVEL`) is collected there.
+ */
+export async function startTestApp(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  logLines?: string[],
+): Promise<TestApp> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     HOST: "127.0.0.1",
@@ -34,7 +41,8 @@ export async function startTestApp(databaseUrl: string, env: Record<string, stri
     HEARTBEAT_CHECK_INTERVAL_SECONDS: "0",
     ...env,
   });
-  const app = await startApp(config, { logger: createLogger(config.logLevel) });
+  const sink = logLines ? { write: (line: string) => void logLines.push(line) } : undefined;
+  const app = await startApp(config, { logger: createLogger(config.logLevel, {}, sink) });
   const admin = new GraphQLHttpClient(app.url, ADMIN_TOKEN);
   let counter = 0;
   return {
