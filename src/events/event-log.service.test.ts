@@ -12,7 +12,7 @@ function event(id: number | null, processName = "p1", kind = ProcessEventKind.UP
     id: id === null ? null : String(id),
     kind,
     processName,
-    at: new Date(0),
+    at: new Date(), // recent: replayed copies of recent events may still arrive live
     actor: "t",
     message: null,
     status: ProcessStatus.STOPPED,
@@ -27,10 +27,10 @@ class ScriptedEventLog extends EventLogService {
   readonly reads: bigint[] = [];
 
   constructor(
-    bus: MemoryEventBus,
+    readonly memoryBus: MemoryEventBus,
     private readonly script: (cursor: bigint, limit: number) => Promise<ProcessEventRecord[]>,
   ) {
-    super(undefined as unknown as DataSource, bus);
+    super(undefined as unknown as DataSource, memoryBus);
   }
 
   override async readAfter(cursor: bigint, limit: number, filter: EventFilter = {}): Promise<ProcessEventRecord[]> {
@@ -47,9 +47,9 @@ class ScriptedEventLog extends EventLogService {
   }
 }
 
-async function take(stream: AsyncGenerator<ProcessEventRecord>, n: number): Promise<(string | null)[]> {
+async function take(stream: AsyncIterableIterator<ProcessEventRecord>, n: number): Promise<(string | null)[]> {
   const ids: (string | null)[] = [];
-  const timeout = setTimeout(() => void stream.return(undefined), 2_000);
+  const timeout = setTimeout(() => void stream.return!(undefined), 2_000);
   for await (const e of stream) {
     ids.push(e.id);
     if (ids.length === n) break;
@@ -126,6 +126,18 @@ describe("EventLogService.stream", () => {
     await log.live(original);
     expect((await next).value).toEqual(original);
     expect(toWire(original).at).toBe("2026-01-02T03:04:05.678Z");
-    await stream.return(undefined);
+    await stream.return!(undefined);
+  });
+
+  it("a subscriber that leaves while waiting for a live event ends at once, and lets go of the bus", async () => {
+    const log = new ScriptedEventLog(bus(), async () => []);
+    const stream = log.stream({ names: ["quiet"] });
+    const waiting = stream.next();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log.memoryBus.delivers("process-events")).toBe(true);
+    const returned = await Promise.race([stream.return!(undefined), new Promise((r) => setTimeout(r, 1_000, "hung"))]);
+    expect(returned).toEqual({ value: undefined, done: true });
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    expect(log.memoryBus.delivers("process-events")).toBe(false);
   });
 });

@@ -165,7 +165,7 @@ export class EventLogService {
    * and then the copy is dropped by id). Ids are compared as a set, not as "greater than
    * the last replayed", because concurrent transactions may commit out of id order.
    */
-  async *stream(options: EventStreamOptions): AsyncGenerator<ProcessEventRecord> {
+  stream(options: EventStreamOptions): AsyncIterableIterator<ProcessEventRecord> {
     const names = options.names ? new Set(options.names) : undefined;
     const kinds = options.kinds ? new Set(options.kinds) : undefined;
     const wanted = (event: ProcessEventRecord): boolean =>
@@ -182,8 +182,39 @@ export class EventLogService {
     if (kinds?.has(ProcessEventKind.HEARTBEAT)) {
       detach.push(this.bus.on("heartbeats", (batch) => (batch as unknown[]).forEach(onEvent)));
     }
+    const end = async (): Promise<void> => {
+      for (const off of detach.splice(0)) off();
+      await live.return();
+    };
+    const events = this.replayThenLive(live, wanted, options, end);
+    return {
+      next: () => events.next(),
+      // A subscriber that leaves (complete, disconnect) calls return() while the stream
+      // waits for the next live event: a generator's own return() would wait for that event,
+      // perhaps forever, holding its listener. Ending the live queue first lets it finish.
+      return: async (value?: unknown) => {
+        await end();
+        return events.return(value as ProcessEventRecord);
+      },
+      throw: async (error?: unknown) => {
+        await end();
+        return events.throw(error);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
 
+  private async *replayThenLive(
+    live: AsyncQueue<ProcessEventRecord>,
+    wanted: (event: ProcessEventRecord) => boolean,
+    options: EventStreamOptions,
+    end: () => Promise<void>,
+  ): AsyncGenerator<ProcessEventRecord> {
     try {
+      // Ids of replayed events that may still arrive live too. Only recent events can: an
+      // event is published right after its commit, so older ones need no remembering.
       let replayed: Set<string> | undefined;
       if (options.after !== undefined) {
         replayed = new Set();
@@ -192,7 +223,7 @@ export class EventLogService {
           const page = await this.readAfter(cursor, REPLAY_PAGE_SIZE, options);
           for (const event of page) {
             if (!wanted(event)) continue;
-            replayed.add(event.id!);
+            if (Date.now() - event.at.getTime() < DUPLICATE_WINDOW_MS) replayed.add(event.id!);
             yield event;
           }
           if (page.length < REPLAY_PAGE_SIZE) break;
@@ -208,8 +239,7 @@ export class EventLogService {
         yield event;
       }
     } finally {
-      for (const off of detach) off();
-      await live.return();
+      await end();
     }
   }
 }
