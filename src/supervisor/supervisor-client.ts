@@ -55,10 +55,15 @@ export interface LogTail {
  * XML-RPC). No message ever carries a password.
  */
 export class SupervisorClient {
-  private readonly agent: Agent;
+  /**
+   * Reads and control calls have their own connections: a control call may hold its socket
+   * for the whole control timeout, and must never make reads (polls, queries) wait for one.
+   */
+  private readonly agents: Readonly<Record<CallKind, Agent>>;
 
   constructor(private readonly options: SupervisorClientOptions) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSocketsPerHost ?? 4, maxFreeSockets: 2 });
+    const agent = () => new Agent({ keepAlive: true, maxSockets: options.maxSocketsPerHost ?? 4, maxFreeSockets: 2 });
+    this.agents = { read: agent(), control: agent() };
   }
 
   /** Every program of one supervisord, in one call. */
@@ -150,7 +155,7 @@ export class SupervisorClient {
           port: address.port,
           path: "/RPC2",
           method: "POST",
-          agent: this.agent,
+          agent: this.agents[kind],
           headers: {
             "content-type": "text/xml",
             "content-length": Buffer.byteLength(body),
@@ -203,6 +208,7 @@ export class SupervisorClient {
 
   /** Closes idle connections. */
   close(): void {
-    this.agent.destroy();
+    this.agents.read.destroy();
+    this.agents.control.destroy();
   }
 }

@@ -9,6 +9,14 @@ import { SupervisorState } from "../supervisor/supervisor-state.js";
 import { Periodic } from "./periodic.js";
 import type { SupervisorPoller } from "./supervisor-poller.js";
 
+/**
+ * A listener's clock may run a little ahead; far ahead, its events would hide every later
+ * poll (an observation older than the last one changes nothing).
+ */
+const MAX_CLOCK_AHEAD_MS = 60_000;
+/** supervisord keeps a FAILed event and sends it again; a day covers any outage worth replaying. */
+const MAX_EVENT_AGE_MS = 24 * 3_600_000;
+
 /** States in which supervisord reports no pid (getProcessInfo says 0). */
 const NOT_RUNNING: ReadonlySet<SupervisorState> = new Set([
   SupervisorState.STOPPED,
@@ -100,6 +108,13 @@ export class WatchService {
     check(problems, "input.program", report.program, programNameProblem);
     if (report.pid != null && (!Number.isInteger(report.pid) || report.pid < 0)) {
       problems.push({ field: "input.pid", message: `must be a pid, or 0 when not running (got ${report.pid})` });
+    }
+    const now = Date.now();
+    if (report.at && (report.at.getTime() > now + MAX_CLOCK_AHEAD_MS || report.at.getTime() < now - MAX_EVENT_AGE_MS)) {
+      problems.push({
+        field: "input.at",
+        message: `must be within the last day and at most ${MAX_CLOCK_AHEAD_MS / 1000}s ahead of Fleetvisor's clock (got ${report.at.toISOString()})`,
+      });
     }
     if (problems.length > 0) throw BadUserInputError.of(problems);
 
