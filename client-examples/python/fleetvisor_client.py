@@ -141,6 +141,9 @@ class ServerProcess:
         self.client = FleetvisorClient(url or os.environ.get("FLEETVISOR_URL", ""), token or _read_token(), timeout)
         self._stop = threading.Event()
         self._registered = threading.Event()
+        # Registering and deregistering never overlap: a deregister from the signal handler
+        # waits for a registration in flight, so that the row is not left RUNNING behind it.
+        self._calls = threading.RLock()  # re-entrant: the signal handler runs on the main thread
         self._thread = None
         self._previous_handlers = {}
 
@@ -190,7 +193,11 @@ class ServerProcess:
     def stop(self, deregister=True):
         """Stops heartbeats and deregisters (bounded by the request timeout). Never raises."""
         self._stop.set()
-        if deregister and self._registered.is_set():
+        if not deregister:
+            return
+        with self._calls:
+            if not self._registered.is_set():
+                return
             try:
                 self.client.deregister(self.process_name)
                 self._registered.clear()
@@ -208,12 +215,15 @@ class ServerProcess:
     # -- internals -------------------------------------------------------------------
 
     def _register(self):
-        answer = self.client.register(self.process_name, self.pid)
+        with self._calls:
+            if self._stop.is_set():
+                return  # stopping: a registration now would outlive the server
+            answer = self.client.register(self.process_name, self.pid)
+            self._registered.set()
         if self.port is not None and self.port != answer["port"]:
             log.warning("the registry now says port %s; still serving on %s", answer["port"], self.port)
         self.port = self.port or answer["port"]
         self.heartbeat_interval = float(answer["heartbeatIntervalSeconds"])
-        self._registered.set()
         log.info("registered %s (pid %s, port %s)", self.process_name, self.pid, self.port)
 
     def _heartbeat_loop(self):

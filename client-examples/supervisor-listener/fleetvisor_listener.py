@@ -137,13 +137,19 @@ def main():
     fleetvisor = Fleetvisor(url, token, float(os.environ.get("FLEETVISOR_TIMEOUT", "2")))
     myself = os.environ.get("SUPERVISOR_PROCESS_NAME")
     backoff = 0.0
+    # supervisord sends a FAILed event again (same serial): it keeps the time it first came.
+    first_seen = {}
 
     while True:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         header = parse_tokens(sys.stdin.readline())
         payload_text = sys.stdin.read(int(header.get("len", "0")))
-        received_at = time.time()
+        serial = header.get("serial", "")
+        received_at = first_seen.setdefault(serial, time.time())
+        if len(first_seen) > 1000:
+            first_seen.clear()
+            first_seen[serial] = received_at
         payload = parse_tokens(payload_text.split("\n", 1)[0])
 
         ok = True
@@ -153,6 +159,7 @@ def main():
                 ok = fleetvisor.report(event)
 
         if ok:
+            first_seen.pop(serial, None)
             backoff = 0.0
             sys.stdout.write("RESULT 2\nOK")
         else:

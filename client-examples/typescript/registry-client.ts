@@ -67,6 +67,8 @@ export class RegistryClient {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  /** The registration in flight, which a deregister waits for (or the row stays RUNNING). */
+  private registering: Promise<void> | undefined;
   private readonly logger: Pick<Console, "info" | "warn" | "error">;
 
   constructor(private readonly options: RegistryClientOptions) {
@@ -126,6 +128,7 @@ export class RegistryClient {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.registering?.catch(() => undefined);
     if (!this.registered) return;
     try {
       await this.call(DEREGISTER, { name: this.name });
@@ -145,7 +148,14 @@ export class RegistryClient {
     process.once("SIGINT", onSignal);
   }
 
-  private async register(): Promise<void> {
+  private register(): Promise<void> {
+    this.registering = this.doRegister().finally(() => {
+      this.registering = undefined;
+    });
+    return this.registering;
+  }
+
+  private async doRegister(): Promise<void> {
     const data = (await this.call(REGISTER, { name: this.name, pid: this.pid })) as {
       registerProcess: { port: number; heartbeatIntervalSeconds: number };
     };

@@ -50,8 +50,11 @@ export function subscribeToChanges(options: SubscriberOptions): () => Promise<vo
     webSocketImpl: WebSocket,
     connectionParams: { authorization: `Bearer ${options.token}` },
     lazy: false,
+    // Pings find a connection that died without closing (a half-open TCP path says nothing).
+    keepAlive: 15_000,
     retryAttempts: Infinity,
-    // 4401: the token is not accepted; retrying will not change that.
+    // 4401: the token is not accepted; retrying will not change that. (1013, a database
+    // that cannot check it now, is retried.)
     shouldRetry: (event) => (event as { code?: number }).code !== 4401,
     on: {
       connected: () => {
