@@ -132,6 +132,18 @@ describe("loadConfig", () => {
     expect(text).not.toContain("short-secret");
   });
 
+  it("refuses credentials in the webhook URL, and echoes neither it nor REDIS_URL", () => {
+    const found = problems({
+      ...BASE,
+      ALERT_WEBHOOK_URL: "https://ops:hook-pass@alerts.example/hook",
+      REDIS_URL: "redis//:redis-pass@redis:6379",
+    });
+    expect(found.sort()).toEqual([
+      "ALERT_WEBHOOK_URL must not contain user:password@",
+      "REDIS_URL must be a redis:// or rediss:// URL",
+    ]);
+  });
+
   it("reads per-host supervisord credentials from SUPERVISOR_CREDENTIALS_FILE", () => {
     const path = tempFile(
       JSON.stringify({ "sv-1:9101": { username: "a", password: "b" }, "SV-2:9102": { username: "c", password: "d" } }),

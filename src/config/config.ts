@@ -90,7 +90,14 @@ export class ConfigError extends Error {
 }
 
 /** Variables whose values must never be echoed back in an error. */
-const SECRET_VARIABLES = new Set(["DATABASE_URL", "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN", "SUPERVISOR_PASSWORD"]);
+const SECRET_VARIABLES = new Set([
+  "DATABASE_URL",
+  "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN",
+  "SUPERVISOR_PASSWORD",
+  // URLs that may carry a password or a token (redis://:pass@…, a Slack hook's path).
+  "REDIS_URL",
+  "ALERT_WEBHOOK_URL",
+]);
 
 const MIN_BOOTSTRAP_TOKEN_LENGTH = 16;
 
