@@ -173,7 +173,23 @@ describe("supervisord changes, pushed by the event listener", () => {
       { i: { supervisorHost: "127.0.0.1", supervisorPort: supervisord.port, program: "worker", state: "FATAL" } },
     );
     expect(error.extensions?.code).toBe("FORBIDDEN");
+    // The refusal does not name what lies outside the agent's binding.
+    expect(error.message).not.toContain("pushed-worker");
     expect(await status("pushed-worker")).toBe("stopped");
+
+    const future = await agent.http.error(
+      `mutation($i: SupervisorEventInput!) { reportSupervisorEvent(input: $i) { name } }`,
+      {
+        i: {
+          supervisorHost: "127.0.0.1",
+          supervisorPort: supervisord.port,
+          program: "worker",
+          state: "RUNNING",
+          at: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+      },
+    );
+    expect(future.extensions?.invalidFields).toEqual([expect.objectContaining({ field: "input.at" })]);
   });
 });
 

@@ -123,10 +123,10 @@ export class WatchService {
       report.supervisorPort,
       report.program,
     );
-    const outside = rows.find((row) => !mayTouchProcess(principal, row.name));
-    if (outside) {
+    if (rows.some((row) => !mayTouchProcess(principal, row.name))) {
+      // Naming the process would tell an agent what lies outside its binding.
       throw new ForbiddenError(
-        `token "${principal.name}" is bound to "${principal.processPattern}" and may not report for "${outside.name}"`,
+        `token "${principal.name}" is bound to "${principal.processPattern}" and may not report for this supervisord's program`,
       );
     }
     const at = report.at ?? new Date();
