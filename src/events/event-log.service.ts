@@ -148,14 +148,6 @@ export class EventLogService {
     return rows.map(toRecord);
   }
 
-  /** The id of the newest recorded event, `0` when there is none. */
-  async latestId(): Promise<bigint> {
-    const [row] = (await this.dataSource.query("SELECT MAX(id) AS id FROM fleetvisor_process_events")) as {
-      id: string | number | null;
-    }[];
-    return BigInt(row?.id ?? 0);
-  }
-
   /**
    * A subscriber's stream: with `after`, first every recorded event after that id, then
    * the live ones, with no gap and no duplicate.

@@ -29,12 +29,6 @@ export type CallKind = "read" | "control";
 /** A larger answer is refused (the largest expected, a 64 KiB log tail, is far below). */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-/** supervisord's `getState`. */
-export interface SupervisordState {
-  readonly statecode: number;
-  readonly statename: string;
-}
-
 /** `tailProcessStdoutLog` / `tailProcessStderrLog`. */
 export interface LogTail {
   readonly text: string;
@@ -74,14 +68,6 @@ export class SupervisorClient {
 
   async getProcessInfo(address: SupervisorAddress, program: string): Promise<SupervisorProcessInfo> {
     return parseProcessInfo(await this.call<RawProcessInfo>(address, "supervisor.getProcessInfo", [program]));
-  }
-
-  getState(address: SupervisorAddress): Promise<SupervisordState> {
-    return this.call<SupervisordState>(address, "supervisor.getState", []);
-  }
-
-  getSupervisorVersion(address: SupervisorAddress): Promise<string> {
-    return this.call<string>(address, "supervisor.getSupervisorVersion", []);
   }
 
   /** Starts and waits until the program has been up for `startsecs`. */

@@ -93,8 +93,3 @@ export function followSupervisor(observation: Observation): Follow | null {
 function detail(observation: Observation): string {
   return observation.detail ? ` (${observation.detail})` : "";
 }
-
-/** Whether an observation is a crash alert even when the registry had nothing to change. */
-export function isCrash(observation: Observation): boolean {
-  return followSupervisor(observation)?.crash ?? false;
-}

@@ -92,11 +92,6 @@ export class WatchService {
     return this.registry.markHeartbeatsLost(this.settings.heartbeatStaleSeconds, SYSTEM_PRINCIPAL);
   }
 
-  /** One poll of every supervisord now (it never overlaps a scheduled one). */
-  pollNow(): Promise<void> {
-    return this.polling.runOnce();
-  }
-
   /**
    * A state change pushed by the event listener. The processes of the registry that run
    * this program on this supervisord follow it; an agent may only report for its own.
