@@ -388,12 +388,14 @@ export class RegistryService {
     return rows.map(normalise);
   }
 
-  /** Registry rows that name this supervisord. */
-  async findBySupervisor(host: string, port: number): Promise<ProcessEntity[]> {
-    const rows = await this.dataSource
-      .getRepository(ProcessEntity)
-      .find({ where: { supervisorHost: host, supervisorPort: port } });
-    return rows.map(normalise);
+  /** Every registry row that names a supervisord (the poller's view of the fleet). */
+  async withSupervisor(): Promise<ProcessEntity[]> {
+    return rowsOf(
+      this.dataSource
+        .getRepository(ProcessEntity)
+        .createQueryBuilder("p")
+        .where("p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL"),
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import { In, type DataSource } from "typeorm";
+import type { DataSource } from "typeorm";
 import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
@@ -48,14 +48,40 @@ export class SupervisorPoller {
   ) {}
 
   async pollOnce(): Promise<void> {
-    const hosts = await this.registry.supervisors();
-    await Promise.all(hosts.map((host) => this.pollHost(host)));
+    // Two reads per poll, whatever the size of the fleet: the rows that name a supervisord,
+    // and what was last seen of each.
+    const [rows, last] = await Promise.all([this.registry.withSupervisor(), this.lastObservations()]);
+    const byHost = new Map<string, ProcessEntity[]>();
+    for (const row of rows) {
+      const key = supervisorKey({ host: row.supervisorHost!, port: row.supervisorPort! });
+      const group = byHost.get(key);
+      if (group) group.push(row);
+      else byHost.set(key, [row]);
+    }
+    await Promise.all(
+      [...byHost.values()].map((group) =>
+        this.pollHost({ host: group[0]!.supervisorHost!, port: group[0]!.supervisorPort! }, group, last),
+      ),
+    );
   }
 
-  private async pollHost(address: SupervisorAddress): Promise<void> {
+  private async lastObservations(): Promise<Map<string, { state: string; pid: number }>> {
+    const rows = (await this.dataSource
+      .getRepository(SupervisorObservationEntity)
+      .createQueryBuilder("o")
+      .select("o.process_name", "name")
+      .addSelect("o.state", "state")
+      .addSelect("o.pid", "pid")
+      .getRawMany()) as { name: string; state: string; pid: number | string }[];
+    return new Map(rows.map((r) => [r.name, { state: r.state, pid: Number(r.pid) }]));
+  }
+
+  private async pollHost(
+    address: SupervisorAddress,
+    rows: readonly ProcessEntity[],
+    last: ReadonlyMap<string, { state: string; pid: number }>,
+  ): Promise<void> {
     const key = supervisorKey(address);
-    const rows = await this.registry.findBySupervisor(address.host, address.port);
-    if (rows.length === 0) return;
     let infos: SupervisorProcessInfo[];
     try {
       infos = await this.client.getAllProcessInfo(address);
@@ -69,7 +95,7 @@ export class SupervisorPoller {
       this.failures.set(key, failures);
       if (failures >= this.options.unreachableAfterPolls) {
         const detail = `${error.message}; ${failures} polls in a row`;
-        await this.observeChanged(rows, () => ({
+        await this.observeChanged(rows, last, () => ({
           state: "UNREACHABLE",
           pid: 0,
           at: new Date(),
@@ -81,7 +107,7 @@ export class SupervisorPoller {
     }
     this.failures.delete(key);
     const byProgram = new Map(infos.map((info) => [info.program, info]));
-    await this.observeChanged(rows, (row) => {
+    await this.observeChanged(rows, last, (row) => {
       const info = byProgram.get(row.program);
       return info ? observationOf(info) : null;
     });
@@ -90,16 +116,13 @@ export class SupervisorPoller {
   /** Hands over only what differs from the last observation (changes are rare; polls are not). */
   private async observeChanged(
     rows: readonly ProcessEntity[],
+    last: ReadonlyMap<string, { state: string; pid: number }>,
     observe: (row: ProcessEntity) => Observation | null,
   ): Promise<void> {
-    const last = await this.dataSource.getRepository(SupervisorObservationEntity).find({
-      where: { processName: In(rows.map((r) => r.name)) },
-    });
-    const lastByName = new Map(last.map((o) => [o.processName, o]));
     for (const row of rows) {
       const observation = observe(row);
       if (!observation) continue;
-      const previous = lastByName.get(row.name);
+      const previous = last.get(row.name);
       if (previous && previous.state === observation.state && previous.pid === observation.pid) continue;
       await this.registry.applyObservation(row.name, observation, SYSTEM_PRINCIPAL);
     }
