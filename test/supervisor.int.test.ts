@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
@@ -323,6 +323,40 @@ describe("live supervisord fields", () => {
     expect(rows[index("no-supervisor")]!.supervisor).toBeNull();
     expect(result.body.errors).toHaveLength(5);
     for (const secret of SECRETS) expect(JSON.stringify(result.body)).not.toContain(secret);
+  });
+
+  it("a list asks at once the supervisords it named last time; one that no longer serves it holds nothing up", async () => {
+    await createRow("guess-a", 8000, "python-server");
+    await createRow("guess-b", 8000, "python-server", frozen);
+    onTestFinished(async () => {
+      for (const name of ["guess-a", "guess-b"])
+        await app.admin.data(`mutation { deleteProcess(name: "${name}") { id } }`);
+    });
+    const query = `{ processes(filter: { namePrefix: "guess-" }) { name supervisor { state } } }`;
+    const first = await viewer.http.request<{ processes: { name: string; supervisor: { state: string } | null }[] }>(
+      query,
+    );
+    expect(first.body.data!.processes.map((p) => p.supervisor?.state ?? null)).toEqual(["RUNNING", null]);
+
+    // guess-b moves to a supervisord that answers; the list still names the frozen one
+    // from last time, and asks it, but its rows no longer wait for it.
+    await app.admin.data(`mutation { updateProcess(name: "guess-b", input: { supervisorPort: ${main.port} }) { id } }`);
+    const mainCalls = () =>
+      metric("fleetvisor_supervisor_calls_total", {
+        supervisor: `127.0.0.1:${main.port}`,
+        method: "supervisor.getAllProcessInfo",
+      });
+    const before = await mainCalls();
+    const started = Date.now();
+    const second = await viewer.http.data<{ processes: { name: string; supervisor: { state: string } | null }[] }>(
+      query,
+    );
+    expect(Date.now() - started).toBeLessThan(READ_TIMEOUT_MS);
+    expect(second.processes).toEqual([
+      { name: "guess-a", supervisor: { state: "RUNNING" } },
+      { name: "guess-b", supervisor: { state: "RUNNING" } },
+    ]);
+    expect(await mainCalls()).toBe(before + 1);
   });
 
   it("Query.supervisors reports each distinct supervisord", async () => {

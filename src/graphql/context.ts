@@ -6,7 +6,7 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { HealthReport } from "../health/health.js";
 import type { RegistryService } from "../registry/registry.service.js";
-import type { HostSnapshot, LiveState, SupervisorService } from "../supervisor/supervisor.service.js";
+import type { HostAnswers, LiveState, SupervisorService } from "../supervisor/supervisor.service.js";
 import type { WatchService } from "../watch/watch.service.js";
 
 /** The long-lived services a request reaches through its context. */
@@ -27,7 +27,7 @@ export interface Services {
 export interface Loaders {
   readonly processByName: DataLoader<string, ProcessEntity | null>;
   /** One `getAllProcessInfo` per supervisord per request. */
-  readonly supervisorSnapshot: DataLoader<string, HostSnapshot>;
+  readonly supervisorAnswers: HostAnswers;
   /** Rows' live states, once known in this request (shared by `supervisor` and `health`). */
   readonly liveStates: WeakMap<ProcessEntity, LiveState>;
   readonly healthReports: WeakMap<ProcessEntity, HealthReport>;
@@ -54,7 +54,7 @@ export function createLoaders(services: Services, options: { readonly cache: boo
       },
       { cache },
     ),
-    supervisorSnapshot: services.supervisors.createSnapshotLoader(cache),
+    supervisorAnswers: services.supervisors.answers(cache),
     // A subscription's context outlives any one event: nothing live may be kept there.
     liveStates: cache ? new WeakMap() : new NoopWeakMap(),
     healthReports: cache ? new WeakMap() : new NoopWeakMap(),

@@ -1,9 +1,13 @@
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { ProcessFilter } from "../registry/registry.service.js";
-import { supervisorKey } from "../supervisor/supervisor.service.js";
+import { addressOf, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
+import type { Principal } from "../auth/principal.js";
+import { Role } from "../auth/role.js";
 import { deriveHealth, type HealthReport } from "../health/health.js";
 import type { LiveState } from "../supervisor/supervisor.service.js";
 import type { RequestContext } from "./context.js";
+
+const NO_SUPERVISOR: LiveState = { view: { kind: "none" } };
 
 /**
  * The live side of a row for the `supervisor`, `health` and `healthReasons` fields:
@@ -16,7 +20,7 @@ export function liveStateOf(
 ): LiveState | Promise<LiveState> {
   const known = loaders.liveStates.get(process);
   if (known) return known;
-  return services.supervisors.liveState(process, loaders.supervisorSnapshot).then((state) => {
+  return services.supervisors.liveState(process, loaders.supervisorAnswers).then((state) => {
     loaders.liveStates.set(process, state);
     return state;
   });
@@ -39,27 +43,67 @@ export function healthOf(process: ProcessEntity, context: RequestContext): Healt
   return state instanceof Promise ? state.then(report) : report(state);
 }
 
-/**
- * For a list: asks every supervisord the rows name at once, waits for all of them (each
- * within its timeout), then records each row's live state, so that graphql-js completes
- * the rows without a promise per field. A host that fails is recorded as such for its
- * rows; it never fails the list.
- */
-export async function resolveLiveStates(rows: readonly ProcessEntity[], context: RequestContext): Promise<void> {
-  const { services, loaders } = context;
-  const states = await services.supervisors.liveStates(rows, loaders.supervisorSnapshot);
-  rows.forEach((row, i) => loaders.liveStates.set(row, states[i]!));
+/** A list's selection, as {@link SupervisorService.lastNamed} knows it: the filter and whose rows. */
+function selectionOf(filter: ProcessFilter, principal: Principal): string {
+  return JSON.stringify([
+    principal.role === Role.AGENT ? principal.processPattern : null,
+    filter.names ?? null,
+    filter.namePrefix ?? null,
+    filter.statuses ?? null,
+    filter.supervisorHost ?? null,
+  ]);
 }
 
 /**
- * Starts asking the supervisords of the processes `filter` selects, into the request's
- * loader, as soon as the registry names them (a DISTINCT query that answers before the
- * rows). Resolves once the calls are sent; their answers are for the fields to read.
+ * Starts asking the supervisords of the processes `filter` selects before the rows
+ * arrive: at once those that the same selection named last time, or, the first time,
+ * those a DISTINCT query names (it answers before the rows). Resolves once the calls are
+ * sent; their answers are for the fields to read.
  */
 export async function startAsking(
   filter: ProcessFilter,
   { services, principal, loaders }: RequestContext,
 ): Promise<void> {
+  const named = services.supervisors.lastNamed(selectionOf(filter, principal));
+  if (named) return loaders.supervisorAnswers.prefetch(named);
   const hosts = await services.registry.supervisorsOf(filter, principal).catch(() => []);
-  void loaders.supervisorSnapshot.loadMany(hosts.map(supervisorKey));
+  loaders.supervisorAnswers.prefetch(hosts.map(supervisorKey));
+}
+
+/**
+ * For a list: asks every supervisord the rows name that is not asked yet, and records
+ * each row's live state (and, when the query reads it, its health) as soon as its host
+ * answers, while the others are still answering. Resolves when all have answered (each
+ * within its timeout), so that graphql-js then completes the rows without a promise per
+ * field. A host that fails is recorded as such for its rows; it never fails the list.
+ */
+export async function resolveLiveStates(
+  rows: readonly ProcessEntity[],
+  filter: ProcessFilter,
+  context: RequestContext,
+  options: { readonly health: boolean },
+): Promise<void> {
+  const { services, principal, loaders } = context;
+  const byHost = new Map<string, ProcessEntity[]>();
+  for (const row of rows) {
+    const address = addressOf(row);
+    if (!address) {
+      loaders.liveStates.set(row, NO_SUPERVISOR);
+      continue;
+    }
+    const key = supervisorKey(address);
+    const group = byHost.get(key);
+    if (group) group.push(row);
+    else byHost.set(key, [row]);
+  }
+  services.supervisors.rememberNamed(selectionOf(filter, principal), [...byHost.keys()]);
+  await Promise.all(
+    [...byHost].map(async ([key, group]) => {
+      const answer = await loaders.supervisorAnswers.of(key);
+      for (const row of group) {
+        loaders.liveStates.set(row, liveStateFrom(row, answer));
+        if (options.health) healthOf(row, context);
+      }
+    }),
+  );
 }

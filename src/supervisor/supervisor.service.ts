@@ -1,4 +1,3 @@
-import DataLoader from "dataloader";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { NotFoundError, type AppError } from "../errors.js";
 import type { SupervisorView } from "../health/health.js";
@@ -10,6 +9,9 @@ import {
   type SupervisorAddress,
 } from "./supervisor.errors.js";
 import type { SupervisorProcessInfo } from "./supervisor-state.js";
+
+/** Selections whose supervisords {@link SupervisorService.lastNamed} remembers. */
+const REMEMBERED_SELECTIONS = 256;
 
 /** One supervisord's answer to `getAllProcessInfo`, indexed by program. */
 export interface HostSnapshot {
@@ -40,7 +42,48 @@ export interface LiveState {
   readonly error?: AppError;
 }
 
-/** The loader key of a supervisord. */
+/**
+ * A request's answers from supervisord: however many rows and fields ask, each
+ * supervisord is asked once (`getAllProcessInfo`), and each answer settles on its own, so
+ * that a host that hangs holds back only its own rows. With `keep` off (a subscription,
+ * which lives longer than any answer should), only calls still in flight are shared.
+ */
+export class HostAnswers {
+  private readonly answers = new Map<string, Promise<HostSnapshot | Error>>();
+
+  constructor(
+    private readonly ask: (key: string) => Promise<HostSnapshot>,
+    private readonly keep: boolean,
+  ) {}
+
+  /** The answer of the supervisord at `key`, or why there is none; never rejects. */
+  of(key: string): Promise<HostSnapshot | Error> {
+    let answer = this.answers.get(key);
+    if (!answer) {
+      answer = this.ask(key).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+      this.answers.set(key, answer);
+      if (!this.keep) {
+        const asked = answer;
+        void asked.then(() => {
+          if (this.answers.get(key) === asked) this.answers.delete(key);
+        });
+      }
+    }
+    return answer;
+  }
+
+  /** Asks every supervisord of `keys` now, for fields to read later. */
+  prefetch(keys: Iterable<string>): void {
+    for (const key of keys) void this.of(key);
+  }
+
+  /** Forgets every answer: the next read asks again (after a control call, say). */
+  clear(): void {
+    this.answers.clear();
+  }
+}
+
+/** The key of a supervisord in {@link HostAnswers}. */
 export function supervisorKey(address: SupervisorAddress): string {
   return `${address.host.toLowerCase()}:${address.port}`;
 }
@@ -51,7 +94,7 @@ function parseKey(key: string): SupervisorAddress {
 }
 
 /** A row's live state from its supervisord's answer (or the error asking it). */
-function liveStateFrom(process: ProcessEntity, answer: HostSnapshot | Error): LiveState {
+export function liveStateFrom(process: ProcessEntity, answer: HostSnapshot | Error): LiveState {
   if (answer instanceof SupervisorUnavailable)
     return { view: { kind: "unreachable", reason: answer.message }, error: answer };
   if (answer instanceof SupervisorFault) return { view: { kind: "unknown", reason: answer.message }, error: answer };
@@ -80,6 +123,8 @@ export function addressOf(process: Pick<ProcessEntity, "supervisorHost" | "super
  * once, all hosts in parallel), supervisord's own status, and log tails.
  */
 export class SupervisorService {
+  private readonly named = new Map<string, readonly string[]>();
+
   constructor(readonly client: SupervisorClient) {}
 
   async snapshot(address: SupervisorAddress): Promise<HostSnapshot> {
@@ -92,49 +137,37 @@ export class SupervisorService {
     };
   }
 
-  /**
-   * A per-request loader: however many rows and fields ask, each supervisord is asked
-   * once (`getAllProcessInfo`), all of them at the same time. A failing host fails only
-   * its own key.
-   */
-  createSnapshotLoader(cache = true): DataLoader<string, HostSnapshot> {
-    return new DataLoader<string, HostSnapshot>(
-      (keys) => Promise.all(keys.map((key) => this.snapshot(parseKey(key)).catch((error: Error) => error))),
-      { cache },
-    );
+  /** A request's answers from supervisord (see {@link HostAnswers}). */
+  answers(keep = true): HostAnswers {
+    return new HostAnswers((key) => this.snapshot(parseKey(key)), keep);
   }
 
-  /** The live state of `process`, through the request's loader. */
-  async liveState(process: ProcessEntity, loader: DataLoader<string, HostSnapshot>): Promise<LiveState> {
+  /** The live state of `process`, from the request's answers. */
+  async liveState(process: ProcessEntity, answers: HostAnswers): Promise<LiveState> {
     const address = addressOf(process);
     if (!address) return { view: { kind: "none" } };
-    return liveStateFrom(process, await loader.load(supervisorKey(address)).catch((error: Error) => error));
+    return liveStateFrom(process, await answers.of(supervisorKey(address)));
   }
 
   /**
-   * The live states of many rows: each supervisord they name is asked once (through the
-   * loader, all at the same time), then every row's state is read off its host's answer.
+   * The supervisords a list of processes named the last time it was asked for with the
+   * same selection (filter and caller), to ask them before the rows arrive. A guess: the
+   * rows themselves decide which answers are read.
    */
-  async liveStates(
-    processes: readonly ProcessEntity[],
-    loader: DataLoader<string, HostSnapshot>,
-  ): Promise<LiveState[]> {
-    const keys = [
-      ...new Set(
-        processes
-          .map((p) => addressOf(p))
-          .filter((a) => a !== null)
-          .map(supervisorKey),
-      ),
-    ];
-    const answers = new Map(keys.map((key, i) => [key, i]));
-    const results = await loader.loadMany(keys);
-    return processes.map((process) => {
-      const address = addressOf(process);
-      return address
-        ? liveStateFrom(process, results[answers.get(supervisorKey(address))!]!)
-        : { view: { kind: "none" } };
-    });
+  lastNamed(selection: string): readonly string[] | undefined {
+    const keys = this.named.get(selection);
+    if (keys) {
+      // Least recently used first: keep the map in order of use.
+      this.named.delete(selection);
+      this.named.set(selection, keys);
+    }
+    return keys;
+  }
+
+  rememberNamed(selection: string, keys: readonly string[]): void {
+    this.named.delete(selection);
+    this.named.set(selection, keys);
+    if (this.named.size > REMEMBERED_SELECTIONS) this.named.delete(this.named.keys().next().value!);
   }
 
   /** supervisord's state, version and program count, in one round trip. */

@@ -81,7 +81,7 @@ export class ControlResolver {
     try {
       return await work();
     } finally {
-      ctx.loaders.supervisorSnapshot.clearAll();
+      ctx.loaders.supervisorAnswers.clear();
     }
   }
 
@@ -94,7 +94,7 @@ export class ControlResolver {
         ctx.principal,
       );
     } finally {
-      ctx.loaders.supervisorSnapshot.clearAll();
+      ctx.loaders.supervisorAnswers.clear();
     }
   }
 }

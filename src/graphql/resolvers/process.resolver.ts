@@ -37,6 +37,7 @@ function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
 
 /** Fields of Process that need supervisord. */
 const LIVE_FIELDS = new Set(["supervisor", "health", "healthReasons"]);
+const HEALTH_FIELDS = new Set(["health", "healthReasons"]);
 
 /** Whether the query selects any of `fields` on the resolved objects (through fragments too). */
 function selects(info: GraphQLResolveInfo, fields: ReadonlySet<string>): boolean {
@@ -69,7 +70,7 @@ export class ProcessResolver {
     const rows = await context.services.registry.list(filter ?? {}, context.principal);
     if (live) {
       await asking;
-      await resolveLiveStates(rows, context);
+      await resolveLiveStates(rows, filter ?? {}, context, { health: selects(info, HEALTH_FIELDS) });
     }
     return rows;
   }
