@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
 import mysql2 from "mysql2/promise";
@@ -25,7 +25,7 @@ export async function startServer(label: string, env: Record<string, string> = {
   const databaseUrl = `${MYSQL_URL}/${database}`;
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "dist/src/main.js"], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...startArguments()], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -63,6 +63,14 @@ export async function startServer(label: string, env: Record<string, string> = {
       await connection.end();
     },
   };
+}
+
+/** What `npm start` gives node (its V8 options and the entry point), from package.json. */
+function startArguments(): string[] {
+  const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } };
+  const [command, ...args] = pkg.scripts.start.split(/\s+/);
+  if (command !== "node") throw new Error(`npm start runs ${command}, not node: update bench/support.ts`);
+  return args;
 }
 
 /** A keep-alive GraphQL client: one socket per concurrent caller, reused for every call. */
