@@ -12,7 +12,7 @@ const NO_SUPERVISOR: LiveState = { view: { kind: "none" } };
 /**
  * The live side of a row for the `supervisor`, `health` and `healthReasons` fields:
  * synchronous when the row's list already resolved it (see {@link resolveLiveStates}),
- * otherwise through the request's supervisord loader.
+ * otherwise from the request's supervisord answers.
  */
 export function liveStateOf(
   process: ProcessEntity,

@@ -119,8 +119,8 @@ export function addressOf(process: Pick<ProcessEntity, "supervisorHost" | "super
 }
 
 /**
- * Reads of supervisord for the GraphQL layer: snapshots batched per request (each host
- * once, all hosts in parallel), supervisord's own status, and log tails.
+ * Reads of supervisord for the GraphQL layer: a request's answers (each host once, all
+ * hosts in parallel), supervisord's own status, and log tails.
  */
 export class SupervisorService {
   private readonly named = new Map<string, readonly string[]>();
