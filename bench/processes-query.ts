@@ -28,7 +28,7 @@ const { values } = parseArgs({
   options: {
     hosts: { type: "string", default: "50" },
     programs: { type: "string", default: "20" },
-    runs: { type: "string", default: "21" },
+    runs: { type: "string", default: "31" },
     "guide-runs": { type: "string", default: "7" },
     "start-runs": { type: "string", default: "21" },
     "pause-ms": { type: "string", default: "150" },
