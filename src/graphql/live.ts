@@ -1,6 +1,6 @@
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { ProcessFilter } from "../registry/registry.service.js";
-import { addressOf, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
+import { addressOf, groupBySupervisor, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
 import type { Principal } from "../auth/principal.js";
 import { Role } from "../auth/role.js";
 import { deriveHealth, type HealthReport } from "../health/health.js";
@@ -84,18 +84,8 @@ export async function resolveLiveStates(
   options: { readonly health: boolean },
 ): Promise<void> {
   const { services, principal, loaders } = context;
-  const byHost = new Map<string, ProcessEntity[]>();
-  for (const row of rows) {
-    const address = addressOf(row);
-    if (!address) {
-      loaders.liveStates.set(row, NO_SUPERVISOR);
-      continue;
-    }
-    const key = supervisorKey(address);
-    const group = byHost.get(key);
-    if (group) group.push(row);
-    else byHost.set(key, [row]);
-  }
+  for (const row of rows) if (!addressOf(row)) loaders.liveStates.set(row, NO_SUPERVISOR);
+  const byHost = groupBySupervisor(rows);
   services.supervisors.rememberNamed(selectionOf(filter, principal), [...byHost.keys()]);
   await Promise.all(
     [...byHost].map(async ([key, group]) => {

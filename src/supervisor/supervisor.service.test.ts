@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { SupervisorClient } from "./supervisor-client.js";
 import { SupervisorUnavailable } from "./supervisor.errors.js";
-import { HostAnswers, SupervisorService, type HostSnapshot } from "./supervisor.service.js";
+import type { ProcessEntity } from "../db/process.entity.js";
+import { groupBySupervisor, HostAnswers, SupervisorService, type HostSnapshot } from "./supervisor.service.js";
 
 /** An `ask` whose answers the test hands out, one host at a time. */
 function controlledAsk() {
@@ -103,5 +104,22 @@ describe("SupervisorService.lastNamed", () => {
     expect(supervisors.lastNamed("s1")).toBeUndefined();
     expect(supervisors.lastNamed("s0")).toEqual(["h:0"]);
     expect(supervisors.lastNamed("s256")).toEqual(["h:256"]);
+  });
+});
+
+describe("groupBySupervisor", () => {
+  it("groups rows by the supervisord they name, host names compared without case; rows naming none are left out", () => {
+    const row = (name: string, supervisorHost: string | null, supervisorPort: number | null) =>
+      ({ name, supervisorHost, supervisorPort }) as ProcessEntity;
+    const groups = groupBySupervisor([
+      row("a", "Web-1", 9001),
+      row("b", "web-1", 9001),
+      row("c", "web-1", 9002),
+      row("d", null, null),
+    ]);
+    expect([...groups].map(([key, rows]) => [key, rows.map((r) => r.name)])).toEqual([
+      ["web-1:9001", ["a", "b"]],
+      ["web-1:9002", ["c"]],
+    ]);
   });
 });

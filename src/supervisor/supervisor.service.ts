@@ -88,6 +88,20 @@ export function supervisorKey(address: SupervisorAddress): string {
   return `${address.host.toLowerCase()}:${address.port}`;
 }
 
+/** `processes` by the supervisord they name (its key); rows that name none are left out. */
+export function groupBySupervisor(processes: readonly ProcessEntity[]): Map<string, ProcessEntity[]> {
+  const groups = new Map<string, ProcessEntity[]>();
+  for (const process of processes) {
+    const address = addressOf(process);
+    if (!address) continue;
+    const key = supervisorKey(address);
+    const group = groups.get(key);
+    if (group) group.push(process);
+    else groups.set(key, [process]);
+  }
+  return groups;
+}
+
 function parseKey(key: string): SupervisorAddress {
   const at = key.lastIndexOf(":");
   return { host: key.slice(0, at), port: Number(key.slice(at + 1)) };

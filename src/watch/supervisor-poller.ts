@@ -7,7 +7,7 @@ import type { RegistryService } from "../registry/registry.service.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
-import { supervisorKey } from "../supervisor/supervisor.service.js";
+import { addressOf, groupBySupervisor, supervisorKey } from "../supervisor/supervisor.service.js";
 import type { Observation } from "./follow.js";
 
 export interface PollerOptions {
@@ -51,17 +51,8 @@ export class SupervisorPoller {
     // Two reads per poll, whatever the size of the fleet: the rows that name a supervisord,
     // and what was last seen of each.
     const [rows, last] = await Promise.all([this.registry.withSupervisor(), this.lastObservations()]);
-    const byHost = new Map<string, ProcessEntity[]>();
-    for (const row of rows) {
-      const key = supervisorKey({ host: row.supervisorHost!, port: row.supervisorPort! });
-      const group = byHost.get(key);
-      if (group) group.push(row);
-      else byHost.set(key, [row]);
-    }
     await Promise.all(
-      [...byHost.values()].map((group) =>
-        this.pollHost({ host: group[0]!.supervisorHost!, port: group[0]!.supervisorPort! }, group, last),
-      ),
+      [...groupBySupervisor(rows).values()].map((group) => this.pollHost(addressOf(group[0]!)!, group, last)),
     );
   }
 
