@@ -103,7 +103,8 @@ function describeError(error) {
 /** The error that made `supervisor` null at `path` (e.g. ["processes", 3]), if any. */
 function supervisorErrorAt(errors, path) {
   const error = errors?.find(
-    (e) => e.path?.length === path.length + 1 && e.path.at(-1) === "supervisor" && path.every((p, i) => e.path[i] === p),
+    (e) =>
+      e.path?.length === path.length + 1 && e.path.at(-1) === "supervisor" && path.every((p, i) => e.path[i] === p),
   );
   return error ? describeError(error) : null;
 }
@@ -278,7 +279,11 @@ function createRow(name) {
   // Viewers and agents get no control buttons at all, not disabled ones.
   const actions = canControl() ? Object.keys(ACTIONS) : [];
   for (const action of [...actions, "logs"]) {
-    const button = el("button", { type: "button", class: `btn btn-small btn-${action}`, "data-testid": `action-${action}` });
+    const button = el("button", {
+      type: "button",
+      class: `btn btn-small btn-${action}`,
+      "data-testid": `action-${action}`,
+    });
     button.addEventListener("click", () => (action === "logs" ? openLog(name) : runAction(name, action)));
     row.buttons[action] = button;
     controls.append(button);

@@ -162,9 +162,7 @@ export function setLang(next) {
 /** The text of `key` with each `{param}` filled in. */
 export function t(key, params = {}) {
   const template = messages[current][key] ?? messages.en[key] ?? key;
-  return template.replace(/\{(\w+)\}/g, (placeholder, name) =>
-    name in params ? String(params[name]) : placeholder,
-  );
+  return template.replace(/\{(\w+)\}/g, (placeholder, name) => (name in params ? String(params[name]) : placeholder));
 }
 
 /**
