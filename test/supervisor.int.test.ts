@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vites
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
+import { until } from "./support/wait.js";
 
 const MAIN_AUTH = { username: "fleet", password: "main-pass-7f3a" };
 const OTHER_AUTH = { username: "other", password: "other-pass-91bc" };
@@ -346,7 +347,13 @@ describe("live supervisord fields", () => {
         supervisor: `127.0.0.1:${main.port}`,
         method: "supervisor.getAllProcessInfo",
       });
+    const frozenCalls = () =>
+      metric("fleetvisor_supervisor_calls_total", {
+        supervisor: `127.0.0.1:${frozen.port}`,
+        method: "supervisor.getAllProcessInfo",
+      });
     const before = await mainCalls();
+    const frozenBefore = await frozenCalls();
     const started = Date.now();
     const second = await viewer.http.data<{ processes: { name: string; supervisor: { state: string } | null }[] }>(
       query,
@@ -357,6 +364,8 @@ describe("live supervisord fields", () => {
       { name: "guess-b", supervisor: { state: "RUNNING" } },
     ]);
     expect(await mainCalls()).toBe(before + 1);
+    // It was asked all the same (its call is counted when it times out, after the answer).
+    await until("the frozen supervisord's call to time out", async () => (await frozenCalls()) === frozenBefore + 1);
   });
 
   it("Query.supervisors reports each distinct supervisord", async () => {

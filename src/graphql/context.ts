@@ -41,7 +41,8 @@ export interface RequestContext {
 
 /**
  * `cache: false` for subscriptions, whose context lives as long as the subscription:
- * loads are still batched per tick, but never answered from an old result.
+ * registry loads are still batched per tick and supervisord calls in flight shared, but
+ * nothing is answered from an old result.
  */
 export function createLoaders(services: Services, options: { readonly cache: boolean }): Loaders {
   const cache = options.cache;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { ProcessFilter } from "../registry/registry.service.js";
 import { addressOf, groupBySupervisor, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
@@ -43,15 +44,19 @@ export function healthOf(process: ProcessEntity, context: RequestContext): Healt
   return state instanceof Promise ? state.then(report) : report(state);
 }
 
-/** A list's selection, as {@link SupervisorService.lastNamed} knows it: the filter and whose rows. */
+/**
+ * A list's selection, as {@link SupervisorService.lastNamed} knows it: the filter and
+ * whose rows, hashed (a filter may name a thousand processes).
+ */
 function selectionOf(filter: ProcessFilter, principal: Principal): string {
-  return JSON.stringify([
+  const selection = JSON.stringify([
     principal.role === Role.AGENT ? principal.processPattern : null,
     filter.names ?? null,
     filter.namePrefix ?? null,
     filter.statuses ?? null,
     filter.supervisorHost ?? null,
   ]);
+  return createHash("sha256").update(selection).digest("base64url");
 }
 
 /**
