@@ -234,6 +234,15 @@ describe("supervisord changes, polled", () => {
     expect(seen.values).toHaveLength(1);
   });
 
+  it("a process deleted and created again under its old name is first seen afresh", async () => {
+    await app.admin.data(`mutation { deleteProcess(name: "polled-worker") { id } }`);
+    const after = await lastEventId();
+    await createRow(app, "polled-worker", supervisord, "worker");
+    const seen = subscribe(app, viewer.token, { names: ["polled-worker"], kinds: ["SUPERVISOR_STATE_CHANGED"], after });
+    const [sighting] = (await seen.count(1, 5_000)).map((e) => e.processChanged);
+    expect(sighting!.message).toMatch(/^first seen → STOPPED \(poll\)/);
+  });
+
   it("a supervisord that stays unreachable is an alert of its own, once; its return is recorded", async () => {
     const seen = subscribe(app, viewer.token, {
       names: ["polled-other"],

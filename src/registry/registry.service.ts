@@ -584,6 +584,9 @@ export class RegistryService {
         if (!row) throw notFound(name);
         const deleted = await manager.delete(ProcessEntity, { name });
         if (deleted.affected === 0) throw notFound(name);
+        // What was seen of its program goes with it: a process created again under this
+        // name starts from a first sighting.
+        await manager.delete(SupervisorObservationEntity, { processName: name });
         await record({ kind: ProcessEventKind.DELETED, message: describeProcess(row), status: null }, null);
         return row;
       },

@@ -1,6 +1,6 @@
 import type { DataSource } from "typeorm";
 import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
-import type { ProcessEntity } from "../db/process.entity.js";
+import { ProcessEntity } from "../db/process.entity.js";
 import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
 import type { Logger } from "../logger.js";
 import type { RegistryService } from "../registry/registry.service.js";
@@ -56,10 +56,16 @@ export class SupervisorPoller {
     );
   }
 
+  /** What was last seen of each process that names a supervisord. */
   private async lastObservations(): Promise<Map<string, { state: string; pid: number }>> {
     const rows = (await this.dataSource
       .getRepository(SupervisorObservationEntity)
       .createQueryBuilder("o")
+      .innerJoin(
+        ProcessEntity,
+        "p",
+        "p.process_name = o.process_name AND p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL",
+      )
       .select("o.process_name", "name")
       .addSelect("o.state", "state")
       .addSelect("o.pid", "pid")
