@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { httpStatusError, notXmlRpc, toFault, translateSocketError } from "./fault-mapping.js";
+import { httpStatusError, notXmlRpc, toFault, translateSocketError, unexpectedAnswer } from "./fault-mapping.js";
 import { SupervisorFault, SupervisorUnavailable } from "./supervisor.errors.js";
 
 const at = { host: "domaeka-server-test-01", port: 9101 };
@@ -64,5 +64,16 @@ describe("httpStatusError and notXmlRpc", () => {
       message: expect.stringContaining("answered supervisor.getState with HTTP 500, not XML-RPC"),
     });
     expect(notXmlRpc(at, "supervisor.getState", new Error("not an XML-RPC methodResponse")).reason).toBe("protocol");
+  });
+});
+
+describe("unexpectedAnswer", () => {
+  it("is SUPERVISOR_UNAVAILABLE (protocol), naming the host, the method and what was expected", () => {
+    const error = unexpectedAnswer(at, "supervisor.getAllProcessInfo", "a list of processes");
+    expect(error).toBeInstanceOf(SupervisorUnavailable);
+    expect(error.reason).toBe("protocol");
+    expect(error.message).toBe(
+      "supervisord at domaeka-server-test-01:9101 answered supervisor.getAllProcessInfo with something other than a list of processes",
+    );
   });
 });

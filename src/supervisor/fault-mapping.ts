@@ -77,6 +77,15 @@ export function notXmlRpc(address: SupervisorAddress, method: string, error: Err
   );
 }
 
+/** XML-RPC, but not the value `method` answers (`expected`). */
+export function unexpectedAnswer(address: SupervisorAddress, method: string, expected: string): SupervisorUnavailable {
+  return new SupervisorUnavailable(
+    address,
+    "protocol",
+    `supervisord at ${describeAddress(address)} answered ${method} with something other than ${expected}`,
+  );
+}
+
 export function responseTooLarge(address: SupervisorAddress, method: string): SupervisorUnavailable {
   return new SupervisorUnavailable(
     address,

@@ -1,7 +1,14 @@
 import { Agent, request as httpRequest } from "node:http";
 import serializer from "xmlrpc/lib/serializer.js";
 import type { SupervisorCredentials } from "../config/config.js";
-import { httpStatusError, notXmlRpc, responseTooLarge, toFault, translateSocketError } from "./fault-mapping.js";
+import {
+  httpStatusError,
+  notXmlRpc,
+  responseTooLarge,
+  toFault,
+  translateSocketError,
+  unexpectedAnswer,
+} from "./fault-mapping.js";
 import { decodeMethodResponse, type MethodResponse } from "./xmlrpc-decoder.js";
 import {
   describeAddress,
@@ -9,7 +16,7 @@ import {
   SupervisorUnavailable,
   type SupervisorAddress,
 } from "./supervisor.errors.js";
-import { parseProcessInfo, type RawProcessInfo, type SupervisorProcessInfo } from "./supervisor-state.js";
+import { isRawProcessInfo, parseProcessInfo, type SupervisorProcessInfo } from "./supervisor-state.js";
 
 export interface SupervisorClientOptions {
   /** Credentials for a supervisord, or `undefined` for none. */
@@ -62,12 +69,18 @@ export class SupervisorClient {
 
   /** Every program of one supervisord, in one call. */
   async getAllProcessInfo(address: SupervisorAddress): Promise<SupervisorProcessInfo[]> {
-    const raw = await this.call<RawProcessInfo[]>(address, "supervisor.getAllProcessInfo", []);
+    const method = "supervisor.getAllProcessInfo";
+    const raw = await this.call<unknown>(address, method, []);
+    if (!Array.isArray(raw) || !raw.every(isRawProcessInfo))
+      throw unexpectedAnswer(address, method, "a list of processes");
     return raw.map(parseProcessInfo);
   }
 
   async getProcessInfo(address: SupervisorAddress, program: string): Promise<SupervisorProcessInfo> {
-    return parseProcessInfo(await this.call<RawProcessInfo>(address, "supervisor.getProcessInfo", [program]));
+    const method = "supervisor.getProcessInfo";
+    const raw = await this.call<unknown>(address, method, [program]);
+    if (!isRawProcessInfo(raw)) throw unexpectedAnswer(address, method, "a process");
+    return parseProcessInfo(raw);
   }
 
   /** Starts and waits until the program has been up for `startsecs`. */

@@ -60,6 +60,19 @@ export interface RawProcessInfo {
   readonly description: string;
 }
 
+const STRING_FIELDS = ["name", "group", "statename", "spawnerr", "description"] as const;
+const NUMBER_FIELDS = ["start", "stop", "now", "state", "exitstatus", "pid"] as const;
+
+/** Whether `value` is the struct supervisord sends for a program. */
+export function isRawProcessInfo(value: unknown): value is RawProcessInfo {
+  if (typeof value !== "object" || value === null) return false;
+  const struct = value as Record<string, unknown>;
+  return (
+    STRING_FIELDS.every((field) => typeof struct[field] === "string") &&
+    NUMBER_FIELDS.every((field) => typeof struct[field] === "number")
+  );
+}
+
 const epoch = (seconds: number): Date | null => (seconds > 0 ? new Date(seconds * 1000) : null);
 
 export function parseProcessInfo(raw: RawProcessInfo): SupervisorProcessInfo {
