@@ -164,38 +164,44 @@ export class ControlService {
    * mark never overwrites.
    */
   private async startLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
-    const address = addressOf(row)!;
-    const marking = capture(
-      this.registry.transitionStatus(row.name, STARTABLE, ProcessStatus.STARTING, "start requested", principal),
-    );
-    const failure = await this.client.startProcess(address, row.program).then(
-      () => null,
-      // Idempotent: it runs, which is what was asked.
-      (error: unknown) => (error instanceof SupervisorFault && error.faultName === "ALREADY_STARTED" ? null : error),
-    );
-    const marked = unwrap(await marking);
-    if (failure) {
-      await this.afterFailure(row, "start", failure, marked.changed ? row.status : null, principal);
-      throw this.explain(failure, address, row.program);
-    }
+    // Idempotent: ALREADY_STARTED means it runs, which is what was asked.
+    await this.callMarked(row, "start", STARTABLE, ProcessStatus.STARTING, "ALREADY_STARTED", principal);
     return this.current(row.name, principal);
   }
 
-  private async stopLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
+  /**
+   * Calls supervisord for `action` while the registry is marked `marking` (from `markable`)
+   * beside the call. A failure (other than `idempotentFault`, which means the process is
+   * already as asked) is recorded and thrown, explained.
+   */
+  private async callMarked(
+    row: ProcessEntity,
+    action: "start" | "stop",
+    markable: readonly ProcessStatus[],
+    marking: ProcessStatus,
+    idempotentFault: string,
+    principal: Principal,
+  ): Promise<void> {
     const address = addressOf(row)!;
-    const marking = capture(
-      this.registry.transitionStatus(row.name, STOPPABLE, ProcessStatus.STOPPING, "stop requested", principal),
-    );
-    const failure = await this.client.stopProcess(address, row.program).then(
+    const mark = capture(this.registry.transitionStatus(row.name, markable, marking, `${action} requested`, principal));
+    const call =
+      action === "start"
+        ? this.client.startProcess(address, row.program)
+        : this.client.stopProcess(address, row.program);
+    const failure = await call.then(
       () => null,
-      // Idempotent: it does not run, which is what was asked.
-      (error: unknown) => (error instanceof SupervisorFault && error.faultName === "NOT_RUNNING" ? null : error),
+      (error: unknown) => (error instanceof SupervisorFault && error.faultName === idempotentFault ? null : error),
     );
-    const marked = unwrap(await marking);
+    const marked = unwrap(await mark);
     if (failure) {
-      await this.afterFailure(row, "stop", failure, marked.changed ? row.status : null, principal);
+      await this.afterFailure(row, action, failure, marked.changed ? row.status : null, principal);
       throw this.explain(failure, address, row.program);
     }
+  }
+
+  private async stopLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
+    // Idempotent: NOT_RUNNING means it does not run, which is what was asked.
+    await this.callMarked(row, "stop", STOPPABLE, ProcessStatus.STOPPING, "NOT_RUNNING", principal);
     // supervisord confirmed the stop. A server that deregistered itself is `stopped`
     // already; one that was killed never will, so the registry follows supervisord.
     const settled = await this.registry.transitionStatus(
