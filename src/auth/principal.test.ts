@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { hasRole, mayTouchProcess, type Principal } from "./principal.js";
 import { matchesProcessPattern, processPatternProblem } from "./process-pattern.js";
-import { Role } from "./role.js";
+import { Role } from "../domain/role.js";
 
 const as = (role: Role, processPattern: string | null = null): Principal => ({
   tokenId: 1,

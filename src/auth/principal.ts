@@ -1,5 +1,5 @@
 import { matchesProcessPattern } from "./process-pattern.js";
-import { Role } from "./role.js";
+import { Role } from "../domain/role.js";
 
 /** Who is calling: the token's name (recorded as the actor), role and binding. */
 export interface Principal {

@@ -4,7 +4,7 @@ import { ApiTokenEntity } from "../db/api-token.entity.js";
 import { BadUserInputError, NotFoundError, type InvalidField } from "../errors.js";
 import type { Principal } from "./principal.js";
 import { processPatternProblem } from "./process-pattern.js";
-import { Role, ROLES } from "./role.js";
+import { Role, ROLES } from "../domain/role.js";
 
 /** The actor name recorded for the bootstrap admin token. */
 export const BOOTSTRAP_ADMIN_NAME = "bootstrap-admin";

@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { parseArgs } from "node:util";
-import { Role, ROLES } from "../auth/role.js";
+import { Role, ROLES } from "../domain/role.js";
 import { TokenService, type TokenInfo } from "../auth/token.service.js";
 import { ConfigError, loadConfig } from "../config/config.js";
 import { initializeWithRetry } from "../db/connect.js";

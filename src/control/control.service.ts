@@ -2,7 +2,7 @@ import type { Principal } from "../auth/principal.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { AppError, BadUserInputError, ErrorCode, NotFoundError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { ProcessStatus } from "../registry/process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 import type { ProcessFilter, RegistryService } from "../registry/registry.service.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { describeAddress, SupervisorFault, type SupervisorAddress } from "../supervisor/supervisor.errors.js";

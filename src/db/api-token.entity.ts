@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
-import type { Role } from "../auth/role.js";
+import type { Role } from "../domain/role.js";
 
 /** An API token. Only the SHA-256 of the token is stored; the token is shown once. */
 @Entity({ name: "fleetvisor_api_tokens" })

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
-import { ProcessStatus } from "../registry/process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 
 /** Default program name inside a managed container, as the guide hard-coded it. */
 export const DEFAULT_PROGRAM = "python-server";

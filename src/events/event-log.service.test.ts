@@ -1,9 +1,9 @@
 import type { DataSource } from "typeorm";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../logger.js";
-import { ProcessStatus } from "../registry/process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 import { MemoryEventBus } from "./event-bus.js";
-import { ProcessEventKind } from "./event-kind.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
 import { EventLogService, type EventFilter } from "./event-log.service.js";
 import { toWire, type ProcessEventRecord } from "./process-event.js";
 

@@ -1,10 +1,10 @@
 import { type DataSource, type EntityManager, In, MoreThan } from "typeorm";
 import { ProcessEventEntity } from "../db/process-event.entity.js";
 import type { ProcessEntity } from "../db/process.entity.js";
-import type { ProcessStatus } from "../registry/process-status.js";
+import type { ProcessStatus } from "../domain/process-status.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { EventBus } from "./event-bus.js";
-import { ProcessEventKind } from "./event-kind.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
 import { fromWire, toWire, type ProcessEventRecord } from "./process-event.js";
 
 /** What a transition records; id and time are the log's. */

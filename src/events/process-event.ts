@@ -1,6 +1,6 @@
 import type { ProcessEntity } from "../db/process.entity.js";
-import type { ProcessStatus } from "../registry/process-status.js";
-import type { ProcessEventKind } from "./event-kind.js";
+import type { ProcessStatus } from "../domain/process-status.js";
+import type { ProcessEventKind } from "../domain/event-kind.js";
 
 /** One thing that happened to a process, as subscribers receive it. */
 export interface ProcessEventRecord {

@@ -1,6 +1,6 @@
 import type { AuthCheckerFn } from "type-graphql";
 import { hasRole } from "../auth/principal.js";
-import type { Role } from "../auth/role.js";
+import type { Role } from "../domain/role.js";
 import { ForbiddenError, UnauthenticatedError } from "../errors.js";
 import type { RequestContext } from "./context.js";
 

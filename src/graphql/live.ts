@@ -3,7 +3,7 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import type { ProcessFilter } from "../registry/registry.service.js";
 import { addressOf, groupBySupervisor, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
 import type { Principal } from "../auth/principal.js";
-import { Role } from "../auth/role.js";
+import { Role } from "../domain/role.js";
 import { deriveHealth, type HealthReport } from "../health/health.js";
 import type { LiveState } from "../supervisor/supervisor.service.js";
 import type { RequestContext } from "./context.js";

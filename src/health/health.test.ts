@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ProcessStatus } from "../registry/process-status.js";
-import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
-import { deriveHealth, ProcessHealth, type RegistryView, type SupervisorView } from "./health.js";
+import { ProcessStatus } from "../domain/process-status.js";
+import { SupervisorState, type SupervisorProcessInfo, type SupervisorView } from "../supervisor/supervisor-state.js";
+import { deriveHealth, ProcessHealth, type RegistryView } from "./health.js";
 
 const NOW = new Date("2026-11-26T12:00:00Z");
 const STALE = 90;

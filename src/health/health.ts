@@ -1,6 +1,6 @@
 import { UnreachableCaseError } from "../errors.js";
-import { ProcessStatus } from "../registry/process-status.js";
-import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
+import { ProcessStatus } from "../domain/process-status.js";
+import { SupervisorState, type SupervisorView } from "../supervisor/supervisor-state.js";
 
 /** A process's health, from the registry and supervisord compared. */
 export enum ProcessHealth {
@@ -26,15 +26,6 @@ export interface RegistryView {
   readonly pid: number | null;
   readonly lastHeartbeat: Date | null;
 }
-
-/** What its supervisord said, or why there is nothing. */
-export type SupervisorView =
-  | { readonly kind: "info"; readonly info: SupervisorProcessInfo }
-  /** The registry names no supervisord for this process. */
-  | { readonly kind: "none" }
-  | { readonly kind: "unreachable"; readonly reason: string }
-  /** supervisord answered, but not about this program (misconfigured, unknown program). */
-  | { readonly kind: "unknown"; readonly reason: string };
 
 export interface HealthReport {
   readonly health: ProcessHealth;

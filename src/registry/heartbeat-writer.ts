@@ -1,5 +1,5 @@
 import type { DataSource } from "typeorm";
-import { ProcessStatus } from "./process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 
 /** Statuses in which a registered process's heartbeat is simply stamped. */
 export const HEARTBEAT_STATUSES: readonly ProcessStatus[] = [ProcessStatus.RUNNING, ProcessStatus.STOPPING];

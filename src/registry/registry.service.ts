@@ -7,17 +7,17 @@ import {
 } from "typeorm";
 import type { Principal } from "../auth/principal.js";
 import { mayTouchProcess } from "../auth/principal.js";
-import { Role } from "../auth/role.js";
+import { Role } from "../domain/role.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { DEFAULT_PROGRAM, ProcessEntity } from "../db/process.entity.js";
 import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
 import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
-import { ProcessEventKind } from "../events/event-kind.js";
-import { followSupervisor, type Observation } from "../watch/follow.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
+import { followSupervisor, type Observation } from "./follow.js";
 import type { EventDraft, EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { HEARTBEAT_STATUSES, HeartbeatWriter } from "./heartbeat-writer.js";
-import { ProcessStatus } from "./process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 import { check, hostProblem, pidProblem, portProblem, processNameProblem, programNameProblem } from "./validation.js";
 
 /** Which processes a query wants; every field narrows, none means all. */

@@ -45,6 +45,15 @@ export interface SupervisorProcessInfo {
   readonly description: string;
 }
 
+/** What its supervisord said, or why there is nothing. */
+export type SupervisorView =
+  | { readonly kind: "info"; readonly info: SupervisorProcessInfo }
+  /** The registry names no supervisord for this process. */
+  | { readonly kind: "none" }
+  | { readonly kind: "unreachable"; readonly reason: string }
+  /** supervisord answered, but not about this program (misconfigured, unknown program). */
+  | { readonly kind: "unknown"; readonly reason: string };
+
 /** The raw struct supervisord sends. */
 export interface RawProcessInfo {
   readonly name: string;

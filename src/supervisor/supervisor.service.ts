@@ -1,6 +1,5 @@
 import type { ProcessEntity } from "../db/process.entity.js";
 import { NotFoundError, type AppError } from "../errors.js";
-import type { SupervisorView } from "../health/health.js";
 import type { LogTail, SupervisorClient } from "./supervisor-client.js";
 import {
   describeAddress,
@@ -8,7 +7,7 @@ import {
   SupervisorUnavailable,
   type SupervisorAddress,
 } from "./supervisor.errors.js";
-import type { SupervisorProcessInfo } from "./supervisor-state.js";
+import type { SupervisorProcessInfo, SupervisorView } from "./supervisor-state.js";
 
 /** Selections whose supervisords {@link SupervisorService.lastNamed} remembers. */
 const REMEMBERED_SELECTIONS = 256;

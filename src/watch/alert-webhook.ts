@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ALERT_KINDS } from "../events/event-kind.js";
+import { ALERT_KINDS } from "../domain/event-kind.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import type { Logger } from "../logger.js";
 

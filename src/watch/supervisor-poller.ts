@@ -8,7 +8,7 @@ import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
 import { addressOf, groupBySupervisor, supervisorKey } from "../supervisor/supervisor.service.js";
-import type { Observation } from "./follow.js";
+import type { Observation } from "../registry/follow.js";
 
 export interface PollerOptions {
   /** Polls in a row without an answer before the host's processes are reported unreachable. */

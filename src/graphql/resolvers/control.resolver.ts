@@ -1,5 +1,5 @@
 import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver } from "type-graphql";
-import { Role } from "../../auth/role.js";
+import { Role } from "../../domain/role.js";
 import type { ControlAction, ControlResult } from "../../control/control.service.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import type { SupervisordStatus } from "../../supervisor/supervisor.service.js";

@@ -9,7 +9,7 @@ import {
   type SubscribeResolverData,
 } from "type-graphql";
 import { mayTouchProcess } from "../../auth/principal.js";
-import { Role } from "../../auth/role.js";
+import { Role } from "../../domain/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import { BadUserInputError, ForbiddenError, type InvalidField } from "../../errors.js";
 import type { ProcessEventRecord } from "../../events/process-event.js";

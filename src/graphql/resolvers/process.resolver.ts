@@ -1,6 +1,6 @@
 import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
 import { Arg, Authorized, Ctx, FieldResolver, Info, Int, Query, Resolver, Root } from "type-graphql";
-import { Role } from "../../auth/role.js";
+import { Role } from "../../domain/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import { BadUserInputError, type InvalidField } from "../../errors.js";
 import type { ProcessHealth as ProcessHealthValue } from "../../health/health.js";

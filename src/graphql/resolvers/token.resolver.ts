@@ -1,5 +1,5 @@
 import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
-import { Role } from "../../auth/role.js";
+import { Role } from "../../domain/role.js";
 import type { CreatedToken, TokenInfo } from "../../auth/token.service.js";
 import { BadUserInputError } from "../../errors.js";
 import type { RequestContext } from "../context.js";

@@ -1,5 +1,5 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
-import { Role } from "../../auth/role.js";
+import { Role } from "../../domain/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import type { RequestContext } from "../context.js";
 import { Process } from "../types/process.type.js";

@@ -1,8 +1,8 @@
 import { registerEnumType } from "type-graphql";
-import { Role } from "../../auth/role.js";
-import { ProcessEventKind } from "../../events/event-kind.js";
+import { Role } from "../../domain/role.js";
+import { ProcessEventKind } from "../../domain/event-kind.js";
 import { ProcessHealth } from "../../health/health.js";
-import { ProcessStatus } from "../../registry/process-status.js";
+import { ProcessStatus } from "../../domain/process-status.js";
 import { SupervisorState } from "../../supervisor/supervisor-state.js";
 
 registerEnumType(ProcessStatus, {

@@ -1,4 +1,4 @@
-import { ProcessStatus } from "../registry/process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 import { SupervisorState } from "../supervisor/supervisor-state.js";
 
 /** What supervisord was seen to say of a program, or that it could not be asked. */

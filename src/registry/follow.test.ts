@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ProcessStatus } from "../registry/process-status.js";
+import { ProcessStatus } from "../domain/process-status.js";
 import { SupervisorState } from "../supervisor/supervisor-state.js";
 import { followSupervisor, type Observation } from "./follow.js";
 
