@@ -14,7 +14,12 @@ import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/
 import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
-import { RegistryService } from "./registry/registry.service.js";
+import { AgentLifecycle } from "./registry/agent-lifecycle.js";
+import { Observations } from "./registry/observations.js";
+import { ProcessReads } from "./registry/process-reads.js";
+import { RegistryAdmin } from "./registry/registry-admin.js";
+import { Transitions } from "./registry/transitions.js";
+import { systemClock, type Clock } from "./clock.js";
 import { SupervisorClient } from "./supervisor/supervisor-client.js";
 import { SupervisorService, supervisorKey } from "./supervisor/supervisor.service.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
@@ -37,6 +42,8 @@ export interface App {
 /** Options that tests and embedders pass; production uses the defaults. */
 export interface AppOptions {
   readonly logger?: Logger;
+  /** Where services read the time. @default the system clock */
+  readonly clock?: Clock;
 }
 
 type Phase =
@@ -54,6 +61,7 @@ type Phase =
  */
 export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
 
   if (config.migrateOnStart) {
     await runMigrations(config.database, logger);
@@ -89,15 +97,24 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     cleanup.push(async () => supervisorClient.close());
 
-    const events = new EventLogService(dataSource, bus);
-    const registry = new RegistryService(dataSource, events, {
-      heartbeatIntervalSeconds: config.heartbeat.intervalSeconds,
-    });
+    const events = new EventLogService(dataSource, bus, logger, clock);
+    const transitions = new Transitions(dataSource, events, clock);
+    const processes = new ProcessReads(dataSource);
+    const observations = new Observations(dataSource, transitions);
+    const agents = new AgentLifecycle(
+      dataSource,
+      transitions,
+      events,
+      { heartbeatIntervalSeconds: config.heartbeat.intervalSeconds },
+      clock,
+    );
     const watch = new WatchService(
-      registry,
+      processes,
+      agents,
+      observations,
       new SupervisorPoller(
-        dataSource,
-        registry,
+        processes,
+        observations,
         supervisorClient,
         { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
         logger,
@@ -107,6 +124,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         heartbeatCheckIntervalSeconds: config.heartbeat.checkIntervalSeconds,
         pollIntervalSeconds: config.supervisor.pollIntervalSeconds,
       },
+      clock,
       logger,
     );
     if (config.alerts.webhookUrl) {
@@ -119,14 +137,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
     const services: Services = {
       events,
-      registry,
+      processes,
+      agents,
+      registryAdmin: new RegistryAdmin(transitions, observations, clock),
       watch,
       tokens: new TokenService(dataSource, {
         bootstrapAdminToken: config.auth.bootstrapAdminToken,
         cacheTtlMs: config.auth.tokenCacheTtlMs,
       }),
       supervisors: new SupervisorService(supervisorClient),
-      control: new ControlService(registry, supervisorClient, logger),
+      control: new ControlService(processes, transitions, supervisorClient, logger),
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 

@@ -1,3 +1,4 @@
+import { ForbiddenError } from "../errors.js";
 import { matchesProcessPattern } from "./process-pattern.js";
 import { Role } from "../domain/role.js";
 
@@ -30,10 +31,24 @@ export function hasRole(principal: Principal, allowed: readonly Role[]): boolean
   );
 }
 
-/** Whether the principal may see or act on the process called `name`. */
+/**
+ * Whether the principal may see or act on the process called `name`: a token bound to a
+ * pattern only on the processes it matches; an agent token only ever through its pattern.
+ */
 export function mayTouchProcess(principal: Principal, name: string): boolean {
-  if (principal.role !== Role.AGENT) return true;
-  return principal.processPattern !== null && matchesProcessPattern(name, principal.processPattern);
+  if (principal.processPattern === null) return principal.role !== Role.AGENT;
+  return matchesProcessPattern(name, principal.processPattern);
+}
+
+/**
+ * Throws FORBIDDEN, naming the token's binding, when `principal` may not `verb` the
+ * process called `name` (for example "touch", "watch", "control").
+ */
+export function assertMayTouch(principal: Principal, name: string, verb = "touch"): void {
+  if (mayTouchProcess(principal, name)) return;
+  throw new ForbiddenError(
+    `token "${principal.name}" is bound to "${principal.processPattern ?? "nothing"}" and may not ${verb} "${name}"`,
+  );
 }
 
 /** Fleetvisor itself, as the actor of what its watchdog and poller record. */

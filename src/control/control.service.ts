@@ -3,7 +3,8 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import { AppError, BadUserInputError, ErrorCode, NotFoundError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { ProcessStatus } from "../domain/process-status.js";
-import type { ProcessFilter, RegistryService } from "../registry/registry.service.js";
+import type { ProcessFilter, ProcessReads } from "../registry/process-reads.js";
+import type { Transitions } from "../registry/transitions.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { describeAddress, SupervisorFault, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { addressOf, supervisorKey } from "../supervisor/supervisor.service.js";
@@ -44,7 +45,8 @@ export class ControlService {
   private readonly queue = new KeyedMutex();
 
   constructor(
-    private readonly registry: RegistryService,
+    private readonly processes: ProcessReads,
+    private readonly transitions: Transitions,
     private readonly client: SupervisorClient,
     private readonly logger: Logger,
   ) {}
@@ -89,7 +91,7 @@ export class ControlService {
         },
       ]);
     }
-    const rows = await this.registry.list(filter, principal);
+    const rows = await this.processes.list(filter, principal);
     const results = new Map<string, ControlResult>();
     const pending = [...rows];
     const busyHosts = new Set<string>();
@@ -135,7 +137,7 @@ export class ControlService {
       return {
         name,
         outcome: "FAILED",
-        process: await this.registry.get(name, principal).catch(() => null),
+        process: await this.processes.get(name, principal).catch(() => null),
         error: {
           code: coded?.code ?? ErrorCode.INTERNAL_SERVER_ERROR,
           message: coded?.message ?? "Internal server error",
@@ -147,7 +149,7 @@ export class ControlService {
 
   /** The row to act on, read on the process's queue so that it is current. */
   private async target(name: string, principal: Principal): Promise<ProcessEntity> {
-    const row = await this.registry.get(name, principal);
+    const row = await this.processes.get(name, principal);
     if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
     if (!addressOf(row)) {
       throw new BadUserInputError(
@@ -183,7 +185,7 @@ export class ControlService {
     principal: Principal,
   ): Promise<void> {
     const address = addressOf(row)!;
-    const mark = capture(this.registry.transitionStatus(row.name, markable, marking, `${action} requested`, principal));
+    const mark = capture(this.transitions.moveAndRecord(row.name, markable, marking, `${action} requested`, principal));
     const call =
       action === "start"
         ? this.client.startProcess(address, row.program)
@@ -204,7 +206,7 @@ export class ControlService {
     await this.callMarked(row, "stop", STOPPABLE, ProcessStatus.STOPPING, "NOT_RUNNING", principal);
     // supervisord confirmed the stop. A server that deregistered itself is `stopped`
     // already; one that was killed never will, so the registry follows supervisord.
-    const settled = await this.registry.transitionStatus(
+    const settled = await this.transitions.moveAndRecord(
       row.name,
       [ProcessStatus.STOPPING],
       ProcessStatus.STOPPED,
@@ -232,7 +234,7 @@ export class ControlService {
     const marked = action === "start" ? ProcessStatus.STARTING : ProcessStatus.STOPPING;
     const reached = error instanceof SupervisorFault && error.faultName !== "BAD_NAME";
     if (reached && action === "start") {
-      await this.registry.transitionStatus(
+      await this.transitions.moveAndRecord(
         name,
         [marked],
         ProcessStatus.ERROR,
@@ -241,7 +243,7 @@ export class ControlService {
       );
     } else if (previous !== null) {
       const why = error instanceof AppError ? error.message : "unexpected error";
-      await this.registry.transitionStatus(
+      await this.transitions.moveAndRecord(
         name,
         [marked],
         previous,
@@ -262,7 +264,7 @@ export class ControlService {
   }
 
   private async current(name: string, principal: Principal): Promise<ProcessEntity> {
-    const row = await this.registry.get(name, principal);
+    const row = await this.processes.get(name, principal);
     if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
     return row;
   }

@@ -30,7 +30,7 @@ class ScriptedEventLog extends EventLogService {
     readonly memoryBus: MemoryEventBus,
     private readonly script: (cursor: bigint, limit: number) => Promise<ProcessEventRecord[]>,
   ) {
-    super(undefined as unknown as DataSource, memoryBus);
+    super(undefined as unknown as DataSource, memoryBus, createLogger("silent"));
   }
 
   override async readAfter(cursor: bigint, limit: number, filter: EventFilter = {}): Promise<ProcessEventRecord[]> {

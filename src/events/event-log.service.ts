@@ -1,8 +1,13 @@
+import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/principal.js";
+import { systemClock, type Clock } from "../clock.js";
+import { check, processNameProblem } from "../domain/validation.js";
+import { BadUserInputError, type InvalidField } from "../errors.js";
 import { type DataSource, type EntityManager, In, MoreThan } from "typeorm";
 import { ProcessEventEntity } from "../db/process-event.entity.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { ProcessStatus } from "../domain/process-status.js";
 import { AsyncQueue } from "./async-queue.js";
+import type { Logger } from "../logger.js";
 import type { EventBus } from "./event-bus.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { fromWire, toWire, type ProcessEventRecord } from "./process-event.js";
@@ -71,12 +76,13 @@ export class EventLogService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly bus: EventBus,
-    private readonly now: () => Date = () => new Date(),
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Records one event inside the caller's transaction. Publish it after the commit. */
   async record(manager: EntityManager, draft: EventDraft, process: ProcessEntity | null): Promise<ProcessEventRecord> {
-    const at = this.now();
+    const at = this.clock.now();
     const message = draft.message ? draft.message.slice(0, MESSAGE_LIMIT) : null;
     const result = await manager.insert(ProcessEventEntity, {
       processName: draft.processName,
@@ -97,7 +103,14 @@ export class EventLogService {
    */
   async publish(events: readonly ProcessEventRecord[]): Promise<void> {
     for (const event of events) {
-      for (const listener of this.recordedListeners) listener(event);
+      for (const listener of this.recordedListeners) {
+        // The event is committed: a listener that fails must not fail the change that caused it.
+        try {
+          listener(event);
+        } catch (error) {
+          this.logger.error({ err: error, eventId: event.id }, "a recorded-event listener failed");
+        }
+      }
       await this.bus.publish("process-events", toWire(event));
     }
   }
@@ -146,6 +159,36 @@ export class EventLogService {
       take: limit,
     });
     return rows.map(toRecord);
+  }
+
+  /**
+   * A caller's subscription, checked: names must be process names the caller may watch,
+   * `after` an event id; a token bound to a pattern receives only its processes' events.
+   */
+  subscribe(
+    request: {
+      readonly names?: readonly string[];
+      readonly kinds?: readonly ProcessEventKind[];
+      readonly after?: string;
+    },
+    principal: Principal,
+  ): AsyncIterableIterator<ProcessEventRecord> {
+    const problems: InvalidField[] = [];
+    request.names?.forEach((name, i) => check(problems, `names[${i}]`, name, processNameProblem));
+    if (request.after !== undefined && !/^\d{1,19}$/.test(request.after)) {
+      problems.push({
+        field: "after",
+        message: `must be an event id from a previous ProcessEvent (got "${request.after}")`,
+      });
+    }
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    for (const name of request.names ?? []) assertMayTouch(principal, name, "watch");
+    return this.stream({
+      names: request.names,
+      kinds: request.kinds,
+      after: request.after === undefined ? undefined : BigInt(request.after),
+      accept: principal.processPattern === null ? undefined : (event) => mayTouchProcess(principal, event.processName),
+    });
   }
 
   /**

@@ -5,13 +5,17 @@ import type { ControlService } from "../control/control.service.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { HealthReport } from "../health/health.js";
-import type { RegistryService } from "../registry/registry.service.js";
+import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
+import type { ProcessReads } from "../registry/process-reads.js";
+import type { RegistryAdmin } from "../registry/registry-admin.js";
 import type { HostAnswers, LiveState, SupervisorService } from "../supervisor/supervisor.service.js";
 import type { WatchService } from "../watch/watch.service.js";
 
 /** The long-lived services a request reaches through its context. */
 export interface Services {
-  readonly registry: RegistryService;
+  readonly processes: ProcessReads;
+  readonly agents: AgentLifecycle;
+  readonly registryAdmin: RegistryAdmin;
   readonly events: EventLogService;
   readonly tokens: TokenService;
   readonly supervisors: SupervisorService;
@@ -49,7 +53,7 @@ export function createLoaders(services: Services, options: { readonly cache: boo
   return {
     processByName: new DataLoader(
       async (names) => {
-        const rows = await services.registry.getMany(names);
+        const rows = await services.processes.getMany(names);
         const byName = new Map(rows.map((row) => [row.name, row]));
         return names.map((name) => byName.get(name) ?? null);
       },

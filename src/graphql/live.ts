@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ProcessEntity } from "../db/process.entity.js";
-import type { ProcessFilter } from "../registry/registry.service.js";
+import type { ProcessFilter } from "../registry/process-reads.js";
 import { addressOf, groupBySupervisor, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
 import type { Principal } from "../auth/principal.js";
 import { Role } from "../domain/role.js";
@@ -71,7 +71,7 @@ export async function startAsking(
 ): Promise<void> {
   const named = services.supervisors.lastNamed(selectionOf(filter, principal));
   if (named) return loaders.supervisorAnswers.prefetch(named);
-  const hosts = await services.registry.supervisorsOf(filter, principal).catch(() => []);
+  const hosts = await services.processes.supervisorsOf(filter, principal).catch(() => []);
   loaders.supervisorAnswers.prefetch(hosts.map(supervisorKey));
 }
 

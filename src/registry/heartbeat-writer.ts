@@ -1,4 +1,5 @@
 import type { DataSource } from "typeorm";
+import type { Clock } from "../clock.js";
 import { ProcessStatus } from "../domain/process-status.js";
 
 /** Statuses in which a registered process's heartbeat is simply stamped. */
@@ -40,7 +41,7 @@ export class HeartbeatWriter {
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock: Clock,
     options: HeartbeatWriterOptions = {},
   ) {
     this.maxInFlight = options.maxInFlight ?? 2;
@@ -67,7 +68,7 @@ export class HeartbeatWriter {
   }
 
   private async write(batch: Pending[]): Promise<void> {
-    const at = this.now();
+    const at = this.clock.now();
     try {
       // The same process twice in one batch would match one row for two heartbeats.
       const distinct = new Map(batch.map((p) => [`${p.name}\u0000${p.pid}`, p]));

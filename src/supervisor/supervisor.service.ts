@@ -1,5 +1,5 @@
 import type { ProcessEntity } from "../db/process.entity.js";
-import { NotFoundError, type AppError } from "../errors.js";
+import { BadUserInputError, NotFoundError, type AppError, type InvalidField } from "../errors.js";
 import type { LogTail, SupervisorClient } from "./supervisor-client.js";
 import {
   describeAddress,
@@ -8,6 +8,9 @@ import {
   type SupervisorAddress,
 } from "./supervisor.errors.js";
 import type { SupervisorProcessInfo, SupervisorView } from "./supervisor-state.js";
+
+/** The most a single log read returns. */
+export const MAX_LOG_BYTES = 64 * 1024;
 
 /** Selections whose supervisords {@link SupervisorService.lastNamed} remembers. */
 const REMEMBERED_SELECTIONS = 256;
@@ -242,6 +245,12 @@ export class SupervisorService {
     offset: number,
     bytes: number,
   ): Promise<LogTail | null> {
+    const problems: InvalidField[] = [];
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > MAX_LOG_BYTES)
+      problems.push({ field: "bytes", message: `must be between 1 and ${MAX_LOG_BYTES} (got ${bytes})` });
+    if (!Number.isInteger(offset) || offset < 0)
+      problems.push({ field: "offset", message: `must not be negative (got ${offset})` });
+    if (problems.length > 0) throw BadUserInputError.of(problems);
     const address = addressOf(process);
     if (!address) return null;
     try {

@@ -1,9 +1,8 @@
-import type { DataSource } from "typeorm";
 import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
-import { ProcessEntity } from "../db/process.entity.js";
-import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
+import type { ProcessEntity } from "../db/process.entity.js";
 import type { Logger } from "../logger.js";
-import type { RegistryService } from "../registry/registry.service.js";
+import type { LastSeen, Observations } from "../registry/observations.js";
+import type { ProcessReads } from "../registry/process-reads.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
@@ -40,8 +39,8 @@ export class SupervisorPoller {
   private readonly failures = new Map<string, number>();
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly registry: RegistryService,
+    private readonly processes: ProcessReads,
+    private readonly observations: Observations,
     private readonly client: SupervisorClient,
     private readonly options: PollerOptions,
     private readonly logger: Logger,
@@ -50,33 +49,16 @@ export class SupervisorPoller {
   async pollOnce(): Promise<void> {
     // Two reads per poll, whatever the size of the fleet: the rows that name a supervisord,
     // and what was last seen of each.
-    const [rows, last] = await Promise.all([this.registry.withSupervisor(), this.lastObservations()]);
+    const [rows, last] = await Promise.all([this.processes.withSupervisor(), this.observations.lastSeen()]);
     await Promise.all(
       [...groupBySupervisor(rows).values()].map((group) => this.pollHost(addressOf(group[0]!)!, group, last)),
     );
   }
 
-  /** What was last seen of each process that names a supervisord. */
-  private async lastObservations(): Promise<Map<string, { state: string; pid: number }>> {
-    const rows = (await this.dataSource
-      .getRepository(SupervisorObservationEntity)
-      .createQueryBuilder("o")
-      .innerJoin(
-        ProcessEntity,
-        "p",
-        "p.process_name = o.process_name AND p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL",
-      )
-      .select("o.process_name", "name")
-      .addSelect("o.state", "state")
-      .addSelect("o.pid", "pid")
-      .getRawMany()) as { name: string; state: string; pid: number | string }[];
-    return new Map(rows.map((r) => [r.name, { state: r.state, pid: Number(r.pid) }]));
-  }
-
   private async pollHost(
     address: SupervisorAddress,
     rows: readonly ProcessEntity[],
-    last: ReadonlyMap<string, { state: string; pid: number }>,
+    last: ReadonlyMap<string, LastSeen>,
   ): Promise<void> {
     const key = supervisorKey(address);
     let infos: SupervisorProcessInfo[];
@@ -113,7 +95,7 @@ export class SupervisorPoller {
   /** Hands over only what differs from the last observation (changes are rare; polls are not). */
   private async observeChanged(
     rows: readonly ProcessEntity[],
-    last: ReadonlyMap<string, { state: string; pid: number }>,
+    last: ReadonlyMap<string, LastSeen>,
     observe: (row: ProcessEntity) => Observation | null,
   ): Promise<void> {
     for (const row of rows) {
@@ -121,7 +103,7 @@ export class SupervisorPoller {
       if (!observation) continue;
       const previous = last.get(row.name);
       if (previous && previous.state === observation.state && previous.pid === observation.pid) continue;
-      await this.registry.applyObservation(row.name, observation, SYSTEM_PRINCIPAL);
+      await this.observations.apply(row.name, observation, SYSTEM_PRINCIPAL);
     }
   }
 }

@@ -1,10 +1,13 @@
 import type { Principal } from "../auth/principal.js";
 import { mayTouchProcess, SYSTEM_PRINCIPAL } from "../auth/principal.js";
+import type { Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
-import { BadUserInputError, ForbiddenError, type InvalidField } from "../errors.js";
+import { BadUserInputError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { RegistryService } from "../registry/registry.service.js";
-import { check, hostProblem, portProblem, programNameProblem } from "../registry/validation.js";
+import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
+import type { Observations } from "../registry/observations.js";
+import type { ProcessReads } from "../registry/process-reads.js";
+import { check, hostProblem, portProblem, programNameProblem } from "../domain/validation.js";
 import { SupervisorState } from "../supervisor/supervisor-state.js";
 import { Periodic } from "./periodic.js";
 import type { SupervisorPoller } from "./supervisor-poller.js";
@@ -59,9 +62,12 @@ export class WatchService {
   private readonly polling: Periodic;
 
   constructor(
-    private readonly registry: RegistryService,
+    private readonly processes: ProcessReads,
+    private readonly agents: AgentLifecycle,
+    private readonly observations: Observations,
     poller: SupervisorPoller,
     private readonly settings: WatchSettings,
+    private readonly clock: Clock,
     logger: Logger,
   ) {
     this.watchdog = new Periodic(
@@ -89,7 +95,9 @@ export class WatchService {
 
   /** One watchdog pass: running processes with a stale heartbeat become ERROR. */
   checkHeartbeats(): Promise<ProcessEntity[]> {
-    return this.registry.markHeartbeatsLost(this.settings.heartbeatStaleSeconds, SYSTEM_PRINCIPAL);
+    const staleSeconds = this.settings.heartbeatStaleSeconds;
+    const cutoff = new Date(this.clock.now().getTime() - staleSeconds * 1000);
+    return this.agents.markHeartbeatsLost(cutoff, staleSeconds, SYSTEM_PRINCIPAL);
   }
 
   /**
@@ -104,7 +112,7 @@ export class WatchService {
     if (report.pid != null && (!Number.isInteger(report.pid) || report.pid < 0)) {
       problems.push({ field: "input.pid", message: `must be a pid, or 0 when not running (got ${report.pid})` });
     }
-    const now = Date.now();
+    const now = this.clock.now().getTime();
     if (report.at && (report.at.getTime() > now + MAX_CLOCK_AHEAD_MS || report.at.getTime() < now - MAX_EVENT_AGE_MS)) {
       problems.push({
         field: "input.at",
@@ -113,25 +121,30 @@ export class WatchService {
     }
     if (problems.length > 0) throw BadUserInputError.of(problems);
 
-    const rows = await this.registry.findBySupervisorProgram(
-      report.supervisorHost,
-      report.supervisorPort,
-      report.program,
-    );
+    const { supervisorHost: host, supervisorPort: port } = report;
+    const rows = await this.processes.findBySupervisorProgram(host, port, report.program);
+    if (rows.length === 0 && !(await this.processes.namesSupervisor(host, port))) {
+      // Most often a mistyped FLEETVISOR_SUPERVISOR in the listener's environment.
+      throw new NotFoundError(
+        `no process in the registry names the supervisord ${host}:${port}; the listener's FLEETVISOR_SUPERVISOR must be ` +
+          "the supervisorHost:supervisorPort of its processes",
+        { supervisor: `${host}:${port}` },
+      );
+    }
     if (rows.some((row) => !mayTouchProcess(principal, row.name))) {
       // Naming the process would tell an agent what lies outside its binding.
       throw new ForbiddenError(
         `token "${principal.name}" is bound to "${principal.processPattern}" and may not report for this supervisord's program`,
       );
     }
-    const at = report.at ?? new Date();
+    const at = report.at ?? this.clock.now();
     // supervisord's events name the pid a stopped or exited process had; a poll says 0 for
     // it. Observations must compare alike, or every poll would see a "change".
     const pid = NOT_RUNNING.has(report.state) ? 0 : (report.pid ?? 0);
     const results: ProcessEntity[] = [];
     for (const row of rows) {
       const exited = report.state === SupervisorState.EXITED;
-      const { process } = await this.registry.applyObservation(
+      const { process } = await this.observations.apply(
         row.name,
         {
           state: report.state,

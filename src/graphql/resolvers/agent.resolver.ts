@@ -4,7 +4,7 @@ import type { ProcessEntity } from "../../db/process.entity.js";
 import type {
   HeartbeatAck as HeartbeatAckValue,
   Registration as RegistrationValue,
-} from "../../registry/registry.service.js";
+} from "../../registry/agent-lifecycle.js";
 import type { RequestContext } from "../context.js";
 import { ProcessPidArgs } from "../types/agent.args.js";
 import { HeartbeatAck, Registration } from "../types/agent.types.js";
@@ -22,7 +22,7 @@ export class AgentResolver {
     @Ctx() { services, principal }: RequestContext,
     @Args(() => ProcessPidArgs) { name, pid }: ProcessPidArgs,
   ): Promise<RegistrationValue> {
-    return services.registry.register(name, pid, principal);
+    return services.agents.register(name, pid, principal);
   }
 
   @Authorized(Role.AGENT, Role.ADMIN)
@@ -31,7 +31,7 @@ export class AgentResolver {
     @Ctx() { services, principal }: RequestContext,
     @Args(() => ProcessPidArgs) { name, pid }: ProcessPidArgs,
   ): Promise<HeartbeatAckValue> {
-    return services.registry.heartbeat(name, pid, principal);
+    return services.agents.heartbeat(name, pid, principal);
   }
 
   @Authorized(Role.AGENT, Role.ADMIN)
@@ -40,6 +40,6 @@ export class AgentResolver {
     @Ctx() { services, principal }: RequestContext,
     @Arg("name", () => String) name: string,
   ): Promise<ProcessEntity> {
-    return services.registry.deregister(name, principal);
+    return services.agents.deregister(name, principal);
   }
 }

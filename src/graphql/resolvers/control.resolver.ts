@@ -15,7 +15,7 @@ export class ControlResolver {
   async supervisors(
     @Ctx() { services }: RequestContext,
   ): Promise<(SupervisordStatus & { registeredProcessCount: number })[]> {
-    const hosts = await services.registry.supervisors();
+    const hosts = await services.processes.supervisors();
     return Promise.all(
       hosts.map(async ({ host, port, processCount }) => ({
         ...(await services.supervisors.status({ host, port })),

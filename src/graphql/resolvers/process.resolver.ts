@@ -2,20 +2,16 @@ import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
 import { Arg, Authorized, Ctx, FieldResolver, Info, Int, Query, Resolver, Root } from "type-graphql";
 import { Role } from "../../domain/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
-import { BadUserInputError, type InvalidField } from "../../errors.js";
 import type { ProcessHealth as ProcessHealthValue } from "../../health/health.js";
 import type { LogTail } from "../../supervisor/supervisor-client.js";
 import type { SupervisorProcessInfo } from "../../supervisor/supervisor-state.js";
-import type { LiveState } from "../../supervisor/supervisor.service.js";
+import { MAX_LOG_BYTES, type LiveState } from "../../supervisor/supervisor.service.js";
 import type { RequestContext } from "../context.js";
 import { healthOf, liveStateOf, resolveLiveStates, startAsking } from "../live.js";
 import { LogStream, ProcessHealth } from "../types/enums.js";
 import { ProcessFilter } from "../types/process.inputs.js";
 import { Process } from "../types/process.type.js";
 import { LogChunk, SupervisorProcess } from "../types/supervisor.types.js";
-
-/** The most a single `log` call returns. */
-export const MAX_LOG_BYTES = 64 * 1024;
 
 function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
   return {
@@ -67,7 +63,7 @@ export class ProcessResolver {
     const live = selects(info, LIVE_FIELDS);
     // With live fields, supervisord is asked while the rows are still on their way.
     const asking = live ? startAsking(filter ?? {}, context) : undefined;
-    const rows = await context.services.registry.list(filter ?? {}, context.principal);
+    const rows = await context.services.processes.list(filter ?? {}, context.principal);
     if (live) {
       await asking;
       await resolveLiveStates(rows, filter ?? {}, context, { health: selects(info, HEALTH_FIELDS) });
@@ -81,7 +77,7 @@ export class ProcessResolver {
     @Ctx() { services, principal }: RequestContext,
     @Arg("name", () => String) name: string,
   ): Promise<ProcessEntity | null> {
-    return services.registry.get(name, principal);
+    return services.processes.get(name, principal);
   }
 
   @FieldResolver(() => SupervisorProcess, {
@@ -135,11 +131,6 @@ export class ProcessResolver {
     @Arg("bytes", () => Int, { defaultValue: 4096, description: `At most ${MAX_LOG_BYTES}.` }) bytes: number,
     @Arg("offset", () => Int, { defaultValue: 0 }) offset: number,
   ): Promise<LogTail | null> {
-    const problems: InvalidField[] = [];
-    if (bytes < 1 || bytes > MAX_LOG_BYTES)
-      problems.push({ field: "bytes", message: `must be between 1 and ${MAX_LOG_BYTES} (got ${bytes})` });
-    if (offset < 0) problems.push({ field: "offset", message: `must not be negative (got ${offset})` });
-    if (problems.length > 0) throw BadUserInputError.of(problems);
     return services.supervisors.tailLog(process, stream, offset, bytes);
   }
 }

@@ -13,7 +13,7 @@ export class RegistryAdminResolver {
     @Ctx() { services, principal }: RequestContext,
     @Arg("input", () => CreateProcessInput) input: CreateProcessInput,
   ): Promise<ProcessEntity> {
-    return services.registry.create(input, principal);
+    return services.registryAdmin.create(input, principal);
   }
 
   @Authorized(Role.ADMIN)
@@ -22,7 +22,7 @@ export class RegistryAdminResolver {
     @Ctx() { services, principal }: RequestContext,
     @Args(() => UpdateProcessArgs) { name, input }: UpdateProcessArgs,
   ): Promise<ProcessEntity> {
-    return services.registry.update(name, input, principal);
+    return services.registryAdmin.update(name, input, principal);
   }
 
   @Authorized(Role.ADMIN)
@@ -31,6 +31,6 @@ export class RegistryAdminResolver {
     @Ctx() { services, principal }: RequestContext,
     @Arg("name", () => String) name: string,
   ): Promise<ProcessEntity> {
-    return services.registry.delete(name, principal);
+    return services.registryAdmin.delete(name, principal);
   }
 }

@@ -1,0 +1,140 @@
+import { Brackets, type DataSource, type EntityManager } from "typeorm";
+import type { Principal } from "../auth/principal.js";
+import { ProcessEntity } from "../db/process.entity.js";
+import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
+import { isDuplicateKey } from "../db/db-errors.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
+import { followSupervisor, type Observation } from "./follow.js";
+import { findProcess, mustFindProcess } from "./process-rows.js";
+import type { Transitions } from "./transitions.js";
+
+/** What was last seen of one program: its state and pid. */
+export interface LastSeen {
+  readonly state: string;
+  readonly pid: number;
+}
+
+/**
+ * What supervisord was last seen to say of each registry process
+ * (`fleetvisor_supervisor_observations`), and the registry following it. The one owner of
+ * that table: the poller, the listener intake and admin deletes all go through here.
+ */
+export class Observations {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly transitions: Transitions,
+  ) {}
+
+  /** What was last seen of each process that names a supervisord, in one read. */
+  async lastSeen(): Promise<Map<string, LastSeen>> {
+    const rows = (await this.dataSource
+      .getRepository(SupervisorObservationEntity)
+      .createQueryBuilder("o")
+      .innerJoin(
+        ProcessEntity,
+        "p",
+        "p.process_name = o.process_name AND p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL",
+      )
+      .select("o.process_name", "name")
+      .addSelect("o.state", "state")
+      .addSelect("o.pid", "pid")
+      .getRawMany()) as { name: string; state: string; pid: number | string }[];
+    return new Map(rows.map((r) => [r.name, { state: r.state, pid: Number(r.pid) }]));
+  }
+
+  /**
+   * Forgets what was seen of `name`'s program, in the caller's transaction: a process
+   * created again under this name starts from a first sighting.
+   */
+  async forget(manager: EntityManager, name: string): Promise<void> {
+    await manager.delete(SupervisorObservationEntity, { processName: name });
+  }
+
+  /**
+   * What supervisord was seen to say of `name`'s program. When it differs from what was
+   * last seen (state or pid), the change is recorded (SUPERVISOR_STATE_CHANGED, and an
+   * alert for a crash or an unreachable supervisord) and the registry follows it; all in
+   * one transaction that only the first of several replicas seeing the same change wins.
+   * An observation older than the last one (a late listener event) changes nothing.
+   */
+  async apply(
+    name: string,
+    observation: Observation,
+    principal: Principal,
+  ): Promise<{ changed: boolean; process: ProcessEntity | null }> {
+    return this.transitions.run(name, principal, async (manager, record) => {
+      const process = await findProcess(manager, name);
+      if (!process) return { changed: false, process: null };
+      const before = await manager.findOne(SupervisorObservationEntity, { where: { processName: name } });
+      if (!(await this.store(manager, name, observation, before))) return { changed: false, process };
+
+      const was = before ? `${before.state}${before.pid ? ` (pid ${before.pid})` : ""}` : "first seen";
+      const now = `${observation.state}${observation.pid ? ` (pid ${observation.pid})` : ""}`;
+      await record(
+        {
+          kind: ProcessEventKind.SUPERVISOR_STATE_CHANGED,
+          message: `${was} → ${now}${observation.detail ? `, ${observation.detail}` : ""} (${observation.source})`,
+        },
+        process,
+      );
+      if (observation.state === "UNREACHABLE") {
+        await record(
+          {
+            kind: ProcessEventKind.SUPERVISOR_UNREACHABLE,
+            message: observation.detail ?? "supervisord does not answer",
+          },
+          process,
+        );
+        return { changed: true, process };
+      }
+      // The first sighting of a program only sets the baseline for later changes.
+      const follow = before ? followSupervisor(observation) : null;
+      if (!follow) return { changed: true, process };
+      const moved = await this.transitions.moveStatus(manager, name, follow.from, follow.to, follow.clearPid);
+      const row = await mustFindProcess(manager, name);
+      if (moved) await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
+      if (follow.crash) await record({ kind: ProcessEventKind.PROCESS_CRASHED, message: follow.message }, row);
+      return { changed: true, process: row };
+    });
+  }
+
+  /** Stores `observation` when it is news (a conditional write); true when it was. */
+  private async store(
+    manager: EntityManager,
+    name: string,
+    observation: Observation,
+    before: SupervisorObservationEntity | null,
+  ): Promise<boolean> {
+    // UNREACHABLE is seen on Fleetvisor's clock, not supervisord's: it keeps the time of
+    // the last answer, so that the next answer is not taken for an older one.
+    const unreachable = observation.state === "UNREACHABLE";
+    const fields = {
+      state: observation.state,
+      pid: observation.pid,
+      ...(unreachable && before ? {} : { observedAt: observation.at }),
+    };
+    if (!before) {
+      return manager
+        .insert(SupervisorObservationEntity, { processName: name, ...fields })
+        .then(() => true)
+        .catch((error: unknown) => {
+          // Another replica saw it first.
+          if (isDuplicateKey(error)) return false;
+          throw error;
+        });
+    }
+    const updated = await manager
+      .createQueryBuilder()
+      .update(SupervisorObservationEntity)
+      .set(fields)
+      .where("process_name = :name", { name })
+      .andWhere(unreachable ? "1 = 1" : "observed_at <= :at", { at: observation.at })
+      .andWhere(
+        new Brackets((w) =>
+          w.where("state <> :state", { state: observation.state }).orWhere("pid <> :pid", { pid: observation.pid }),
+        ),
+      )
+      .execute();
+    return updated.affected !== 0;
+  }
+}
