@@ -7,7 +7,9 @@ import { createDataSource } from "./db/data-source.js";
 import { describeDatabaseError } from "./db/db-errors.js";
 import { pendingMigrations, runMigrations } from "./db/migrate.js";
 import { MemoryEventBus, RedisEventBus, type EventBus } from "./events/event-bus.js";
+import { EventFeed } from "./events/event-feed.js";
 import { EventLogService } from "./events/event-log.service.js";
+import { EventStreams } from "./events/event-stream.js";
 import type { Services } from "./graphql/context.js";
 import { buildFleetvisorSchema } from "./graphql/schema.js";
 import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
@@ -79,7 +81,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
 
     const bus: EventBus = config.redisUrl
-      ? new RedisEventBus({ url: config.redisUrl }, logger)
+      ? new RedisEventBus({ url: config.redisUrl, prefix: `fleetvisor:${await deploymentId(dataSource)}:` }, logger)
       : new MemoryEventBus(logger);
     cleanup.unshift(() => bus.close());
     await bus.start();
@@ -98,6 +100,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanup.push(async () => supervisorClient.close());
 
     const events = new EventLogService(dataSource, bus, logger, clock);
+    const feed = new EventFeed(events, bus, clock, logger);
+    feed.start();
+    cleanup.unshift(() => feed.stop());
     const transitions = new Transitions(dataSource, events, clock);
     const processes = new ProcessReads(dataSource);
     const observations = new Observations(dataSource, transitions);
@@ -137,6 +142,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
     const services: Services = {
       events,
+      subscriptions: new EventStreams(events, feed, bus, clock),
       processes,
       agents,
       registryAdmin: new RegistryAdmin(transitions, observations, clock),
@@ -203,4 +209,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     for (const step of cleanup) await step().catch(() => undefined);
     throw error;
   }
+}
+
+/** The id every replica on this database shares (see the deployment-identity migration). */
+async function deploymentId(dataSource: DataSource): Promise<string> {
+  const rows = (await dataSource.query("SELECT id FROM fleetvisor_deployment")) as { id: string }[];
+  if (rows.length !== 1) throw new Error(`fleetvisor_deployment must hold one row (it holds ${rows.length})`);
+  return rows[0]!.id;
 }

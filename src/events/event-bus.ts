@@ -23,6 +23,11 @@ export interface EventBus {
   /** Delivers `payload` to every listener of `topic` on every replica. Never throws. */
   publish(topic: Topic, payload: unknown): Promise<void>;
   on(topic: Topic, listener: Listener): () => void;
+  /**
+   * `listener` is told each time the bus comes back after losing its connection: what was
+   * published meanwhile did not arrive (the log has it).
+   */
+  onReconnect(listener: () => void): () => void;
   /** Whether a publish on `topic` could reach anyone (lets hot paths skip building events). */
   delivers(topic: Topic): boolean;
   /** Whether publishes currently reach other replicas (always true in memory). */
@@ -76,6 +81,11 @@ export class MemoryEventBus implements EventBus {
     return this.listeners.add(topic, listener);
   }
 
+  /** Memory never disconnects. */
+  onReconnect(_listener: () => void): () => void {
+    return () => undefined;
+  }
+
   delivers(topic: Topic): boolean {
     return this.listeners.has(topic);
   }
@@ -89,8 +99,12 @@ export class MemoryEventBus implements EventBus {
 
 export interface RedisEventBusOptions {
   readonly url: string;
-  /** Channel prefix, so that several Fleetvisor deployments can share one Redis. @default "fleetvisor:" */
-  readonly prefix?: string;
+  /**
+   * Channel prefix, so that several Fleetvisor deployments can share one Redis: every
+   * replica of one deployment must use the same (app.ts derives it from the deployment id
+   * stored in the database).
+   */
+  readonly prefix: string;
   /** A publish that Redis does not confirm in time is dropped (and logged). @default 2000 */
   readonly commandTimeoutMs?: number;
 }
@@ -109,13 +123,16 @@ export class RedisEventBus implements EventBus {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly prefix: string;
+  private readonly reconnectListeners = new Set<() => void>();
+  /** Whether the subscription was lost since it was last ready. */
+  private lost = false;
 
   constructor(
     options: RedisEventBusOptions,
     private readonly logger: Logger,
   ) {
     this.listeners = new Listeners(logger);
-    this.prefix = options.prefix ?? "fleetvisor:";
+    this.prefix = options.prefix;
     const common = {
       connectTimeout: 2_000,
       commandTimeout: options.commandTimeoutMs ?? 2_000,
@@ -140,6 +157,14 @@ export class RedisEventBus implements EventBus {
       client.on("error", (error: Error) => logger.warn({ role, reason: error.message }, "redis connection error"));
       client.on("ready", () => logger.info({ role }, "redis connected"));
     }
+    this.subscriber.on("close", () => {
+      this.lost = true;
+    });
+    this.subscriber.on("ready", () => {
+      if (!this.lost) return;
+      this.lost = false;
+      for (const listener of this.reconnectListeners) listener();
+    });
     this.subscriber.on("message", (channel: string, message: string) => {
       const topic = channel.slice(this.prefix.length) as Topic;
       let payload: unknown;
@@ -182,6 +207,11 @@ export class RedisEventBus implements EventBus {
 
   on(topic: Topic, listener: Listener): () => void {
     return this.listeners.add(topic, listener);
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
   }
 
   /** Other replicas' listeners are unknown here: assume someone listens. */

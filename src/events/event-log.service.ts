@@ -1,16 +1,13 @@
-import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/principal.js";
+import { Brackets, type DataSource, type EntityManager, In } from "typeorm";
 import { systemClock, type Clock } from "../clock.js";
-import { check, processNameProblem } from "../domain/validation.js";
-import { BadUserInputError, type InvalidField } from "../errors.js";
-import { type DataSource, type EntityManager, In, MoreThan } from "typeorm";
 import { ProcessEventEntity } from "../db/process-event.entity.js";
 import type { ProcessEntity } from "../db/process.entity.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
 import type { ProcessStatus } from "../domain/process-status.js";
-import { AsyncQueue } from "./async-queue.js";
 import type { Logger } from "../logger.js";
 import type { EventBus } from "./event-bus.js";
-import { ProcessEventKind } from "../domain/event-kind.js";
-import { fromWire, toWire, type ProcessEventRecord } from "./process-event.js";
+import type { EventLogReader, IdRange } from "./event-feed.js";
+import { toWire, type ProcessEventRecord } from "./process-event.js";
 
 /** What a transition records; id and time are the log's. */
 export interface EventDraft {
@@ -21,33 +18,13 @@ export interface EventDraft {
   readonly status: ProcessStatus | null;
 }
 
-/** Which events a subscriber wants. */
+/** Which recorded events a read wants. */
 export interface EventFilter {
   /** Only these processes; `undefined` for all. */
   readonly names?: readonly string[] | undefined;
-  /** Only these kinds; `undefined` for every recorded kind (not `HEARTBEAT`). */
+  /** Only these kinds; `undefined` for every recorded kind. */
   readonly kinds?: readonly ProcessEventKind[] | undefined;
-  /** A further test applied to every event, for example an agent's binding. */
-  readonly accept?: ((event: ProcessEventRecord) => boolean) | undefined;
 }
-
-export interface EventStreamOptions extends EventFilter {
-  /** Replay every recorded event after this id first. */
-  readonly after?: bigint | undefined;
-}
-
-/** Events read from the log per query while replaying. */
-const REPLAY_PAGE_SIZE = 500;
-/**
- * Live events a subscriber may fall behind before it is disconnected (it can resume with
- * `after`). Bounds the memory one slow or stuck client can hold.
- */
-const MAX_BUFFERED_EVENTS = 10_000;
-/**
- * A replayed event is also published live shortly after its commit; after this long, no
- * such duplicate can still be in flight and the replayed ids are forgotten.
- */
-const DUPLICATE_WINDOW_MS = 60_000;
 
 const MESSAGE_LIMIT = 1000;
 
@@ -64,12 +41,13 @@ function toRecord(row: ProcessEventEntity): ProcessEventRecord {
 }
 
 /**
- * The event log (`fleetvisor_process_events`) and the live fan-out.
+ * The event log (`fleetvisor_process_events`): recording, publishing, reading.
  *
  * A transition is recorded inside the transaction that makes it, so a transition and its
- * event commit together or not at all; it is published only after the commit.
+ * event commit together or not at all; it is published only after the commit. The log is
+ * the truth; what is published is the fast path (see EventFeed).
  */
-export class EventLogService {
+export class EventLogService implements EventLogReader {
   private pendingHeartbeats: ReturnType<typeof toWire>[] = [];
   private readonly recordedListeners: ((event: ProcessEventRecord) => void)[] = [];
 
@@ -145,136 +123,51 @@ export class EventLogService {
     }
   }
 
+  /** The id of the newest recorded event (0 when there is none). */
+  async lastId(): Promise<bigint> {
+    const rows = (await this.dataSource.query("SELECT MAX(id) AS id FROM fleetvisor_process_events")) as {
+      id: string | number | null;
+    }[];
+    return BigInt(rows[0]?.id ?? 0);
+  }
+
   /** Recorded events after `cursor`, oldest first. */
   async readAfter(cursor: bigint, limit: number, filter: EventFilter = {}): Promise<ProcessEventRecord[]> {
     const kinds = filter.kinds?.filter((k) => k !== ProcessEventKind.HEARTBEAT);
     if (kinds && kinds.length === 0) return [];
-    const rows = await this.dataSource.getRepository(ProcessEventEntity).find({
-      where: {
-        id: MoreThan(cursor.toString()),
-        ...(filter.names ? { processName: In([...filter.names]) } : {}),
-        ...(kinds ? { kind: In(kinds) } : {}),
-      },
-      order: { id: "ASC" },
-      take: limit,
-    });
-    return rows.map(toRecord);
+    const query = this.dataSource
+      .getRepository(ProcessEventEntity)
+      .createQueryBuilder("e")
+      .where("e.id > :cursor", { cursor: cursor.toString() });
+    if (filter.names) query.andWhere({ processName: In([...filter.names]) });
+    if (kinds) query.andWhere({ kind: In(kinds) });
+    return (await query.orderBy("e.id", "ASC").take(limit).getMany()).map(toRecord);
   }
 
-  /**
-   * A caller's subscription, checked: names must be process names the caller may watch,
-   * `after` an event id; a token bound to a pattern receives only its processes' events.
-   */
-  subscribe(
-    request: {
-      readonly names?: readonly string[];
-      readonly kinds?: readonly ProcessEventKind[];
-      readonly after?: string;
-    },
-    principal: Principal,
-  ): AsyncIterableIterator<ProcessEventRecord> {
-    const problems: InvalidField[] = [];
-    request.names?.forEach((name, i) => check(problems, `names[${i}]`, name, processNameProblem));
-    if (request.after !== undefined && !/^\d{1,19}$/.test(request.after)) {
-      problems.push({
-        field: "after",
-        message: `must be an event id from a previous ProcessEvent (got "${request.after}")`,
-      });
-    }
-    if (problems.length > 0) throw BadUserInputError.of(problems);
-    for (const name of request.names ?? []) assertMayTouch(principal, name, "watch");
-    return this.stream({
-      names: request.names,
-      kinds: request.kinds,
-      after: request.after === undefined ? undefined : BigInt(request.after),
-      accept: principal.processPattern === null ? undefined : (event) => mayTouchProcess(principal, event.processName),
-    });
+  async idsUpTo(upTo: bigint, count: number): Promise<bigint[]> {
+    const rows = (await this.dataSource.query(
+      "SELECT id FROM fleetvisor_process_events WHERE id <= ? ORDER BY id DESC LIMIT ?",
+      [upTo.toString(), count],
+    )) as { id: string | number }[];
+    return rows.map((row) => BigInt(row.id));
   }
 
-  /**
-   * A subscriber's stream: with `after`, first every recorded event after that id, then
-   * the live ones, with no gap and no duplicate.
-   *
-   * The live listener is attached before the log is read, so an event committed during
-   * the replay is either in what the replay reads or arrives live afterwards (or both,
-   * and then the copy is dropped by id). Ids are compared as a set, not as "greater than
-   * the last replayed", because concurrent transactions may commit out of id order.
-   */
-  stream(options: EventStreamOptions): AsyncIterableIterator<ProcessEventRecord> {
-    const names = options.names ? new Set(options.names) : undefined;
-    const kinds = options.kinds ? new Set(options.kinds) : undefined;
-    const wanted = (event: ProcessEventRecord): boolean =>
-      (!names || names.has(event.processName)) &&
-      (kinds ? kinds.has(event.kind) : event.kind !== ProcessEventKind.HEARTBEAT) &&
-      (!options.accept || options.accept(event));
-
-    const live = new AsyncQueue<ProcessEventRecord>(MAX_BUFFERED_EVENTS);
-    const onEvent = (payload: unknown): void => {
-      const event = fromWire(payload);
-      if (wanted(event)) live.push(event);
-    };
-    const detach = [this.bus.on("process-events", onEvent)];
-    if (kinds?.has(ProcessEventKind.HEARTBEAT)) {
-      detach.push(this.bus.on("heartbeats", (batch) => (batch as unknown[]).forEach(onEvent)));
-    }
-    const end = async (): Promise<void> => {
-      for (const off of detach.splice(0)) off();
-      await live.return();
-    };
-    const events = this.replayThenLive(live, wanted, options, end);
-    return {
-      next: () => events.next(),
-      // A subscriber that leaves (complete, disconnect) calls return() while the stream
-      // waits for the next live event: a generator's own return() would wait for that event,
-      // perhaps forever, holding its listener. Ending the live queue first lets it finish.
-      return: async (value?: unknown) => {
-        await end();
-        return events.return(value as ProcessEventRecord);
-      },
-      throw: async (error?: unknown) => {
-        await end();
-        return events.throw(error);
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
-  }
-
-  private async *replayThenLive(
-    live: AsyncQueue<ProcessEventRecord>,
-    wanted: (event: ProcessEventRecord) => boolean,
-    options: EventStreamOptions,
-    end: () => Promise<void>,
-  ): AsyncGenerator<ProcessEventRecord> {
-    try {
-      // Ids of replayed events that may still arrive live too. Only recent events can: an
-      // event is published right after its commit, so older ones need no remembering.
-      let replayed: Set<string> | undefined;
-      if (options.after !== undefined) {
-        replayed = new Set();
-        let cursor = options.after;
-        for (;;) {
-          const page = await this.readAfter(cursor, REPLAY_PAGE_SIZE, options);
-          for (const event of page) {
-            if (!wanted(event)) continue;
-            if (Date.now() - event.at.getTime() < DUPLICATE_WINDOW_MS) replayed.add(event.id!);
-            yield event;
-          }
-          if (page.length < REPLAY_PAGE_SIZE) break;
-          cursor = BigInt(page[page.length - 1]!.id!);
-        }
-      }
-      const forgetReplayedAt = Date.now() + DUPLICATE_WINDOW_MS;
-      for await (const event of live) {
-        if (replayed && event.id !== null) {
-          if (Date.now() > forgetReplayedAt) replayed = undefined;
-          else if (replayed.has(event.id)) continue;
-        }
-        yield event;
-      }
-    } finally {
-      await end();
-    }
+  /** Events after `after` or within `ranges`, oldest first: one indexed read. */
+  async readNewAndLate(after: bigint, ranges: readonly IdRange[], limit: number): Promise<ProcessEventRecord[]> {
+    const query = this.dataSource
+      .getRepository(ProcessEventEntity)
+      .createQueryBuilder("e")
+      .where(
+        new Brackets((w) => {
+          w.where("e.id > :after", { after: after.toString() });
+          ranges.forEach((range, i) =>
+            w.orWhere(`e.id BETWEEN :from${i} AND :to${i}`, {
+              [`from${i}`]: range.from.toString(),
+              [`to${i}`]: range.to.toString(),
+            }),
+          );
+        }),
+      );
+    return (await query.orderBy("e.id", "ASC").take(limit).getMany()).map(toRecord);
   }
 }

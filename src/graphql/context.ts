@@ -4,6 +4,7 @@ import type { TokenService } from "../auth/token.service.js";
 import type { ControlService } from "../control/control.service.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { EventLogService } from "../events/event-log.service.js";
+import type { EventStreams } from "../events/event-stream.js";
 import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
@@ -17,6 +18,7 @@ export interface Services {
   readonly agents: AgentLifecycle;
   readonly registryAdmin: RegistryAdmin;
   readonly events: EventLogService;
+  readonly subscriptions: EventStreams;
   readonly tokens: TokenService;
   readonly supervisors: SupervisorService;
   readonly control: ControlService;

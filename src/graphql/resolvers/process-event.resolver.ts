@@ -19,7 +19,7 @@ import { Process } from "../types/process.type.js";
 type SubscribeData = SubscribeResolverData<unknown, ProcessChangedArgs, RequestContext>;
 
 function subscribeToProcessChanges({ args, context }: SubscribeData): AsyncIterable<ProcessEventRecord> {
-  return context.services.events.subscribe(
+  return context.services.subscriptions.subscribe(
     { names: args.names ?? undefined, kinds: args.kinds ?? undefined, after: args.after ?? undefined },
     context.principal,
   );

@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { event, ScriptedLog } from "../../test/support/scripted-event-log.js";
+import { ManualClock } from "../clock.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
+import { createLogger } from "../logger.js";
+import { MemoryEventBus } from "./event-bus.js";
+import { EventFeed } from "./event-feed.js";
+import { EventStreams } from "./event-stream.js";
+import { toWire, type ProcessEventRecord } from "./process-event.js";
+import { EventLogService } from "./event-log.service.js";
+import type { DataSource } from "typeorm";
+
+const logger = createLogger("silent");
+const feeds: EventFeed[] = [];
+
+function setup() {
+  const bus = new MemoryEventBus(logger);
+  const log = new ScriptedLog(bus);
+  const clock = new ManualClock();
+  const feed = new EventFeed(log, bus, clock, logger, { pollIntervalMs: 60_000 });
+  feed.start();
+  feeds.push(feed);
+  return { bus, log, feed, streams: new EventStreams(log, feed, bus, clock) };
+}
+
+afterEach(async () => {
+  for (const feed of feeds.splice(0)) await feed.stop();
+});
+
+async function take(stream: AsyncIterableIterator<ProcessEventRecord>, n: number): Promise<(string | null)[]> {
+  const ids: (string | null)[] = [];
+  const timeout = setTimeout(() => void stream.return!(undefined), 2_000);
+  for await (const e of stream) {
+    ids.push(e.id);
+    if (ids.length === n) break;
+  }
+  clearTimeout(timeout);
+  return ids;
+}
+
+/** Resolves once the stream has attached to the live feed (it reads where the log ends first). */
+const attached = (feed: EventFeed) =>
+  new Promise<void>((resolve) => {
+    const check = () => (feed.active ? resolve() : setTimeout(check, 1));
+    check();
+  });
+
+describe("EventStreams.stream", () => {
+  it("replays, then goes live, dropping live copies of replayed events and keeping late commits", async () => {
+    const { log, feed, streams } = setup();
+    log.commit(event(1), event(2), event(3), event(5));
+    let once = true;
+    log.duringRead = async () => {
+      if (!once) return;
+      once = false;
+      // While the replay reads: 5 (already in the log) is published, and 6 is recorded.
+      await log.publish(event(5));
+      await log.record(event(6));
+    };
+    const first = take(streams.stream({ after: 0n }), 6);
+    await attached(feed);
+    // 4 was allocated before 5 but commits only now, after the replay's read.
+    await log.record(event(4), event(7));
+    expect(await first).toEqual(["1", "2", "3", "5", "6", "4"]);
+  });
+
+  it("pages through a long log", async () => {
+    const { log, streams } = setup();
+    log.commit(...Array.from({ length: 1_200 }, (_, i) => event(i + 1)));
+    const ids = await take(streams.stream({ after: 0n }), 1_200);
+    expect(ids).toEqual(log.committed.map((e) => e.id));
+  });
+
+  it("without after, only what is recorded after it started", async () => {
+    const { log, feed, streams } = setup();
+    log.commit(event(1), event(2));
+    const seen = take(streams.stream({}), 2);
+    await attached(feed);
+    await log.record(event(3), event(4));
+    expect(await seen).toEqual(["3", "4"]);
+  });
+
+  it("applies names, kinds and the extra test to replayed and live events alike", async () => {
+    const { bus, log, feed, streams } = setup();
+    log.commit(event(1, "a"), event(2, "b"), event(3, "a", ProcessEventKind.REGISTERED), event(4, "a-secret"));
+    const stream = streams.stream({
+      after: 0n,
+      names: ["a", "a-secret"],
+      kinds: [ProcessEventKind.UPDATED, ProcessEventKind.HEARTBEAT],
+      accept: (e) => !e.processName.endsWith("secret"),
+    });
+    const seen = take(stream, 3);
+    await attached(feed);
+    await log.record(event(5, "b"), event(6, "a-secret"));
+    const events = new EventLogService(undefined as unknown as DataSource, bus, logger);
+    events.publishHeartbeat("a", "agent", new Date(0), null);
+    await new Promise((r) => setTimeout(r, 0)); // heartbeats of one tick travel together
+    await log.record(event(7, "a"));
+    expect(await seen).toEqual(["1", null, "7"]);
+  });
+
+  it("leaves heartbeats out unless asked for", async () => {
+    const { bus, log, feed, streams } = setup();
+    const seen = take(streams.stream({}), 1);
+    await attached(feed);
+    new EventLogService(undefined as unknown as DataSource, bus, logger).publishHeartbeat(
+      "a",
+      "agent",
+      new Date(0),
+      null,
+    );
+    await log.record(event(8));
+    expect(await seen).toEqual(["8"]);
+  });
+
+  it("delivers live events published through JSON unchanged", async () => {
+    const { log, feed, streams } = setup();
+    const stream = streams.stream({});
+    const next = stream.next();
+    await attached(feed);
+    const original = { ...event(9), at: new Date("2026-01-02T03:04:05.678Z"), message: "m" };
+    await log.record(original);
+    expect((await next).value).toEqual(original);
+    expect(toWire(original).at).toBe("2026-01-02T03:04:05.678Z");
+    await stream.return!(undefined);
+  });
+
+  it("a subscriber that leaves while waiting for a live event ends at once, and lets go of the feed", async () => {
+    const { feed, streams } = setup();
+    const stream = streams.stream({ names: ["quiet"] });
+    const waiting = stream.next();
+    await attached(feed);
+    const returned = await Promise.race([stream.return!(undefined), new Promise((r) => setTimeout(r, 1_000, "hung"))]);
+    expect(returned).toEqual({ value: undefined, done: true });
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    expect(feed.active).toBe(false);
+  });
+});

@@ -1,0 +1,180 @@
+import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/principal.js";
+import type { Clock } from "../clock.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
+import { check, processNameProblem } from "../domain/validation.js";
+import { BadUserInputError, type InvalidField } from "../errors.js";
+import { AsyncQueue } from "./async-queue.js";
+import type { EventBus } from "./event-bus.js";
+import type { EventFeed } from "./event-feed.js";
+import type { EventFilter } from "./event-log.service.js";
+import { fromWire, type ProcessEventRecord } from "./process-event.js";
+
+/** What the streams need of the event log. */
+export interface StreamLog {
+  lastId(): Promise<bigint>;
+  readAfter(cursor: bigint, limit: number, filter?: EventFilter): Promise<ProcessEventRecord[]>;
+}
+
+export interface EventStreamOptions extends EventFilter {
+  /** Replay every recorded event after this id first; without it, only what comes next. */
+  readonly after?: bigint | undefined;
+  /** A further test applied to every event, for example a token's binding. */
+  readonly accept?: ((event: ProcessEventRecord) => boolean) | undefined;
+}
+
+/** What a caller asks for on `processChanged`. */
+export interface SubscriptionRequest {
+  readonly names?: readonly string[] | undefined;
+  readonly kinds?: readonly ProcessEventKind[] | undefined;
+  readonly after?: string | undefined;
+}
+
+/** Events read from the log per query while replaying. */
+const REPLAY_PAGE_SIZE = 500;
+/**
+ * Live events a subscriber may fall behind before it is disconnected (it can resume with
+ * `after`). Bounds the memory one slow or stuck client can hold.
+ */
+const MAX_BUFFERED_EVENTS = 10_000;
+/**
+ * A replayed event may also arrive live shortly after; after this long, no such duplicate
+ * can still be on its way and the replayed ids are forgotten.
+ */
+const DUPLICATE_WINDOW_MS = 60_000;
+
+/**
+ * Subscribers' streams: each a replay from the log (with `after`) and then the replica's
+ * live feed, with no gap and no duplicate.
+ */
+export class EventStreams {
+  constructor(
+    private readonly log: StreamLog,
+    private readonly feed: EventFeed,
+    private readonly bus: EventBus,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * A caller's subscription, checked: names must be process names the caller may watch,
+   * `after` an event id; a token bound to a pattern receives only its processes' events.
+   */
+  subscribe(request: SubscriptionRequest, principal: Principal): AsyncIterableIterator<ProcessEventRecord> {
+    const problems: InvalidField[] = [];
+    request.names?.forEach((name, i) => check(problems, `names[${i}]`, name, processNameProblem));
+    if (request.after !== undefined && !/^\d{1,19}$/.test(request.after)) {
+      problems.push({
+        field: "after",
+        message: `must be an event id from a previous ProcessEvent (got "${request.after}")`,
+      });
+    }
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    for (const name of request.names ?? []) assertMayTouch(principal, name, "watch");
+    return this.stream({
+      names: request.names,
+      kinds: request.kinds,
+      after: request.after === undefined ? undefined : BigInt(request.after),
+      accept: principal.processPattern === null ? undefined : (event) => mayTouchProcess(principal, event.processName),
+    });
+  }
+
+  /**
+   * A subscriber's stream: with `after`, first every recorded event after that id, then
+   * the live ones; without, the events recorded after it started.
+   *
+   * It attaches to the live feed before it reads the log, so an event committed meanwhile
+   * is in what the replay reads or arrives live afterwards (or both, and then the copy is
+   * dropped by id). Ids are compared as a set, not as "greater than the last replayed",
+   * because concurrent transactions may commit out of id order.
+   */
+  stream(options: EventStreamOptions): AsyncIterableIterator<ProcessEventRecord> {
+    const names = options.names ? new Set(options.names) : undefined;
+    const kinds = options.kinds ? new Set(options.kinds) : undefined;
+    const wanted = (event: ProcessEventRecord): boolean =>
+      (!names || names.has(event.processName)) &&
+      (kinds ? kinds.has(event.kind) : event.kind !== ProcessEventKind.HEARTBEAT) &&
+      (!options.accept || options.accept(event));
+
+    const live = new AsyncQueue<ProcessEventRecord>(MAX_BUFFERED_EVENTS);
+    const detach: (() => void)[] = [];
+    let ended = false;
+    const end = async (): Promise<void> => {
+      ended = true;
+      for (const off of detach.splice(0)) off();
+      await live.return();
+    };
+    const onEvent = (event: ProcessEventRecord): void => {
+      if (wanted(event)) live.push(event);
+    };
+    if (kinds?.has(ProcessEventKind.HEARTBEAT)) {
+      detach.push(this.bus.on("heartbeats", (batch) => (batch as unknown[]).forEach((e) => onEvent(fromWire(e)))));
+    }
+    const attach = (from: bigint): void => {
+      if (!ended) detach.push(this.feed.subscribe(onEvent, from));
+    };
+    const events = this.replayThenLive(live, wanted, options, attach, end);
+    return {
+      next: () => events.next(),
+      // A subscriber that leaves (complete, disconnect) calls return() while the stream
+      // waits for the next live event: a generator's own return() would wait for that event,
+      // perhaps forever, holding its listener. Ending the live queue first lets it finish.
+      return: async (value?: unknown) => {
+        await end();
+        return events.return(value as ProcessEventRecord);
+      },
+      throw: async (error?: unknown) => {
+        await end();
+        return events.throw(error);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  private async *replayThenLive(
+    live: AsyncQueue<ProcessEventRecord>,
+    wanted: (event: ProcessEventRecord) => boolean,
+    options: EventStreamOptions,
+    attach: (from: bigint) => void,
+    end: () => Promise<void>,
+  ): AsyncGenerator<ProcessEventRecord> {
+    try {
+      // Where the log ends now: an idle feed starts there, and a stream without `after`
+      // replays what was recorded between this read and attaching to the feed.
+      const last = await this.log.lastId();
+      attach(last);
+      const start = options.after ?? last;
+      // Ids of replayed events that may still arrive live too. Only recent events can: an
+      // event is published right after its commit, so older ones need no remembering.
+      const replayed = new Set<string>();
+      const now = () => this.clock.now().getTime();
+      let cursor = start;
+      for (;;) {
+        const page = await this.log.readAfter(cursor, REPLAY_PAGE_SIZE, options);
+        for (const event of page) {
+          if (!wanted(event)) continue;
+          if (now() - event.at.getTime() < DUPLICATE_WINDOW_MS) replayed.add(event.id!);
+          yield event;
+        }
+        if (page.length < REPLAY_PAGE_SIZE) break;
+        cursor = BigInt(page[page.length - 1]!.id!);
+      }
+      const forgetReplayedAt = now() + DUPLICATE_WINDOW_MS;
+      let remembered = true;
+      for await (const event of live) {
+        if (event.id !== null) {
+          // The feed may deliver what came before this stream's start (it started earlier).
+          if (BigInt(event.id) <= start) continue;
+          if (remembered && now() > forgetReplayedAt) {
+            replayed.clear();
+            remembered = false;
+          }
+          if (replayed.has(event.id)) continue;
+        }
+        yield event;
+      }
+    } finally {
+      await end();
+    }
+  }
+}
