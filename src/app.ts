@@ -8,6 +8,7 @@ import { describeDatabaseError } from "./db/db-errors.js";
 import { pendingMigrations, runMigrations } from "./db/migrate.js";
 import { MemoryEventBus, RedisEventBus, type EventBus } from "./events/event-bus.js";
 import { EventFeed } from "./events/event-feed.js";
+import { EventLogReads } from "./events/event-log-reads.js";
 import { EventLogService } from "./events/event-log.service.js";
 import { EventStreams } from "./events/event-stream.js";
 import type { Services } from "./graphql/context.js";
@@ -16,7 +17,9 @@ import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/
 import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
+import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
 import { Observations } from "./registry/observations.js";
 import { ProcessReads } from "./registry/process-reads.js";
 import { RegistryAdmin } from "./registry/registry-admin.js";
@@ -68,9 +71,22 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   if (config.migrateOnStart) {
     await runMigrations(config.database, logger);
   }
-  const dataSource = await initializeWithRetry(createDataSource(config.database), config.database, logger);
+  const health = new DatabaseHealth(clock);
+  const dataSource = await initializeWithRetry(
+    createDataSource(config.database, { health, logger }),
+    config.database,
+    logger,
+  );
   const cleanup: (() => Promise<unknown>)[] = [() => dataSource.destroy()];
   try {
+    // The watchers' own pool: a burst of background work never takes the connections
+    // that requests (heartbeats above all) need.
+    const background = await initializeWithRetry(
+      createDataSource(config.database, { health, logger, poolSize: config.database.backgroundPoolSize }),
+      config.database,
+      logger,
+    );
+    cleanup.push(() => background.destroy());
     if (!config.migrateOnStart) {
       const pending = await pendingMigrations(dataSource);
       if (pending.length > 0) {
@@ -99,27 +115,34 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     cleanup.push(async () => supervisorClient.close());
 
-    const events = new EventLogService(dataSource, bus, logger, clock);
-    const feed = new EventFeed(events, bus, clock, logger);
+    const events = new EventLogService(bus, logger, clock);
+    const feed = new EventFeed(new EventLogReads(background), bus, clock, logger);
     feed.start();
     cleanup.unshift(() => feed.stop());
     const transitions = new Transitions(dataSource, events, clock);
     const processes = new ProcessReads(dataSource);
     const observations = new Observations(dataSource, transitions);
+    // The same services on the watchers' pool.
+    const watcherTransitions = new Transitions(background, events, clock);
+    const watcherProcesses = new ProcessReads(background);
+    const watcherObservations = new Observations(background, watcherTransitions);
     const agents = new AgentLifecycle(
       dataSource,
       transitions,
       events,
-      { heartbeatIntervalSeconds: config.heartbeat.intervalSeconds },
+      {
+        heartbeatIntervalSeconds: config.heartbeat.intervalSeconds,
+        callTimeoutMs: config.heartbeat.agentCallTimeoutMs,
+      },
       clock,
     );
     const watch = new WatchService(
       processes,
-      agents,
+      new HeartbeatWatchdog(background, watcherTransitions, health, clock, config.heartbeat.staleSeconds),
       observations,
       new SupervisorPoller(
-        processes,
-        observations,
+        watcherProcesses,
+        watcherObservations,
         supervisorClient,
         { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
         logger,
@@ -142,7 +165,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
     const services: Services = {
       events,
-      subscriptions: new EventStreams(events, feed, bus, clock),
+      subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),
       processes,
       agents,
       registryAdmin: new RegistryAdmin(transitions, observations, clock),

@@ -1,7 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { IsNull, type DataSource } from "typeorm";
 import { ApiTokenEntity } from "../db/api-token.entity.js";
-import { BadUserInputError, NotFoundError, type InvalidField } from "../errors.js";
+import { beforeDeadline } from "../db/deadline.js";
+import { describeDatabaseError, isDatabaseUnavailable } from "../db/db-errors.js";
+import { BadUserInputError, DatabaseUnavailableError, NotFoundError, type InvalidField } from "../errors.js";
 import type { Principal } from "./principal.js";
 import { processPatternProblem } from "./process-pattern.js";
 import { Role, ROLES } from "../domain/role.js";
@@ -88,6 +90,16 @@ interface CacheEntry {
   readonly expiresAt: number;
 }
 
+/** How long a token lookup may take before the database counts as unavailable for it. */
+const LOOKUP_TIMEOUT_MS = 1_000;
+/**
+ * While the database cannot be asked, a token's last verdict stands for this long after
+ * it expired: nothing can be revoked while the database is away, and the callers that
+ * keep a fleet alive (agents' heartbeats) should not fail on the check of a token they
+ * used a moment ago.
+ */
+const STALE_IF_UNAVAILABLE_MS = 15 * 60_000;
+
 /**
  * API tokens: creation (the plain token is shown once), listing, revocation, and the
  * check of every request's bearer token.
@@ -98,6 +110,8 @@ interface CacheEntry {
  */
 export class TokenService {
   private readonly cache = new Map<string, CacheEntry>();
+  /** Lookups under way, shared by every request that carries the same token. */
+  private readonly lookups = new Map<string, Promise<Principal | null>>();
   private readonly bootstrapHash: Buffer | undefined;
   private readonly cacheTtlMs: number;
 
@@ -120,10 +134,35 @@ export class TokenService {
     }
     const cached = this.cache.get(hash);
     if (cached && cached.expiresAt > Date.now()) return cached.principal;
+    let lookup = this.lookups.get(hash);
+    if (!lookup) {
+      lookup = this.lookUp(hash, cached).finally(() => this.lookups.delete(hash));
+      this.lookups.set(hash, lookup);
+    }
+    return lookup;
+  }
 
-    const row = await this.dataSource
-      .getRepository(ApiTokenEntity)
-      .findOne({ where: { tokenHash: hash, revokedAt: IsNull() } });
+  /**
+   * One token's row, bounded in time. When the database cannot answer, the last verdict
+   * (if recent enough) stands; otherwise DATABASE_UNAVAILABLE, as HTTP 503.
+   */
+  private async lookUp(hash: string, stale: CacheEntry | undefined): Promise<Principal | null> {
+    let row: ApiTokenEntity | null;
+    try {
+      row = await beforeDeadline(Date.now() + LOOKUP_TIMEOUT_MS, () =>
+        this.dataSource.getRepository(ApiTokenEntity).findOne({ where: { tokenHash: hash, revokedAt: IsNull() } }),
+      );
+    } catch (error) {
+      const unavailable = error instanceof DatabaseUnavailableError || isDatabaseUnavailable(error);
+      if (!unavailable) throw error;
+      if (stale && stale.expiresAt + STALE_IF_UNAVAILABLE_MS > Date.now()) return stale.principal;
+      throw new DatabaseUnavailableError(
+        error instanceof DatabaseUnavailableError
+          ? "the token check got no answer in time"
+          : describeDatabaseError(error),
+        503,
+      );
+    }
     const principal: Principal | null = row
       ? { tokenId: row.id, name: row.name, role: row.role, processPattern: row.processPattern }
       : null;

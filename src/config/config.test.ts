@@ -26,7 +26,12 @@ describe("loadConfig", () => {
   it("applies the documented defaults", () => {
     const config = loadConfig(BASE);
     expect(config.http).toEqual({ host: "0.0.0.0", port: 4000 });
-    expect(config.heartbeat).toEqual({ intervalSeconds: 30, staleSeconds: 90, checkIntervalSeconds: 10 });
+    expect(config.heartbeat).toEqual({
+      agentCallTimeoutMs: 2500,
+      intervalSeconds: 30,
+      staleSeconds: 90,
+      checkIntervalSeconds: 10,
+    });
     expect(config.supervisor.timeoutMs).toBe(3000);
     expect(config.supervisor.pollIntervalSeconds).toBe(5);
     expect(config.migrateOnStart).toBe(true);
@@ -38,6 +43,8 @@ describe("loadConfig", () => {
       user: "fleet",
       password: "s3cret",
       database: "fleetvisor",
+      acquireTimeoutMs: 2000,
+      backgroundPoolSize: 2,
     });
   });
 

@@ -20,6 +20,18 @@ export interface DatabaseConfig {
   readonly queryTimeoutMs: number;
   /** @default 5000 */
   readonly connectTimeoutMs: number;
+  /**
+   * The longest a request waits for a free pooled connection: with the database frozen,
+   * a request fails after this instead of queueing behind others' query timeouts.
+   * @default 2000
+   */
+  readonly acquireTimeoutMs: number;
+  /**
+   * Connections of the watchers' own pool (watchdog, poller, event feed, token re-checks),
+   * so that background work never takes the connections requests need.
+   * @default 2
+   */
+  readonly backgroundPoolSize: number;
   /** How long start-up keeps retrying an unreachable database before giving up. @default 60000 */
   readonly startupRetryMs: number;
 }
@@ -44,6 +56,12 @@ export interface Config {
     readonly tokenCacheTtlMs: number;
   };
   readonly heartbeat: {
+    /**
+     * The most register / heartbeat / deregister take, token check included, before they
+     * answer DATABASE_UNAVAILABLE: inside the 3 s the registry clients wait.
+     * @default 2500
+     */
+    readonly agentCallTimeoutMs: number;
     /** @default 30 */
     readonly intervalSeconds: number;
     /** @default 90 */
@@ -153,6 +171,9 @@ const variables = {
   DATABASE_QUERY_TIMEOUT_MS: integer(100, 600_000).default(10_000),
   DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5_000),
   DATABASE_STARTUP_RETRY_MS: integer(0, 3_600_000).default(60_000),
+  DATABASE_ACQUIRE_TIMEOUT_MS: integer(50, 600_000).default(2_000),
+  DATABASE_BACKGROUND_POOL_SIZE: integer(1, 100).default(2),
+  AGENT_CALL_TIMEOUT_MS: integer(100, 600_000).default(2_500),
   HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
   PORT: integer(0, 65535).default(4000),
   FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
@@ -320,10 +341,13 @@ export function loadConfig(
       queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
       connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
       startupRetryMs: e.DATABASE_STARTUP_RETRY_MS,
+      acquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
+      backgroundPoolSize: e.DATABASE_BACKGROUND_POOL_SIZE,
     },
     http: { host: e.HOST, port: e.PORT },
     auth: { bootstrapAdminToken: e.FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN, tokenCacheTtlMs: e.TOKEN_CACHE_TTL_MS },
     heartbeat: {
+      agentCallTimeoutMs: e.AGENT_CALL_TIMEOUT_MS,
       intervalSeconds: e.HEARTBEAT_INTERVAL_SECONDS,
       staleSeconds: e.HEARTBEAT_STALE_SECONDS,
       checkIntervalSeconds:

@@ -1,8 +1,11 @@
 import mysql2 from "mysql2";
-import { DataSource } from "typeorm";
+import { DataSource, type Logger as TypeOrmLogger } from "typeorm";
 import { migrations } from "../../migrations/index.js";
 import type { DatabaseConfig } from "../config/config.js";
+import type { Logger } from "../logger.js";
 import { ApiTokenEntity } from "./api-token.entity.js";
+import type { DatabaseHealth } from "./database-health.js";
+import { describeDatabaseError, POOL_ACQUIRE_TIMEOUT } from "./db-errors.js";
 import { ProcessEventEntity } from "./process-event.entity.js";
 import { ProcessEntity } from "./process.entity.js";
 import { SupervisorObservationEntity } from "./supervisor-observation.entity.js";
@@ -12,22 +15,66 @@ export const ENTITIES = [ProcessEntity, ProcessEventEntity, ApiTokenEntity, Supe
 /** Waiting requests beyond this fail at once instead of queueing without end during an outage. */
 const POOL_QUEUE_LIMIT = 200;
 
+type GetConnectionCallback = (error: NodeJS.ErrnoException | null, connection?: mysql2.PoolConnection) => void;
+
 /**
- * mysql2 with every new pooled connection switched to UTC before its first query, so
- * that `CURRENT_TIMESTAMP` defaults and the UTC values Fleetvisor writes agree whatever
- * zone the server runs in. TypeORM has no hook for this; the pool's `connection` event is
- * the one place that sees every connection, including the very first.
+ * mysql2, with two things TypeORM has no hook for, done where the pool is created:
+ *
+ * - every new pooled connection is switched to UTC before its first query, so that
+ *   `CURRENT_TIMESTAMP` defaults and the UTC values Fleetvisor writes agree whatever zone
+ *   the server runs in;
+ * - the wait for a pooled connection is bounded (mysql2 has no acquire timeout): with
+ *   every connection stuck on a frozen server, a request fails after `acquireTimeoutMs`
+ *   instead of waiting for the query timeouts of the requests ahead of it. A connection
+ *   that arrives after its waiter gave up goes straight back to the pool.
  */
-const utcMysql2 = {
-  ...mysql2,
-  createPool(options: mysql2.PoolOptions) {
-    const pool = mysql2.createPool(options);
-    pool.on("connection", (connection) => {
-      connection.query("SET time_zone = '+00:00'");
-    });
-    return pool;
-  },
-};
+function boundedMysql2(acquireTimeoutMs: number, health: DatabaseHealth | undefined): typeof mysql2 {
+  return {
+    ...mysql2,
+    createPool(options: mysql2.PoolOptions) {
+      const pool = mysql2.createPool(options);
+      pool.on("connection", (connection) => {
+        connection.query("SET time_zone = '+00:00'");
+      });
+      const getConnection = pool.getConnection.bind(pool) as (callback: GetConnectionCallback) => void;
+      (pool as unknown as { getConnection: (callback: GetConnectionCallback) => void }).getConnection = (callback) => {
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          const error: NodeJS.ErrnoException = new Error(`no database connection within ${acquireTimeoutMs} ms`);
+          error.code = POOL_ACQUIRE_TIMEOUT;
+          health?.note(error);
+          callback(error);
+        }, acquireTimeoutMs);
+        getConnection((error, connection) => {
+          if (settled) {
+            connection?.release();
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          if (error) health?.note(error);
+          callback(error, connection);
+        });
+      };
+      return pool;
+    },
+  } as typeof mysql2;
+}
+
+/** TypeORM's log calls, into Fleetvisor's logger; failures also tell {@link DatabaseHealth}. */
+function typeOrmLogger(logger: Logger | undefined, health: DatabaseHealth | undefined): TypeOrmLogger {
+  return {
+    logQuery: () => undefined,
+    logQueryError: (error) => health?.note(error),
+    logQuerySlow: (time) => logger?.warn({ ms: time }, "a database query was slow"),
+    logSchemaBuild: () => undefined,
+    logMigration: () => undefined,
+    log: (level, message) => {
+      if (level === "warn") logger?.warn({ reason: describeDatabaseError(message) }, "database warning");
+    },
+  };
+}
 
 export interface DataSourceOptions {
   /**
@@ -35,6 +82,12 @@ export interface DataSourceOptions {
    * @default false
    */
   readonly forMigrations?: boolean;
+  /** Connections in this pool. @default database.poolSize */
+  readonly poolSize?: number;
+  /** Told of every failure to reach the database. */
+  readonly health?: DatabaseHealth;
+  /** Where slow queries are logged. */
+  readonly logger?: Logger;
 }
 
 /** A DataSource for the registry database; `initialize()` is the caller's. */
@@ -42,7 +95,7 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
   const forMigrations = options.forMigrations ?? false;
   return new DataSource({
     type: "mysql",
-    driver: utcMysql2,
+    driver: boundedMysql2(forMigrations ? database.connectTimeoutMs * 2 : database.acquireTimeoutMs, options.health),
     host: database.host,
     port: database.port,
     username: database.user,
@@ -51,7 +104,7 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     timezone: "Z",
     charset: "utf8mb4_unicode_ci",
     connectTimeout: database.connectTimeoutMs,
-    poolSize: forMigrations ? 2 : database.poolSize,
+    poolSize: forMigrations ? 2 : (options.poolSize ?? database.poolSize),
     // mysql2 destroys a connection whose query outlives the timeout, so a database that
     // stops answering costs a bounded wait and the pool reconnects when it is back.
     enableQueryTimeout: !forMigrations,
@@ -62,6 +115,7 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     migrationsTableName: "fleetvisor_migrations",
     migrationsTransactionMode: "each",
     synchronize: false,
-    logging: false,
+    logging: ["error", "warn"],
+    logger: typeOrmLogger(options.logger, options.health),
   });
 }

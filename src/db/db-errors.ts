@@ -1,5 +1,8 @@
 import { QueryFailedError } from "typeorm";
 
+/** Our own code for a wait for a pooled connection that outlived the acquire timeout. */
+export const POOL_ACQUIRE_TIMEOUT = "POOL_ACQUIRE_TIMEOUT";
+
 /** mysql2 / socket codes that mean "the database is not there", not "the query is wrong". */
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
@@ -16,6 +19,7 @@ const UNAVAILABLE_CODES = new Set([
   "ER_SERVER_SHUTDOWN",
   "ER_LOCK_WAIT_TIMEOUT",
   "POOL_CLOSED",
+  POOL_ACQUIRE_TIMEOUT,
 ]);
 
 function driverError(error: unknown): { code?: unknown; errno?: unknown; message?: unknown } | undefined {
@@ -47,6 +51,8 @@ export function describeDatabaseError(error: unknown): string {
       return "query timed out";
     case "ECONNREFUSED":
       return "connection refused";
+    case POOL_ACQUIRE_TIMEOUT:
+      return "no database connection free in time";
     case undefined:
       return error instanceof Error ? error.message.split("\n")[0]! : "unknown error";
     default:

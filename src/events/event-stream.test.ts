@@ -8,7 +8,6 @@ import { EventFeed } from "./event-feed.js";
 import { EventStreams } from "./event-stream.js";
 import { toWire, type ProcessEventRecord } from "./process-event.js";
 import { EventLogService } from "./event-log.service.js";
-import type { DataSource } from "typeorm";
 
 const logger = createLogger("silent");
 const feeds: EventFeed[] = [];
@@ -92,7 +91,7 @@ describe("EventStreams.stream", () => {
     const seen = take(stream, 3);
     await attached(feed);
     await log.record(event(5, "b"), event(6, "a-secret"));
-    const events = new EventLogService(undefined as unknown as DataSource, bus, logger);
+    const events = new EventLogService(bus, logger);
     events.publishHeartbeat("a", "agent", new Date(0), null);
     await new Promise((r) => setTimeout(r, 0)); // heartbeats of one tick travel together
     await log.record(event(7, "a"));
@@ -103,12 +102,7 @@ describe("EventStreams.stream", () => {
     const { bus, log, feed, streams } = setup();
     const seen = take(streams.stream({}), 1);
     await attached(feed);
-    new EventLogService(undefined as unknown as DataSource, bus, logger).publishHeartbeat(
-      "a",
-      "agent",
-      new Date(0),
-      null,
-    );
+    new EventLogService(bus, logger).publishHeartbeat("a", "agent", new Date(0), null);
     await log.record(event(8));
     expect(await seen).toEqual(["8"]);
   });

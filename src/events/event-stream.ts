@@ -6,7 +6,7 @@ import { BadUserInputError, type InvalidField } from "../errors.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { EventBus } from "./event-bus.js";
 import type { EventFeed } from "./event-feed.js";
-import type { EventFilter } from "./event-log.service.js";
+import type { EventFilter } from "./event-log-reads.js";
 import { fromWire, type ProcessEventRecord } from "./process-event.js";
 
 /** What the streams need of the event log. */

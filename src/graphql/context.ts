@@ -40,6 +40,8 @@ export interface Loaders {
 }
 
 export interface RequestContext {
+  /** When the request arrived (epoch ms): time budgets count from here. */
+  readonly receivedAt: number;
   readonly principal: Principal;
   readonly services: Services;
   readonly loaders: Loaders;
@@ -78,7 +80,12 @@ class NoopWeakMap<K extends object, V> extends WeakMap<K, V> {
 export function createContext(
   principal: Principal,
   services: Services,
-  options: { readonly longLived: boolean } = { longLived: false },
+  options: { readonly longLived: boolean; readonly receivedAt?: number } = { longLived: false },
 ): RequestContext {
-  return { principal, services, loaders: createLoaders(services, { cache: !options.longLived }) };
+  return {
+    receivedAt: options.receivedAt ?? Date.now(),
+    principal,
+    services,
+    loaders: createLoaders(services, { cache: !options.longLived }),
+  };
 }

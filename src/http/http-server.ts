@@ -271,6 +271,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   }
 
   async function handleGraphQL(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const receivedAt = Date.now();
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
@@ -303,7 +304,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
             token ? "unknown or revoked API token" : "a valid API token is required (Authorization: Bearer <token>)",
           );
         }
-        return createContext(principal, services);
+        return createContext(principal, services, { longLived: false, receivedAt });
       },
     });
     res.statusCode = response.status ?? 200;

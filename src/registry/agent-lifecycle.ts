@@ -1,10 +1,11 @@
-import { Brackets, type DataSource, type SelectQueryBuilder, type UpdateQueryBuilder } from "typeorm";
+import { Brackets, type DataSource } from "typeorm";
 import { assertMayTouch, type Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { ProcessStatus } from "../domain/process-status.js";
 import { check, pidProblem, processNameProblem } from "../domain/validation.js";
+import { beforeDeadline } from "../db/deadline.js";
 import { BadUserInputError, type InvalidField } from "../errors.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import { HEARTBEAT_STATUSES, HeartbeatWriter } from "./heartbeat-writer.js";
@@ -27,11 +28,16 @@ export interface HeartbeatAck {
 
 export interface AgentLifecycleSettings {
   readonly heartbeatIntervalSeconds: number;
+  /**
+   * The most a call takes from when its request arrived, after which it answers
+   * DATABASE_UNAVAILABLE (the registry clients wait 3 s, then retry).
+   */
+  readonly callTimeoutMs: number;
 }
 
 /**
  * What managed servers report through their registry client: register, heartbeat,
- * deregister; and the watchdog that notices when they stop beating.
+ * deregister (HeartbeatWatchdog notices when they stop beating).
  */
 export class AgentLifecycle {
   private readonly heartbeats: HeartbeatWriter;
@@ -46,10 +52,17 @@ export class AgentLifecycle {
     this.heartbeats = new HeartbeatWriter(dataSource, clock);
   }
 
-  /** A managed server starting up: `running`, with its pid and a fresh heartbeat. */
-  async register(name: string, pid: number, principal: Principal): Promise<Registration> {
+  /**
+   * A managed server starting up: `running`, with its pid and a fresh heartbeat.
+   * `receivedAt` (epoch ms) starts the call's time budget.
+   */
+  async register(name: string, pid: number, principal: Principal, receivedAt = Date.now()): Promise<Registration> {
     checkNameAndPid(name, pid);
     assertMayTouch(principal, name);
+    return beforeDeadline(receivedAt + this.settings.callTimeoutMs, () => this.registered(name, pid, principal));
+  }
+
+  private async registered(name: string, pid: number, principal: Principal): Promise<Registration> {
     const now = this.clock.now();
     const process = await this.transitions.run(name, principal, async (manager, record) => {
       const changed = await manager
@@ -90,9 +103,13 @@ export class AgentLifecycle {
    * same moment) stamps the heartbeat of the registered pid. Only when it matches nothing
    * do further statements look at why.
    */
-  async heartbeat(name: string, pid: number, principal: Principal): Promise<HeartbeatAck> {
+  async heartbeat(name: string, pid: number, principal: Principal, receivedAt = Date.now()): Promise<HeartbeatAck> {
     checkNameAndPid(name, pid);
     assertMayTouch(principal, name);
+    return beforeDeadline(receivedAt + this.settings.callTimeoutMs, () => this.beat(name, pid, principal));
+  }
+
+  private async beat(name: string, pid: number, principal: Principal): Promise<HeartbeatAck> {
     const ack = (ok: boolean, message: string | null = null, serverTime = this.clock.now()): HeartbeatAck => ({
       ok,
       serverTime,
@@ -134,11 +151,15 @@ export class AgentLifecycle {
   }
 
   /** A managed server shutting down cleanly: `stopped`, pid cleared. */
-  async deregister(name: string, principal: Principal): Promise<ProcessEntity> {
+  async deregister(name: string, principal: Principal, receivedAt = Date.now()): Promise<ProcessEntity> {
     const problems: InvalidField[] = [];
     check(problems, "name", name, processNameProblem);
     if (problems.length > 0) throw BadUserInputError.of(problems);
     assertMayTouch(principal, name);
+    return beforeDeadline(receivedAt + this.settings.callTimeoutMs, () => this.deregistered(name, principal));
+  }
+
+  private async deregistered(name: string, principal: Principal): Promise<ProcessEntity> {
     const now = this.clock.now();
     return this.transitions.run(name, principal, async (manager, record) => {
       const changed = await manager
@@ -160,55 +181,6 @@ export class AgentLifecycle {
       if (changed.affected !== 0) await record({ kind: ProcessEventKind.DEREGISTERED, message: null }, row);
       return row;
     });
-  }
-
-  /**
-   * The heartbeat watchdog (a Consul TTL check): every `running` process whose heartbeat
-   * is older than `cutoff` becomes `error`, with HEARTBEAT_LOST. Each row moves in its own
-   * conditional UPDATE, so that with several replicas watching, each loss is recorded
-   * exactly once. Returns the processes this call moved.
-   */
-  async markHeartbeatsLost(cutoff: Date, staleSeconds: number, principal: Principal): Promise<ProcessEntity[]> {
-    const now = this.clock.now();
-    const stale = <Q extends SelectQueryBuilder<ProcessEntity> | UpdateQueryBuilder<ProcessEntity>>(query: Q): Q => {
-      query
-        .andWhere("status = :running", { running: ProcessStatus.RUNNING })
-        .andWhere(
-          new Brackets((w) => w.where("last_heartbeat IS NULL").orWhere("last_heartbeat < :cutoff", { cutoff })),
-        );
-      return query;
-    };
-    const candidates = await stale(
-      this.dataSource
-        .getRepository(ProcessEntity)
-        .createQueryBuilder("p")
-        .select(["p.name", "p.lastHeartbeat"])
-        .where("1 = 1"),
-    ).getMany();
-    const lost: ProcessEntity[] = [];
-    for (const candidate of candidates) {
-      const moved = await this.transitions.run(candidate.name, principal, async (manager, record) => {
-        const changed = await stale(
-          manager
-            .createQueryBuilder()
-            .update(ProcessEntity)
-            .set({ status: ProcessStatus.ERROR, updatedAt: now })
-            .where("process_name = :name", { name: candidate.name }),
-        ).execute();
-        if (changed.affected === 0) return null;
-        const row = await mustFindProcess(manager, candidate.name);
-        const age = candidate.lastHeartbeat
-          ? `${Math.round((now.getTime() - candidate.lastHeartbeat.getTime()) / 1000)}s ago`
-          : "never";
-        await record(
-          { kind: ProcessEventKind.HEARTBEAT_LOST, message: `last heartbeat ${age}; the limit is ${staleSeconds}s` },
-          row,
-        );
-        return row;
-      });
-      if (moved) lost.push(moved);
-    }
-    return lost;
   }
 }
 

@@ -4,7 +4,7 @@ import type { Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
+import type { HeartbeatWatchdog } from "../registry/heartbeat-watchdog.js";
 import type { Observations } from "../registry/observations.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import { check, hostProblem, portProblem, programNameProblem } from "../domain/validation.js";
@@ -59,16 +59,18 @@ export interface WatchSettings {
  */
 export class WatchService {
   private readonly watchdog: Periodic;
+  /** Whether the watchdog holds back after an outage (logged once per outage, not per pass). */
+  private inGrace = false;
   private readonly polling: Periodic;
 
   constructor(
     private readonly processes: ProcessReads,
-    private readonly agents: AgentLifecycle,
+    private readonly watchdogPass: HeartbeatWatchdog,
     private readonly observations: Observations,
     poller: SupervisorPoller,
     private readonly settings: WatchSettings,
     private readonly clock: Clock,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     this.watchdog = new Periodic(
       "heartbeat watchdog",
@@ -93,11 +95,24 @@ export class WatchService {
     await Promise.all([this.watchdog.stop(), this.polling.stop()]);
   }
 
-  /** One watchdog pass: running processes with a stale heartbeat become ERROR. */
-  checkHeartbeats(): Promise<ProcessEntity[]> {
-    const staleSeconds = this.settings.heartbeatStaleSeconds;
-    const cutoff = new Date(this.clock.now().getTime() - staleSeconds * 1000);
-    return this.agents.markHeartbeatsLost(cutoff, staleSeconds, SYSTEM_PRINCIPAL);
+  /**
+   * One watchdog pass: running processes with a stale heartbeat become ERROR, unless the
+   * database was away within the last stale period. Returns the processes it moved.
+   */
+  async checkHeartbeats(): Promise<ProcessEntity[]> {
+    const pass = await this.watchdogPass.pass();
+    if (pass.kind === "checked") {
+      this.inGrace = false;
+      return [...pass.lost];
+    }
+    if (!this.inGrace) {
+      this.inGrace = true;
+      this.logger.warn(
+        { until: pass.until.toISOString() },
+        "the registry database was unavailable: no heartbeat is declared lost before one stale period has passed",
+      );
+    }
+    return [];
   }
 
   /**

@@ -2,7 +2,7 @@ import { ProcessEventKind } from "../../src/domain/event-kind.js";
 import { ProcessStatus } from "../../src/domain/process-status.js";
 import type { EventBus } from "../../src/events/event-bus.js";
 import type { EventLogReader, IdRange } from "../../src/events/event-feed.js";
-import type { EventFilter } from "../../src/events/event-log.service.js";
+import type { EventFilter } from "../../src/events/event-log-reads.js";
 import type { StreamLog } from "../../src/events/event-stream.js";
 import { toWire, type ProcessEventRecord } from "../../src/events/process-event.js";
 

@@ -19,27 +19,27 @@ export class AgentResolver {
       "A managed server starting: marks it RUNNING with its pid and tells it its port and heartbeat interval.",
   })
   registerProcess(
-    @Ctx() { services, principal }: RequestContext,
+    @Ctx() { services, principal, receivedAt }: RequestContext,
     @Args(() => ProcessPidArgs) { name, pid }: ProcessPidArgs,
   ): Promise<RegistrationValue> {
-    return services.agents.register(name, pid, principal);
+    return services.agents.register(name, pid, principal, receivedAt);
   }
 
   @Authorized(Role.AGENT, Role.ADMIN)
   @Mutation(() => HeartbeatAck, { description: "Stamps the heartbeat of the registered pid." })
   heartbeat(
-    @Ctx() { services, principal }: RequestContext,
+    @Ctx() { services, principal, receivedAt }: RequestContext,
     @Args(() => ProcessPidArgs) { name, pid }: ProcessPidArgs,
   ): Promise<HeartbeatAckValue> {
-    return services.agents.heartbeat(name, pid, principal);
+    return services.agents.heartbeat(name, pid, principal, receivedAt);
   }
 
   @Authorized(Role.AGENT, Role.ADMIN)
   @Mutation(() => Process, { description: "A managed server shutting down cleanly: STOPPED, pid cleared." })
   deregisterProcess(
-    @Ctx() { services, principal }: RequestContext,
+    @Ctx() { services, principal, receivedAt }: RequestContext,
     @Arg("name", () => String) name: string,
   ): Promise<ProcessEntity> {
-    return services.agents.deregister(name, principal);
+    return services.agents.deregister(name, principal, receivedAt);
   }
 }

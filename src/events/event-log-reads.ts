@@ -1,0 +1,80 @@
+import { Brackets, type DataSource, In } from "typeorm";
+import { ProcessEventEntity } from "../db/process-event.entity.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
+import type { ProcessStatus } from "../domain/process-status.js";
+import type { EventLogReader, IdRange } from "./event-feed.js";
+import type { StreamLog } from "./event-stream.js";
+import type { ProcessEventRecord } from "./process-event.js";
+
+/** Which recorded events a read wants. */
+export interface EventFilter {
+  /** Only these processes; `undefined` for all. */
+  readonly names?: readonly string[] | undefined;
+  /** Only these kinds; `undefined` for every recorded kind. */
+  readonly kinds?: readonly ProcessEventKind[] | undefined;
+}
+
+function toRecord(row: ProcessEventEntity): ProcessEventRecord {
+  return {
+    id: String(row.id),
+    kind: row.kind as ProcessEventKind,
+    processName: row.processName,
+    at: row.at,
+    actor: row.actor,
+    message: row.message,
+    status: row.status as ProcessStatus | null,
+  };
+}
+
+/** Reads of the event log, on the pool they are given (requests', or the watchers'). */
+export class EventLogReads implements EventLogReader, StreamLog {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The id of the newest recorded event (0 when there is none). */
+  async lastId(): Promise<bigint> {
+    const rows = (await this.dataSource.query("SELECT MAX(id) AS id FROM fleetvisor_process_events")) as {
+      id: string | number | null;
+    }[];
+    return BigInt(rows[0]?.id ?? 0);
+  }
+
+  /** Recorded events after `cursor`, oldest first. */
+  async readAfter(cursor: bigint, limit: number, filter: EventFilter = {}): Promise<ProcessEventRecord[]> {
+    const kinds = filter.kinds?.filter((k) => k !== ProcessEventKind.HEARTBEAT);
+    if (kinds && kinds.length === 0) return [];
+    const query = this.dataSource
+      .getRepository(ProcessEventEntity)
+      .createQueryBuilder("e")
+      .where("e.id > :cursor", { cursor: cursor.toString() });
+    if (filter.names) query.andWhere({ processName: In([...filter.names]) });
+    if (kinds) query.andWhere({ kind: In(kinds) });
+    return (await query.orderBy("e.id", "ASC").take(limit).getMany()).map(toRecord);
+  }
+
+  async idsUpTo(upTo: bigint, count: number): Promise<bigint[]> {
+    const rows = (await this.dataSource.query(
+      "SELECT id FROM fleetvisor_process_events WHERE id <= ? ORDER BY id DESC LIMIT ?",
+      [upTo.toString(), count],
+    )) as { id: string | number }[];
+    return rows.map((row) => BigInt(row.id));
+  }
+
+  /** Events after `after` or within `ranges`, oldest first: one indexed read. */
+  async readNewAndLate(after: bigint, ranges: readonly IdRange[], limit: number): Promise<ProcessEventRecord[]> {
+    const query = this.dataSource
+      .getRepository(ProcessEventEntity)
+      .createQueryBuilder("e")
+      .where(
+        new Brackets((w) => {
+          w.where("e.id > :after", { after: after.toString() });
+          ranges.forEach((range, i) =>
+            w.orWhere(`e.id BETWEEN :from${i} AND :to${i}`, {
+              [`from${i}`]: range.from.toString(),
+              [`to${i}`]: range.to.toString(),
+            }),
+          );
+        }),
+      );
+    return (await query.orderBy("e.id", "ASC").take(limit).getMany()).map(toRecord);
+  }
+}
