@@ -1,0 +1,168 @@
+import type { Server } from "node:http";
+import { parse, specifiedRules, validate, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
+import { CloseCode } from "graphql-ws";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Principal } from "../auth/principal.js";
+import { DatabaseUnavailableError, UnauthenticatedError } from "../errors.js";
+import { createContext, type RequestContext, type Services } from "../graphql/context.js";
+import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js";
+import { bearerToken, type Authenticate } from "./bearer-auth.js";
+import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
+
+/** A WebSocket that does not answer a ping within this interval is dropped. */
+const WS_PING_INTERVAL_MS = 30_000;
+
+/** How often open WebSockets' tokens are checked again. */
+export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
+
+export interface WsTransportOptions {
+  /** The server whose upgrades on `path` become graphql-ws connections. */
+  readonly httpServer: Server;
+  readonly path: string;
+  readonly schema: GraphQLSchema;
+  readonly services: Services;
+  /** Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`). */
+  readonly authenticate: Authenticate;
+  readonly formatError: ErrorFormatter;
+  readonly armor: ArmorProtection;
+}
+
+export interface WsTransport {
+  /** Stops the timers, closes every socket (1001) and the WebSocket server. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) on `path`: the
+ * token is checked when a socket opens, again for every operation, and every
+ * {@link TOKEN_RECHECK_INTERVAL_MS} while it stays open.
+ */
+export function startWsTransport(options: WsTransportOptions): WsTransport {
+  const { schema, services, authenticate, formatError, armor } = options;
+  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_BODY_BYTES });
+  /** The token of every open, authenticated WebSocket. */
+  const socketTokens = new Map<WebSocket, string>();
+
+  const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
+        let principal: Principal | null = null;
+        try {
+          principal = token ? await authenticate(token) : null;
+        } catch (error) {
+          // 1013 "try again later": clients retry, instead of taking it for a bad token.
+          ctx.extra.socket.close(
+            1013,
+            error instanceof DatabaseUnavailableError
+              ? "Try Again Later: the registry database is unavailable"
+              : "Try Again Later",
+          );
+          return false;
+        }
+        if (!principal) {
+          ctx.extra.socket.close(
+            CloseCode.Unauthorized,
+            token ? "Unauthorized: unknown or revoked token" : "Unauthorized: token required",
+          );
+          return false;
+        }
+        socketTokens.set(ctx.extra.socket, token!);
+        ctx.extra.socket.once("close", () => socketTokens.delete(ctx.extra.socket));
+        return true;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        // The token again (a cache hit): a token revoked since the connection opened runs nothing.
+        const token = socketTokens.get(ctx.extra.socket);
+        let principal: Principal | null;
+        try {
+          principal = token ? await authenticate(token) : null;
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        if (!principal) {
+          ctx.extra.socket.close(CloseCode.Unauthorized, "Unauthorized: unknown or revoked token");
+          return [new UnauthenticatedError("the token was revoked")];
+        }
+        let document;
+        try {
+          document = parse(payload.query, { maxTokens: MAX_TOKENS });
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const errors = validate(schema, document, [...specifiedRules, ...armor.validationRules]);
+        if (errors.length > 0) return [...errors];
+        const args: ExecutionArgs = {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: createContext(principal, services, { longLived: true }) satisfies RequestContext,
+        };
+        return args;
+      },
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((error) => formatForClient(formatError, error, { requestError: true })),
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors) return undefined;
+        const requestError = !("data" in result) || result.data === undefined;
+        return { ...result, errors: result.errors.map((e) => formatForClient(formatError, e, { requestError })) };
+      },
+    },
+    wsServer,
+  );
+
+  // Drop WebSockets whose peer vanished without closing (a dead network path never says so).
+  const alive = new WeakSet<WebSocket>();
+  wsServer.on("connection", (socket) => {
+    alive.add(socket);
+    socket.on("pong", () => alive.add(socket));
+  });
+  const pinger = setInterval(() => {
+    for (const socket of wsServer.clients) {
+      if (!alive.has(socket)) {
+        socket.terminate();
+        continue;
+      }
+      alive.delete(socket);
+      socket.ping();
+    }
+  }, WS_PING_INTERVAL_MS);
+  pinger.unref();
+
+  // Open subscriptions outlive any one request: every so often, each socket's token is
+  // checked again, and a socket whose token was revoked is closed.
+  const rechecker = setInterval(() => void recheckOpenSockets(socketTokens, authenticate), TOKEN_RECHECK_INTERVAL_MS);
+  rechecker.unref();
+
+  return {
+    async dispose() {
+      clearInterval(pinger);
+      clearInterval(rechecker);
+      await wsHandle.dispose();
+    },
+  };
+}
+
+/**
+ * One pass of the open-socket token re-check: each socket's token is authenticated again
+ * (a cache hit mostly), and a socket whose token is unknown or revoked is closed with 4401.
+ * A database that cannot answer is no verdict on a token: those sockets stay open.
+ */
+export async function recheckOpenSockets(
+  socketTokens: ReadonlyMap<Pick<WebSocket, "close">, string>,
+  authenticate: Authenticate,
+): Promise<void> {
+  await Promise.all(
+    [...socketTokens].map(([socket, token]) =>
+      authenticate(token).then(
+        (principal) => {
+          if (!principal) socket.close(CloseCode.Unauthorized, "Unauthorized: the token was revoked");
+        },
+        () => undefined,
+      ),
+    ),
+  );
+}
