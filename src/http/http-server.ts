@@ -34,6 +34,12 @@ export interface HttpServerOptions {
   readonly metrics: Registry;
   readonly production: boolean;
   readonly logger: Logger;
+  /**
+   * How often graphql-ws pings each WebSocket; one that has not answered by the next
+   * interval is dropped.
+   * @default 12_000 (`WS_KEEP_ALIVE_MS`)
+   */
+  readonly webSocketKeepAliveMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -64,6 +70,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     authenticate,
     formatError,
     armor,
+    keepAliveMs: options.webSocketKeepAliveMs,
   });
   const graphql = await startGraphQLHttp({
     schema,

@@ -10,8 +10,12 @@ import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 
-/** A WebSocket that does not answer a ping within this interval is dropped. */
-const WS_PING_INTERVAL_MS = 30_000;
+/**
+ * graphql-ws's own keep-alive: a ping every interval, and a socket whose pong has not come
+ * back one interval later is terminated, so a peer that vanished without closing (a dead
+ * network path never says so) is dropped within two intervals.
+ */
+export const WS_KEEP_ALIVE_MS = 12_000;
 
 /** How often open WebSockets' tokens are checked again. */
 export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
@@ -26,10 +30,15 @@ export interface WsTransportOptions {
   readonly authenticate: Authenticate;
   readonly formatError: ErrorFormatter;
   readonly armor: ArmorProtection;
+  /**
+   * graphql-ws's keep-alive interval (`useServer`'s `keepAlive`); see {@link WS_KEEP_ALIVE_MS}.
+   * @default WS_KEEP_ALIVE_MS
+   */
+  readonly keepAliveMs?: number;
 }
 
 export interface WsTransport {
-  /** Stops the timers, closes every socket (1001) and the WebSocket server. */
+  /** Stops the token re-check, closes every socket (1001) and the WebSocket server. */
   dispose(): Promise<void>;
 }
 
@@ -112,25 +121,8 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
       },
     },
     wsServer,
+    options.keepAliveMs ?? WS_KEEP_ALIVE_MS,
   );
-
-  // Drop WebSockets whose peer vanished without closing (a dead network path never says so).
-  const alive = new WeakSet<WebSocket>();
-  wsServer.on("connection", (socket) => {
-    alive.add(socket);
-    socket.on("pong", () => alive.add(socket));
-  });
-  const pinger = setInterval(() => {
-    for (const socket of wsServer.clients) {
-      if (!alive.has(socket)) {
-        socket.terminate();
-        continue;
-      }
-      alive.delete(socket);
-      socket.ping();
-    }
-  }, WS_PING_INTERVAL_MS);
-  pinger.unref();
 
   // Open subscriptions outlive any one request: every so often, each socket's token is
   // checked again, and a socket whose token was revoked is closed.
@@ -139,7 +131,6 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
 
   return {
     async dispose() {
-      clearInterval(pinger);
       clearInterval(rechecker);
       await wsHandle.dispose();
     },
