@@ -6,6 +6,7 @@ import { startHttpServer } from "../src/http/http-server.js";
 import { createLogger } from "../src/logger.js";
 import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { connectWs } from "./support/graphql-client.js";
 
 let db: TestDatabase;
 let app: TestApp;
@@ -99,6 +100,54 @@ describe("GraphQL over HTTP", () => {
     const tokens = (await deep.json()) as { errors: { message: string; extensions: { code: string } }[] };
     expect(tokens.errors[0]!.extensions.code).toBe("BAD_USER_INPUT");
     expect(tokens.errors[0]!.message).toMatch(/more that 2000 tokens/);
+  });
+
+  it("refuses a subscription over POST or GET with 400, pointing to the WebSocket", async () => {
+    const subscription = `subscription { processChanged { processName } }`;
+    for (const response of [
+      await post(JSON.stringify({ query: subscription })),
+      await post(JSON.stringify({ query: subscription }), { accept: "application/graphql-response+json" }),
+      await get(subscription),
+    ]) {
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { errors: { message: string; extensions: unknown }[] };
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors[0]!.message).toMatch(/^subscriptions are served over WebSocket only: .*graphql-ws.*\/graphql/);
+      expect(body.errors[0]!.extensions).toEqual({ code: "BAD_USER_INPUT", reason: "SUBSCRIPTION_NEEDS_WEBSOCKET" });
+    }
+
+    // Who is asking still comes first.
+    const anonymous = await fetch(`${app.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: subscription }),
+    });
+    expect(anonymous.status).toBe(401);
+
+    // The query of a document that also holds a subscription still runs.
+    const both = `query names { processes { name } } subscription changes { processChanged { processName } }`;
+    const query = await post(JSON.stringify({ query: both, operationName: "names" }));
+    expect(query.status).toBe(200);
+    expect(await query.json()).toEqual({ data: { processes: [{ name: "http-01" }] } });
+    const refused = await post(JSON.stringify({ query: both, operationName: "changes" }));
+    expect(refused.status).toBe(400);
+
+    // Where the message points, the same subscription runs.
+    const [cursor] = await db.query<{ last: string }>(
+      "SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events",
+    );
+    const ws = connectWs(app.url, ADMIN_TOKEN);
+    try {
+      const seen = ws.subscribe<{ processChanged: { processName: string; message: string } }>(
+        `subscription($after: ID) { processChanged(after: $after) { processName message } }`,
+        { after: String(cursor!.last) },
+      );
+      await app.admin.data(`mutation { updateProcess(name: "http-01", input: { port: 8001 }) { port } }`);
+      const [event] = await seen.count(1, 10_000);
+      expect(event!.processChanged).toEqual({ processName: "http-01", message: "port: 8000 → 8001" });
+    } finally {
+      await ws.dispose();
+    }
   });
 
   it("serves /healthz and /readyz, and 404 elsewhere", async () => {

@@ -1,13 +1,30 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type HTTPGraphQLRequest } from "@apollo/server";
 import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
-import type { GraphQLSchema } from "graphql";
-import { UnauthenticatedError } from "../errors.js";
+import { getOperationAST, OperationTypeNode, parse, type GraphQLSchema } from "graphql";
+import { AppError, ErrorCode, UnauthenticatedError } from "../errors.js";
 import { createContext, type RequestContext, type Services } from "../graphql/context.js";
 import type { ErrorFormatter } from "../graphql/format-error.js";
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 import { sendJson } from "./send-json.js";
+
+/**
+ * A subscription sent over HTTP. Apollo would run its resolvers as if it were a query and
+ * fail inside them; subscriptions need graphql-ws on the same path.
+ */
+export class SubscriptionOverHttpError extends AppError<ErrorCode.BAD_USER_INPUT> {
+  readonly code = ErrorCode.BAD_USER_INPUT;
+  constructor(path: string) {
+    super(
+      `subscriptions are served over WebSocket only: connect a graphql-ws client (subprotocol ` +
+        `"graphql-transport-ws") to ${path} on this server; HTTP GET and POST carry queries and mutations`,
+      ErrorCode.BAD_USER_INPUT,
+      { reason: "SUBSCRIPTION_NEEDS_WEBSOCKET" },
+      400,
+    );
+  }
+}
 
 export interface GraphQLHttpOptions {
   readonly schema: GraphQLSchema;
@@ -86,6 +103,9 @@ export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<Gra
     };
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
+      // Runs before Apollo parses anything: who is asking comes first, then whether the
+      // operation can be served over HTTP at all (Apollo's own check answers a GET
+      // subscription with "use POST", which would not work either).
       context: async () => {
         const token = bearerToken(headers.get("authorization"));
         const principal = token ? await authenticate(token) : null;
@@ -94,6 +114,7 @@ export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<Gra
             token ? "unknown or revoked API token" : "a valid API token is required (Authorization: Bearer <token>)",
           );
         }
+        if (isSubscription(httpGraphQLRequest)) throw new SubscriptionOverHttpError(url.pathname);
         return createContext(principal, services);
       },
     });
@@ -109,6 +130,30 @@ export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<Gra
   }
 
   return { handle, stop: () => apollo.stop() };
+}
+
+/**
+ * Whether the operation a GET or POST asks to run is a subscription. Only documents that
+ * mention the keyword are parsed here; one that does not parse is left to Apollo to reject.
+ */
+function isSubscription(request: HTTPGraphQLRequest): boolean {
+  let query: unknown;
+  let operationName: unknown;
+  if (request.method === "GET") {
+    const params = new URLSearchParams(request.search);
+    query = params.get("query");
+    operationName = params.get("operationName");
+  } else if (typeof request.body === "object" && request.body !== null && !Array.isArray(request.body)) {
+    ({ query, operationName } = request.body as Record<string, unknown>);
+  }
+  if (typeof query !== "string" || !/\bsubscription\b/.test(query)) return false;
+  try {
+    const document = parse(query, { maxTokens: MAX_TOKENS });
+    const operation = getOperationAST(document, typeof operationName === "string" ? operationName : undefined);
+    return operation?.operation === OperationTypeNode.SUBSCRIPTION;
+  } catch {
+    return false;
+  }
 }
 
 function readBody(req: IncomingMessage): Promise<string | "too large"> {
