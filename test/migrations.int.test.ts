@@ -6,15 +6,16 @@ import { loadConfig } from "../src/config/config.js";
 import { runMigrations } from "../src/db/migrate.js";
 import { createLogger } from "../src/logger.js";
 import { migrations } from "../migrations/index.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from "./support/database.js";
+import { GUIDE_DDL } from "./support/guide-ddl.js";
 
 const run = promisify(execFile);
 const ALL_MIGRATIONS = migrations.map((m) => m.name);
 const silent = createLogger("silent");
 const databases: TestDatabase[] = [];
 
-async function freshDatabase(label: string): Promise<TestDatabase> {
-  const db = await createTestDatabase(label);
+async function freshDatabase(label: string, options?: TestDatabaseOptions): Promise<TestDatabase> {
+  const db = await createTestDatabase(label, options);
   databases.push(db);
   return db;
 }
@@ -22,20 +23,6 @@ async function freshDatabase(label: string): Promise<TestDatabase> {
 afterEach(async () => {
   await Promise.all(databases.splice(0).map((db) => db.drop()));
 });
-
-/** The guide's DDL, exactly as deployments created it by hand. */
-const GUIDE_DDL = `CREATE TABLE IF NOT EXISTS kb_server_processes (
-    id INT AUTO_INCREMENT PRIMARY KEY,
-    process_name VARCHAR(100) UNIQUE NOT NULL,
-    port INT NOT NULL,
-    pid INT DEFAULT NULL,
-    status ENUM('stopped', 'starting', 'running', 'stopping', 'error') DEFAULT 'stopped',
-    supervisor_host VARCHAR(100),
-    supervisor_port INT,
-    last_heartbeat DATETIME,
-    created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-    updated_at DATETIME DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
-)`;
 
 interface ColumnInfo {
   COLUMN_NAME: string;
@@ -110,6 +97,56 @@ describe("migrations", () => {
     await db.query("SELECT port, supervisor_host, supervisor_port FROM kb_server_processes WHERE process_name = ?", [
       "domaeka-live-01",
     ]);
+  });
+
+  it("convert Fleetvisor's own tables an earlier version made latin1 to utf8mb4, keeping their rows", async () => {
+    const db = await freshDatabase("mig_latin1", { characterSet: "latin1" });
+    await db.query(GUIDE_DDL);
+    await db.query("INSERT INTO kb_server_processes (process_name, port) VALUES ('café-01', 8001)");
+    // What an earlier version left on a latin1 database: its own tables in latin1, with rows.
+    await runMigrations(config(db), silent);
+    await db.query("DELETE FROM fleetvisor_migrations WHERE name = ?", ["OwnTablesUtf8mb41764190000000"]);
+    const own = (
+      await db.query<{ name: string }>(
+        `SELECT TABLE_NAME AS name FROM INFORMATION_SCHEMA.TABLES
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'fleetvisor\\_%' ORDER BY TABLE_NAME`,
+      )
+    ).map((t) => t.name);
+    for (const table of own) await db.query(`ALTER TABLE \`${table}\` CONVERT TO CHARACTER SET latin1`);
+    await db
+      .query(
+        `INSERT INTO fleetvisor_process_events (process_name, kind, actor, message, status, at)
+       VALUES ('café-01', 'UPDATED', 'ops', 'port: 8000 → 8001', 'stopped', NOW(3))`,
+      )
+      .then(
+        () => expect.fail("latin1 took a character it cannot hold"),
+        (error: Error) => expect(error.message).toMatch(/Incorrect string value/),
+      );
+    await db.query(
+      `INSERT INTO fleetvisor_process_events (process_name, kind, actor, message, status, at)
+       VALUES ('café-01', 'UPDATED', 'ops', 'crème brûlée: 8000 » 8001', 'stopped', NOW(3))`,
+    );
+
+    expect(await runMigrations(config(db), silent)).toEqual(["OwnTablesUtf8mb41764190000000"]);
+    const collations = await db.query<{ name: string; collation: string }>(
+      `SELECT TABLE_NAME AS name, TABLE_COLLATION AS collation FROM INFORMATION_SCHEMA.TABLES
+       WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME`,
+    );
+    expect(collations).toEqual([
+      ...own.map((name) => ({ name, collation: "utf8mb4_unicode_ci" })),
+      { name: "kb_server_processes", collation: "latin1_swedish_ci" },
+    ]);
+    // The rows are the same characters, now in utf8mb4; the registry's are untouched.
+    expect(await db.query("SELECT process_name, message FROM fleetvisor_process_events")).toEqual([
+      { process_name: "café-01", message: "crème brûlée: 8000 » 8001" },
+    ]);
+    expect(await db.query("SELECT process_name FROM kb_server_processes")).toEqual([{ process_name: "café-01" }]);
+    await db.query(
+      `INSERT INTO fleetvisor_process_events (process_name, kind, actor, message, status, at)
+       VALUES ('café-01', 'UPDATED', 'ops', 'port: 8000 → 8001', 'stopped', NOW(3))`,
+    );
+    // Nothing left to convert: a second run finds nothing pending.
+    expect(await runMigrations(config(db), silent)).toEqual([]);
   });
 
   it("replicas starting together apply each migration exactly once", async () => {

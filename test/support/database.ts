@@ -13,11 +13,19 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+export interface TestDatabaseOptions {
+  /**
+   * Create the database up front with this default character set (as older MySQL servers
+   * do, `latin1`), instead of letting Fleetvisor create it.
+   */
+  readonly characterSet?: "latin1";
+}
+
 /**
  * A fresh, empty database for one test file. Fleetvisor creates it itself when it
- * migrates; `drop()` removes it.
+ * migrates, unless `characterSet` asks for one made beforehand; `drop()` removes it.
  */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
+export async function createTestDatabase(label: string, options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const name = `fv_test_${label.replace(/[^a-z0-9]/gi, "_")}_${randomBytes(4).toString("hex")}`.slice(0, 64);
   const server = new URL(TEST_MYSQL_URL);
   const connection = await mysql2.createConnection({
@@ -29,6 +37,9 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     dateStrings: false,
   });
   await connection.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  if (options.characterSet) {
+    await connection.query(`CREATE DATABASE \`${name}\` CHARACTER SET ${options.characterSet}`);
+  }
   await connection.query("SET time_zone = '+00:00'");
   return {
     name,

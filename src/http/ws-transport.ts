@@ -1,0 +1,163 @@
+import type { Server } from "node:http";
+import { parse, specifiedRules, validate, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
+import { CloseCode } from "graphql-ws";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Principal } from "../auth/principal.js";
+import { DatabaseUnavailableError, UnauthenticatedError } from "../errors.js";
+import { createContext, type RequestContext, type Services } from "../graphql/context.js";
+import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js";
+import { bearerToken, type Authenticate } from "./bearer-auth.js";
+import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
+
+/**
+ * graphql-ws's own keep-alive: a ping every interval, and a socket whose pong has not come
+ * back one interval later is terminated, so a peer that vanished without closing (a dead
+ * network path never says so) is dropped within two intervals.
+ */
+export const WS_KEEP_ALIVE_MS = 12_000;
+
+/** How often open WebSockets' tokens are checked again. */
+export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
+
+export interface WsTransportOptions {
+  /** The server whose upgrades on `path` become graphql-ws connections. */
+  readonly httpServer: Server;
+  readonly path: string;
+  readonly schema: GraphQLSchema;
+  readonly services: Services;
+  /** Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`). */
+  readonly authenticate: Authenticate;
+  readonly formatError: ErrorFormatter;
+  readonly armor: ArmorProtection;
+  /**
+   * graphql-ws's keep-alive interval (`useServer`'s `keepAlive`); see {@link WS_KEEP_ALIVE_MS}.
+   * @default WS_KEEP_ALIVE_MS
+   */
+  readonly keepAliveMs?: number;
+}
+
+export interface WsTransport {
+  /** Stops the token re-check, closes every socket (1001) and the WebSocket server. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) on `path`: the
+ * token is checked when a socket opens, again for every operation, and every
+ * {@link TOKEN_RECHECK_INTERVAL_MS} while it stays open.
+ */
+export function startWsTransport(options: WsTransportOptions): WsTransport {
+  const { schema, services, authenticate, formatError, armor } = options;
+  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_BODY_BYTES });
+  /** The token of every open, authenticated WebSocket. */
+  const socketTokens = new Map<WebSocket, string>();
+
+  const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
+        let principal: Principal | null = null;
+        try {
+          principal = token ? await authenticate(token) : null;
+        } catch (error) {
+          // 1013 "try again later": clients retry, instead of taking it for a bad token.
+          ctx.extra.socket.close(
+            1013,
+            error instanceof DatabaseUnavailableError
+              ? "Try Again Later: the registry database is unavailable"
+              : "Try Again Later",
+          );
+          return false;
+        }
+        if (!principal) {
+          ctx.extra.socket.close(
+            CloseCode.Unauthorized,
+            token ? "Unauthorized: unknown or revoked token" : "Unauthorized: token required",
+          );
+          return false;
+        }
+        socketTokens.set(ctx.extra.socket, token!);
+        ctx.extra.socket.once("close", () => socketTokens.delete(ctx.extra.socket));
+        return true;
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        // The token again (a cache hit): a token revoked since the connection opened runs nothing.
+        const token = socketTokens.get(ctx.extra.socket);
+        let principal: Principal | null;
+        try {
+          principal = token ? await authenticate(token) : null;
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        if (!principal) {
+          ctx.extra.socket.close(CloseCode.Unauthorized, "Unauthorized: unknown or revoked token");
+          return [new UnauthenticatedError("the token was revoked")];
+        }
+        let document;
+        try {
+          document = parse(payload.query, { maxTokens: MAX_TOKENS });
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const errors = validate(schema, document, [...specifiedRules, ...armor.validationRules]);
+        if (errors.length > 0) return [...errors];
+        const args: ExecutionArgs = {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: createContext(principal, services, { longLived: true }) satisfies RequestContext,
+        };
+        return args;
+      },
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((error) => formatForClient(formatError, error, { requestError: true })),
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors) return undefined;
+        const requestError = !("data" in result) || result.data === undefined;
+        return { ...result, errors: result.errors.map((e) => formatForClient(formatError, e, { requestError })) };
+      },
+    },
+    wsServer,
+    options.keepAliveMs ?? WS_KEEP_ALIVE_MS,
+  );
+
+  // Open subscriptions outlive any one request: every so often, each socket's token is
+  // checked again, and a socket whose token was revoked is closed.
+  const rechecker = setInterval(() => void recheckOpenSockets(socketTokens, authenticate), TOKEN_RECHECK_INTERVAL_MS);
+  rechecker.unref();
+
+  return {
+    async dispose() {
+      clearInterval(rechecker);
+      await wsHandle.dispose();
+    },
+  };
+}
+
+/**
+ * One pass of the open-socket token re-check: each distinct token is authenticated again
+ * once (a cache hit mostly; hundreds of dashboards often share one token), one token after
+ * another so that a pass never floods the pool, and the sockets of a token that is unknown
+ * or revoked are closed with 4401. A database that cannot answer is no verdict on a
+ * token: those sockets stay open.
+ */
+export async function recheckOpenSockets(
+  socketTokens: ReadonlyMap<Pick<WebSocket, "close">, string>,
+  authenticate: Authenticate,
+): Promise<void> {
+  const byToken = new Map<string, Pick<WebSocket, "close">[]>();
+  for (const [socket, token] of socketTokens) {
+    const sockets = byToken.get(token);
+    if (sockets) sockets.push(socket);
+    else byToken.set(token, [socket]);
+  }
+  for (const [token, sockets] of byToken) {
+    const principal = await authenticate(token).catch(() => undefined);
+    if (principal === null) {
+      for (const socket of sockets) socket.close(CloseCode.Unauthorized, "Unauthorized: the token was revoked");
+    }
+  }
+}
