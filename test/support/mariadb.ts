@@ -56,6 +56,7 @@ export class PrivateMariaDb {
         "--bind-address=127.0.0.1",
         `--socket=${join(this.dir, "mysqld.sock")}`,
         `--pid-file=${join(this.dir, "mysqld.pid")}`,
+        `--tmpdir=${this.dir}`,
         "--user=root",
         "--skip-log-bin",
         "--skip-name-resolve",
