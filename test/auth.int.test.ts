@@ -55,7 +55,7 @@ interface Operation {
 }
 
 /**
- * DESIGN.md's table, operation by operation. Writes use a fresh name per attempt only
+ * The roles table of docs/architecture.md, operation by operation. Writes use a fresh name per attempt only
  * where success would make a second attempt fail for another reason.
  */
 const operations: Operation[] = [

@@ -1,4 +1,4 @@
-/** What a token may do; see DESIGN.md, "Who may do what". Stored lower case. */
+/** What a token may do; see docs/architecture.md, "Who may do what". Stored lower case. */
 export enum Role {
   VIEWER = "viewer",
   OPERATOR = "operator",

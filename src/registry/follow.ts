@@ -34,7 +34,7 @@ export interface Follow {
 const ALIVE = [ProcessStatus.RUNNING, ProcessStatus.STOPPING, ProcessStatus.ERROR];
 
 /**
- * The registry follows supervisord (DESIGN.md's lifecycle): stopped or killed without a
+ * The registry follows supervisord (the status lifecycle in docs/architecture.md): stopped or killed without a
  * deregister → `stopped`; FATAL / BACKOFF / an unexpected exit → `error`; stopping outside
  * Fleetvisor → `stopping`. `starting` is Fleetvisor's own mark for a start under way and
  * is left to that start. Returns `null` when the registry has nothing to follow.
