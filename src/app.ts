@@ -17,6 +17,7 @@ import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/
 import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { Database } from "./db/database.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
@@ -119,15 +120,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const feed = new EventFeed(new EventLogReads(background), bus, clock, logger);
     feed.start();
     cleanup.unshift(() => feed.stop());
-    const transitions = new Transitions(dataSource, events, clock);
+    const database = new Database(dataSource, "mysql");
+    const transitions = new Transitions(database, events, clock);
     const processes = new ProcessReads(dataSource);
     const observations = new Observations(dataSource, transitions);
     // The same services on the watchers' pool.
-    const watcherTransitions = new Transitions(background, events, clock);
+    const watcherTransitions = new Transitions(new Database(background, "mysql"), events, clock);
     const watcherProcesses = new ProcessReads(background);
     const watcherObservations = new Observations(background, watcherTransitions);
     const agents = new AgentLifecycle(
-      dataSource,
+      database,
       transitions,
       events,
       {

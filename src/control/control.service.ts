@@ -8,7 +8,7 @@ import type { Transitions } from "../registry/transitions.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { describeAddress, SupervisorFault, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { addressOf, supervisorKey } from "../supervisor/supervisor.service.js";
-import { KeyedMutex } from "./keyed-mutex.js";
+import { KeyedMutex } from "../keyed-mutex.js";
 
 export type ControlAction = "start" | "stop" | "restart";
 

@@ -1,6 +1,7 @@
-import { Brackets, type DataSource } from "typeorm";
+import { Brackets } from "typeorm";
 import { assertMayTouch, type Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
+import type { Database } from "../db/database.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { ProcessStatus } from "../domain/process-status.js";
@@ -43,13 +44,13 @@ export class AgentLifecycle {
   private readonly heartbeats: HeartbeatWriter;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: Database,
     private readonly transitions: Transitions,
     private readonly events: EventLogService,
     private readonly settings: AgentLifecycleSettings,
     private readonly clock: Clock,
   ) {
-    this.heartbeats = new HeartbeatWriter(dataSource, clock);
+    this.heartbeats = new HeartbeatWriter(database, clock);
   }
 
   /**
@@ -142,7 +143,7 @@ export class AgentLifecycle {
       return ack(true);
     }
 
-    const row = await findProcess(this.dataSource.manager, name);
+    const row = await findProcess(this.database.dataSource.manager, name);
     if (!row) throw processNotFound(name);
     if (row.status !== null && !HEARTBEAT_STATUSES.includes(row.status) && row.status !== ProcessStatus.ERROR) {
       return ack(false, `${name} is ${row.status} in the registry; call registerProcess`);

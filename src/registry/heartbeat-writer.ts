@@ -1,5 +1,7 @@
-import type { DataSource } from "typeorm";
+import { Brackets } from "typeorm";
 import type { Clock } from "../clock.js";
+import type { Database } from "../db/database.js";
+import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessStatus } from "../domain/process-status.js";
 
 /** Statuses in which a registered process's heartbeat is simply stamped. */
@@ -40,7 +42,7 @@ export class HeartbeatWriter {
   private readonly maxBatch: number;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: Database,
     private readonly clock: Clock,
     options: HeartbeatWriterOptions = {},
   ) {
@@ -86,13 +88,25 @@ export class HeartbeatWriter {
   }
 
   private async update(stamps: readonly HeartbeatStamp[], at: Date): Promise<number> {
-    const rows = stamps.map(() => "(process_name = ? AND pid = ?)").join(" OR ");
-    // updated_at marks changes of the row, not liveness: keep it.
-    const sql =
-      `UPDATE kb_server_processes SET last_heartbeat = ?, updated_at = updated_at ` +
-      `WHERE status IN (${HEARTBEAT_STATUSES.map(() => "?").join(", ")}) AND (${rows})`;
-    const params: unknown[] = [at, ...HEARTBEAT_STATUSES, ...stamps.flatMap((s) => [s.name, s.pid])];
-    const result = (await this.dataSource.query(sql, params)) as { affectedRows?: number; changes?: number };
-    return result.affectedRows ?? result.changes ?? 0;
+    const result = await this.database.write(() =>
+      this.database.dataSource
+        .createQueryBuilder()
+        .update(ProcessEntity)
+        // updated_at marks changes of the row, not liveness: keep it.
+        .set({ lastHeartbeat: at, updatedAt: () => "updated_at" })
+        .where("status IN (:...statuses)", { statuses: HEARTBEAT_STATUSES })
+        .andWhere(
+          new Brackets((w) =>
+            stamps.forEach((stamp, i) =>
+              w.orWhere(`(process_name = :name${i} AND pid = :pid${i})`, {
+                [`name${i}`]: stamp.name,
+                [`pid${i}`]: stamp.pid,
+              }),
+            ),
+          ),
+        )
+        .execute(),
+    );
+    return result.affected ?? 0;
   }
 }

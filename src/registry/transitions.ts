@@ -1,6 +1,7 @@
-import { Brackets, type DataSource, type EntityManager } from "typeorm";
+import { Brackets, type EntityManager } from "typeorm";
 import type { Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
+import type { Database } from "../db/database.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { ProcessStatus } from "../domain/process-status.js";
@@ -24,7 +25,7 @@ export type Record = (event: RecordedEvent, row: ProcessEntity | null) => Promis
  */
 export class Transitions {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly database: Database,
     private readonly events: EventLogService,
     private readonly clock: Clock,
   ) {}
@@ -36,7 +37,7 @@ export class Transitions {
     work: (manager: EntityManager, record: Record) => Promise<T>,
   ): Promise<T> {
     const recorded: ProcessEventRecord[] = [];
-    const result = await this.dataSource.transaction(async (manager) =>
+    const result = await this.database.transaction(async (manager) =>
       work(manager, async (event, row) => {
         recorded.push(
           await this.events.record(

@@ -1,0 +1,33 @@
+import type { DataSource, EntityManager } from "typeorm";
+import { KeyedMutex } from "../keyed-mutex.js";
+
+/** Which SQL engine holds the registry. */
+export type Dialect = "mysql" | "sqlite";
+
+/**
+ * The registry database as services write to it.
+ *
+ * On MySQL, every transaction and every write gets a pooled connection of its own, and
+ * both calls pass straight through. The embedded SQLite database is one connection for the
+ * whole process: a second transaction started while one is open would nest in it, and a
+ * write made meanwhile would commit or roll back with it. There, transactions and writes
+ * outside them take turns, so that a transition stays atomic and recorded exactly once,
+ * and an acknowledged heartbeat is never rolled back with someone else's transaction.
+ */
+export class Database {
+  private readonly turns = new KeyedMutex();
+
+  constructor(
+    readonly dataSource: DataSource,
+    readonly dialect: Dialect,
+  ) {}
+
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.write(() => this.dataSource.transaction(work));
+  }
+
+  /** A write outside a transaction (one statement, or several that need no atomicity). */
+  write<T>(work: () => Promise<T>): Promise<T> {
+    return this.dialect === "sqlite" ? this.turns.run("", work) : work();
+  }
+}
