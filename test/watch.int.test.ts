@@ -5,11 +5,12 @@ import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { until } from "./support/wait.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
-import { Supervisord } from "./support/supervisord.js";
+import { freePort, Supervisord } from "./support/supervisord.js";
 
 const LISTENER = fileURLToPath(
   new URL("../client-examples/supervisor-listener/fleetvisor_listener.py", import.meta.url),
 );
+const EXAMPLE_SERVER = fileURLToPath(new URL("../client-examples/python/example_server.py", import.meta.url));
 const AUTH = { username: "fleet", password: "watch-pass-3e1d" };
 const SUPERVISOR_ENV = {
   SUPERVISOR_USERNAME: AUTH.username,
@@ -294,6 +295,72 @@ describe("the heartbeat watchdog", () => {
     const restored = (await seen.count(2, 5_000))[1]!.processChanged;
     expect(restored).toMatchObject({ kind: "HEARTBEAT_RESTORED", status: "RUNNING" });
     expect(await status("beating")).toBe("running");
+  });
+
+  it("a hung program that supervisord still runs reads UNRESPONSIVE once the watchdog marks it error; resumed, HEALTHY", async () => {
+    const app = await startTestApp(db.url, {
+      ...SUPERVISOR_ENV,
+      HEARTBEAT_INTERVAL_SECONDS: "1",
+      HEARTBEAT_STALE_SECONDS: "3",
+      HEARTBEAT_CHECK_INTERVAL_SECONDS: "1",
+    });
+    onTestFinished(() => app.stop());
+    const agent = await app.client("AGENT", "hung-agent", "hung-*");
+    const supervisord = await Supervisord.start({
+      auth: AUTH,
+      programs: {
+        server: {
+          command: `python3 -u ${EXAMPLE_SERVER} --name hung-server --host 127.0.0.1`,
+          autostart: false,
+          startsecs: 1,
+          environment: { FLEETVISOR_URL: app.url, FLEETVISOR_TOKEN: agent.token },
+        },
+      },
+    });
+    // Runs before app.stop (onTestFinished runs in reverse): the server deregisters on SIGTERM.
+    onTestFinished(() => supervisord.stop());
+    // The server serves on the port the registry gives it.
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: {
+        name: "hung-server",
+        port: await freePort(),
+        supervisorHost: "127.0.0.1",
+        supervisorPort: supervisord.port,
+        program: "server",
+      },
+    });
+    await supervisord.ctl("start", "server");
+    type Health = { status: string; health: string; healthReasons: string[]; supervisor: { state: string } };
+    const health = async () =>
+      (
+        await app.admin.data<{ process: Health }>(
+          `{ process(name: "hung-server") { status health healthReasons supervisor { state } } }`,
+        )
+      ).process;
+    await until("the server to register and beat", async () => (await health()).health === "HEALTHY");
+
+    const pid = await supervisord.programPid("server");
+    process.kill(pid, "SIGSTOP");
+    onTestFinished(() => {
+      // Let supervisord stop it; it may be gone already.
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        /* already gone */
+      }
+    });
+    await until("the watchdog to mark it lost", async () => (await events("hung-server", "HEARTBEAT_LOST")).length > 0);
+    const hung = await health();
+    expect(hung).toMatchObject({ status: "ERROR", supervisor: { state: "RUNNING" }, health: "UNRESPONSIVE" });
+    expect(hung.healthReasons[0]).toMatch(/^supervisord says RUNNING, but last heartbeat \d+s ago \(stale after 3s\)$/);
+
+    process.kill(pid, "SIGCONT");
+    const resumed = await until("the heartbeat to come back", async () => {
+      const now = await health();
+      return now.health === "HEALTHY" && now;
+    });
+    expect(resumed.status).toBe("RUNNING");
+    expect((await events("hung-server", "HEARTBEAT_RESTORED")).length).toBe(1);
   });
 });
 

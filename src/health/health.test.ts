@@ -66,11 +66,67 @@ describe("deriveHealth", () => {
       "not registered yet",
     ],
     [
-      "running, registry starting",
+      "running, registry starting (a start under way), not registered yet",
       registry(STARTING, 500),
-      supervisor(S.RUNNING),
+      supervisor(S.RUNNING, { startedAt: secondsAgo(5) }),
       ProcessHealth.STARTING,
       "not registered yet",
+    ],
+    [
+      "running for an hour, registry starting, stale: the mark does not hide a hang",
+      registry(STARTING, 500),
+      supervisor(S.RUNNING),
+      ProcessHealth.UNRESPONSIVE,
+      "stale after 90s",
+    ],
+    [
+      "running, the watchdog marked it error: hung, not crashed",
+      registry(ERROR, 300),
+      supervisor(S.RUNNING),
+      ProcessHealth.UNRESPONSIVE,
+      "supervisord says RUNNING, but last heartbeat 5min ago (stale after 90s)",
+    ],
+    [
+      "running, registry error, beating again",
+      registry(ERROR, 2),
+      supervisor(S.RUNNING),
+      ProcessHealth.HEALTHY,
+      "last heartbeat 2s ago",
+    ],
+    [
+      "a crash supervisord restarted 5s ago; the last heartbeat is the old run's",
+      registry(ERROR, 8),
+      supervisor(S.RUNNING, { startedAt: secondsAgo(5), pid: 222 }),
+      ProcessHealth.STARTING,
+      "supervisord says RUNNING for 5s, not registered yet",
+    ],
+    [
+      "restarted 5s ago without a recorded crash; the last heartbeat is the old run's",
+      registry(RUNNING, 8),
+      supervisor(S.RUNNING, { startedAt: secondsAgo(5), pid: 222 }),
+      ProcessHealth.STARTING,
+      "not registered yet",
+    ],
+    [
+      "restarted after a crash and registered again",
+      registry(RUNNING, 1, 222),
+      supervisor(S.RUNNING, { startedAt: secondsAgo(5), pid: 222 }),
+      ProcessHealth.HEALTHY,
+      "last heartbeat 1s ago",
+    ],
+    [
+      "restarted 10min ago and never registered: the last heartbeat is the old run's",
+      registry(ERROR, 660),
+      supervisor(S.RUNNING, { startedAt: secondsAgo(600), pid: 222 }),
+      ProcessHealth.UNRESPONSIVE,
+      "no heartbeat since it started 10min ago (the last heartbeat 11min ago came from an earlier run)",
+    ],
+    [
+      "running, deregistered, still up",
+      registry(STOPPED, 30, null),
+      supervisor(S.RUNNING),
+      ProcessHealth.UNRESPONSIVE,
+      "it deregistered",
     ],
     [
       "stopped, fresh heartbeat: orphaned",
@@ -117,11 +173,39 @@ describe("deriveHealth", () => {
       "EXITED with status 0",
     ],
     [
-      "registry error, supervisord running",
-      registry(ERROR, 500),
-      supervisor(S.RUNNING),
+      "exited with status 1 a second after its last heartbeat: crashed, not orphaned",
+      registry(ERROR, 3),
+      supervisor(S.EXITED, { exitStatus: 1, stoppedAt: secondsAgo(2) }),
       ProcessHealth.CRASHED,
-      "registry says error",
+      "supervisord says EXITED with status 1",
+    ],
+    [
+      "exited with status 0, recorded as an unexpected exit",
+      registry(ERROR, 3),
+      supervisor(S.EXITED, { stoppedAt: secondsAgo(2) }),
+      ProcessHealth.CRASHED,
+      "which the registry recorded as a crash",
+    ],
+    [
+      "exited with status 0 after the watchdog had marked it error",
+      registry(ERROR, 600),
+      supervisor(S.EXITED, { stoppedAt: secondsAgo(60) }),
+      ProcessHealth.STOPPED,
+      "supervisord says EXITED with status 0 | registry says error, last heartbeat 10min ago",
+    ],
+    [
+      "stopped after a crash was recorded: a stop is deliberate",
+      registry(ERROR, 600),
+      supervisor(S.STOPPED, { stoppedAt: secondsAgo(60) }),
+      ProcessHealth.STOPPED,
+      "supervisord says STOPPED | registry says error",
+    ],
+    [
+      "stopped a minute ago, a heartbeat since: orphaned",
+      registry(RUNNING, 5),
+      supervisor(S.STOPPED, { stoppedAt: secondsAgo(60) }),
+      ProcessHealth.ORPHANED,
+      "but the last heartbeat 5s ago is fresh",
     ],
     ["starting", registry(STARTING, null), supervisor(S.STARTING), ProcessHealth.STARTING, "supervisord says STARTING"],
     ["stopping", registry(STOPPING, 5), supervisor(S.STOPPING), ProcessHealth.STOPPING, "supervisord says STOPPING"],
@@ -160,7 +244,20 @@ describe("deriveHealth", () => {
       ProcessHealth.UNRESPONSIVE,
       "no supervisord in the registry",
     ],
-    ["no supervisord, error", registry(ERROR, 5), { kind: "none" }, ProcessHealth.CRASHED, "registry says error"],
+    [
+      "no supervisord, error: only the watchdog marks it, so hung",
+      registry(ERROR, 500),
+      { kind: "none" },
+      ProcessHealth.UNRESPONSIVE,
+      "registry says error, but last heartbeat 8min ago (stale after 90s)",
+    ],
+    [
+      "no supervisord, error, beating again",
+      registry(ERROR, 5),
+      { kind: "none" },
+      ProcessHealth.HEALTHY,
+      "no supervisord in the registry",
+    ],
     [
       "no supervisord, stopped",
       registry(STOPPED, null, null),
@@ -168,7 +265,7 @@ describe("deriveHealth", () => {
       ProcessHealth.STOPPED,
       "registry says stopped",
     ],
-  ])("%s → %s", (_label, reg, sup, health, reason) => {
+  ])("%s → $3", (_label, reg, sup, health, reason) => {
     const report = deriveHealth(reg, sup, NOW, STALE);
     expect(report.health).toBe(health);
     expect(report.reasons.join(" | ")).toContain(reason);
@@ -178,6 +275,21 @@ describe("deriveHealth", () => {
     const report = deriveHealth(registry(RUNNING, 10, 100), supervisor(S.RUNNING, { pid: 222 }), NOW, STALE);
     expect(report.health).toBe(ProcessHealth.HEALTHY);
     expect(report.reasons).toContain("pid differs: registry has 100, supervisord runs 222");
+  });
+
+  it("the startup grace lasts the stale limit", () => {
+    const notRegistered = registry(STOPPED, null, null);
+    const up = (s: number) => supervisor(S.RUNNING, { startedAt: secondsAgo(s) });
+    expect(deriveHealth(notRegistered, up(90), NOW, STALE).health).toBe(ProcessHealth.STARTING);
+    expect(deriveHealth(notRegistered, up(91), NOW, STALE).health).toBe(ProcessHealth.UNRESPONSIVE);
+  });
+
+  it("compares durations, so that supervisord's clock may be set apart from Fleetvisor's", () => {
+    // supervisord's clock is an hour behind: it started the run 5 s ago by its own clock.
+    const behind = (s: number) => new Date(NOW.getTime() - 3_600_000 - s * 1000);
+    const restarted = supervisor(S.RUNNING, { now: behind(0), startedAt: behind(5), pid: 222 });
+    expect(deriveHealth(registry(RUNNING, 8), restarted, NOW, STALE).health).toBe(ProcessHealth.STARTING);
+    expect(deriveHealth(registry(RUNNING, 2, 222), restarted, NOW, STALE).health).toBe(ProcessHealth.HEALTHY);
   });
 
   it("a heartbeat exactly at the limit is still fresh", () => {

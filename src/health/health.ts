@@ -1,18 +1,19 @@
 import { UnreachableCaseError } from "../errors.js";
 import { ProcessStatus } from "../domain/process-status.js";
-import { SupervisorState, type SupervisorView } from "../supervisor/supervisor-state.js";
+import { SupervisorState, type SupervisorProcessInfo, type SupervisorView } from "../supervisor/supervisor-state.js";
 
 /** A process's health, from the registry and supervisord compared. */
 export enum ProcessHealth {
   HEALTHY = "HEALTHY",
   STOPPED = "STOPPED",
+  /** supervisord is starting it, or it started less than the stale limit ago and has not registered yet. */
   STARTING = "STARTING",
   STOPPING = "STOPPING",
-  /** supervisord says running, but the heartbeat is stale (hung, or never registered). */
+  /** supervisord says running, but no fresh heartbeat from this run (hung, or never registered). */
   UNRESPONSIVE = "UNRESPONSIVE",
-  /** supervisord says not running, but the heartbeat is fresh (something else runs it). */
+  /** supervisord says not running, but a heartbeat came after it stopped (something else runs it). */
   ORPHANED = "ORPHANED",
-  /** FATAL, BACKOFF, an unexpected exit, or `error` in the registry. */
+  /** FATAL, BACKOFF, an exit with a non-zero status, or an exit the registry recorded as a crash. */
   CRASHED = "CRASHED",
   /** Its supervisord did not answer. */
   UNREACHABLE = "UNREACHABLE",
@@ -33,23 +34,44 @@ export interface HealthReport {
   readonly reasons: readonly string[];
 }
 
-const NOT_RUNNING = new Set([
-  SupervisorState.STOPPED,
-  SupervisorState.EXITED,
-  SupervisorState.FATAL,
-  SupervisorState.BACKOFF,
-]);
+/** The heartbeat as health reads it: its age, and whether the registry still counts it. */
+interface Heartbeat {
+  /** Seconds since the last heartbeat, on Fleetvisor's clock; `null` when there was none. */
+  readonly age: number | null;
+  /** At most the stale limit old, and the process not deregistered. */
+  readonly fresh: boolean;
+  /** "last heartbeat 12s ago", or "no heartbeat yet". */
+  readonly said: string;
+}
 
 function ago(seconds: number): string {
   return seconds < 120 ? `${Math.round(seconds)}s ago` : `${Math.round(seconds / 60)}min ago`;
 }
 
+const report = (health: ProcessHealth, ...reasons: (string | undefined)[]): HealthReport => ({
+  health,
+  reasons: reasons.filter((reason): reason is string => Boolean(reason)),
+});
+
 /**
  * Health from both sources. Pure: everything it needs comes in as arguments.
  *
+ * Health follows the cause, and the live facts come first: what supervisord says, and the
+ * heartbeat compared with supervisord's start and stop times. The registry's `status` is read
+ * only where supervisord cannot tell, because `error` has two authors: the heartbeat
+ * watchdog (a process that stopped beating, which supervisord may still run) and a crash
+ * that supervisord reported (FATAL, BACKOFF, an unexpected exit). So a stale heartbeat
+ * while supervisord runs the process is UNRESPONSIVE whatever the column says.
+ *
  * A heartbeat is fresh when it is at most `staleSeconds` old and the registry still counts
  * the process as alive (not `stopped`: a deregistered process's last heartbeat is history).
- * An exit with status 0 counts as expected; any other exit as a crash.
+ * While supervisord runs the process, only a heartbeat of this run counts: one older than
+ * the run's start came from a run before (a crash that supervisord restarted).
+ *
+ * Durations on the two clocks are compared, never instants across them: the heartbeat's age
+ * on Fleetvisor's (`now`), the run's uptime and time since its stop on supervisord's
+ * (`info.now`), so that clocks set apart do not matter. `now` should be close to when
+ * supervisord answered.
  */
 export function deriveHealth(
   registry: RegistryView,
@@ -58,89 +80,140 @@ export function deriveHealth(
   staleSeconds: number,
 ): HealthReport {
   const age = registry.lastHeartbeat ? (now.getTime() - registry.lastHeartbeat.getTime()) / 1000 : null;
-  const fresh = age !== null && age <= staleSeconds && registry.status !== ProcessStatus.STOPPED;
-  const heartbeat = age === null ? "no heartbeat yet" : `last heartbeat ${ago(age)}`;
-  const report = (health: ProcessHealth, ...reasons: string[]): HealthReport => ({
-    health,
-    reasons: reasons.filter(Boolean),
-  });
+  const heartbeat: Heartbeat = {
+    age,
+    fresh: age !== null && age <= staleSeconds && registry.status !== ProcessStatus.STOPPED,
+    said: age === null ? "no heartbeat yet" : `last heartbeat ${ago(age)}`,
+  };
 
   switch (supervisor.kind) {
     case "unreachable":
-      return report(ProcessHealth.UNREACHABLE, supervisor.reason, `registry says ${registry.status}, ${heartbeat}`);
+      return report(
+        ProcessHealth.UNREACHABLE,
+        supervisor.reason,
+        `registry says ${registry.status}, ${heartbeat.said}`,
+      );
     case "unknown":
       return report(ProcessHealth.UNKNOWN, supervisor.reason);
     case "none":
-      return fromRegistryOnly(registry, fresh, heartbeat);
+      return fromRegistryOnly(registry, heartbeat, staleSeconds);
     case "info":
-      break;
+      return fromSupervisor(registry, supervisor.info, heartbeat, staleSeconds);
     default:
       throw new UnreachableCaseError(supervisor);
   }
+}
 
-  const { info } = supervisor;
-  const extra: string[] = [];
-  if (info.state === SupervisorState.RUNNING && registry.pid !== null && info.pid !== 0 && registry.pid !== info.pid) {
-    extra.push(`pid differs: registry has ${registry.pid}, supervisord runs ${info.pid}`);
-  }
+function fromSupervisor(
+  registry: RegistryView,
+  info: SupervisorProcessInfo,
+  heartbeat: Heartbeat,
+  staleSeconds: number,
+): HealthReport {
   const says = `supervisord says ${info.state}`;
+  const pidDiffers =
+    info.state === SupervisorState.RUNNING && registry.pid !== null && info.pid !== 0 && registry.pid !== info.pid
+      ? `pid differs: registry has ${registry.pid}, supervisord runs ${info.pid}`
+      : undefined;
+  const secondsSince = (at: Date | null): number | null =>
+    at === null ? null : (info.now.getTime() - at.getTime()) / 1000;
+  const sinceStop = secondsSince(info.stoppedAt);
+  // Not running, yet a heartbeat came after supervisord's run stopped (or it never ran).
+  const orphaned =
+    heartbeat.fresh && (sinceStop === null || (heartbeat.age !== null && heartbeat.age < sinceStop))
+      ? report(ProcessHealth.ORPHANED, `${says}, but the ${heartbeat.said} is fresh`)
+      : undefined;
+  const registryError = registry.status === ProcessStatus.ERROR ? `registry says error, ${heartbeat.said}` : undefined;
 
-  if (NOT_RUNNING.has(info.state) && fresh) {
-    return report(ProcessHealth.ORPHANED, `${says}, but the ${heartbeat} is fresh`, ...extra);
-  }
-  if (info.state === SupervisorState.FATAL || info.state === SupervisorState.BACKOFF) {
-    return report(ProcessHealth.CRASHED, info.spawnError ? `${says}: ${info.spawnError}` : says, ...extra);
-  }
-  if (info.state === SupervisorState.EXITED && info.exitStatus !== 0) {
-    return report(ProcessHealth.CRASHED, `${says} with status ${info.exitStatus}`, ...extra);
-  }
-  if (registry.status === ProcessStatus.ERROR) {
-    return report(ProcessHealth.CRASHED, `registry says error (${says}, ${heartbeat})`, ...extra);
-  }
   switch (info.state) {
-    case SupervisorState.STOPPED:
-    case SupervisorState.EXITED:
-      return report(
-        ProcessHealth.STOPPED,
-        info.state === SupervisorState.EXITED ? `${says} with status 0` : says,
-        ...extra,
-      );
+    case SupervisorState.RUNNING:
+      return running(registry, info, heartbeat, staleSeconds, pidDiffers);
     case SupervisorState.STARTING:
-      return report(ProcessHealth.STARTING, says, ...extra);
+      return report(ProcessHealth.STARTING, says);
     case SupervisorState.STOPPING:
-      return report(ProcessHealth.STOPPING, says, ...extra);
-    case SupervisorState.UNKNOWN:
-      return report(ProcessHealth.UNKNOWN, says, ...extra);
-    case SupervisorState.RUNNING: {
-      if (fresh) return report(ProcessHealth.HEALTHY, `${says}, ${heartbeat}`, ...extra);
-      const upSeconds = info.startedAt ? (info.now.getTime() - info.startedAt.getTime()) / 1000 : Infinity;
-      const sinceStart = age === null || (info.startedAt !== null && registry.lastHeartbeat! < info.startedAt);
-      if (registry.status === ProcessStatus.STARTING || (sinceStart && upSeconds <= staleSeconds)) {
-        return report(ProcessHealth.STARTING, `${says} for ${Math.round(upSeconds)}s, not registered yet`, ...extra);
+      return report(ProcessHealth.STOPPING, says);
+    case SupervisorState.FATAL:
+    case SupervisorState.BACKOFF:
+      return orphaned ?? report(ProcessHealth.CRASHED, info.spawnError ? `${says}: ${info.spawnError}` : says);
+    case SupervisorState.EXITED: {
+      if (orphaned) return orphaned;
+      if (info.exitStatus !== 0) return report(ProcessHealth.CRASHED, `${says} with status ${info.exitStatus}`);
+      // supervisord does not say whether status 0 was expected (its exitcodes); the listener
+      // does, and an `error` it recorded is a crash. An `error` from the watchdog is not: the
+      // heartbeat had gone stale before the exit, and the exit itself was clean.
+      const lostBeforeExit = heartbeat.age !== null && sinceStop !== null && heartbeat.age - sinceStop > staleSeconds;
+      if (registry.status === ProcessStatus.ERROR && !lostBeforeExit) {
+        return report(
+          ProcessHealth.CRASHED,
+          `${says} with status 0, which the registry recorded as a crash (an exit status its exitcodes do not expect)`,
+        );
       }
-      return report(ProcessHealth.UNRESPONSIVE, `${says}, but ${heartbeat} (stale after ${staleSeconds}s)`, ...extra);
+      return report(ProcessHealth.STOPPED, `${says} with status 0`, registryError);
     }
+    case SupervisorState.STOPPED:
+      // A stop is deliberate, whatever came before it.
+      return orphaned ?? report(ProcessHealth.STOPPED, says, registryError);
+    case SupervisorState.UNKNOWN:
+      return report(ProcessHealth.UNKNOWN, says);
     default:
-      // FATAL and BACKOFF were handled above.
-      return report(ProcessHealth.CRASHED, says, ...extra);
+      throw new UnreachableCaseError(info.state);
   }
 }
 
-function fromRegistryOnly(registry: RegistryView, fresh: boolean, heartbeat: string): HealthReport {
+/**
+ * supervisord runs it: HEALTHY on a fresh heartbeat of this run; otherwise STARTING within
+ * the startup grace (up for at most the stale limit), UNRESPONSIVE after it.
+ */
+function running(
+  registry: RegistryView,
+  info: SupervisorProcessInfo,
+  heartbeat: Heartbeat,
+  staleSeconds: number,
+  pidDiffers: string | undefined,
+): HealthReport {
+  const says = `supervisord says ${info.state}`;
+  // Without a start time there is no grace, and any heartbeat may be of this run.
+  const upSeconds = info.startedAt ? (info.now.getTime() - info.startedAt.getTime()) / 1000 : Infinity;
+  const age = heartbeat.age;
+  const ofThisRun = age !== null && age <= upSeconds;
+  if (heartbeat.fresh && ofThisRun) return report(ProcessHealth.HEALTHY, `${says}, ${heartbeat.said}`, pidDiffers);
+
+  if (!ofThisRun && upSeconds <= staleSeconds) {
+    return report(
+      ProcessHealth.STARTING,
+      `${says} for ${Math.round(upSeconds)}s, not registered yet (grace of ${staleSeconds}s)`,
+      pidDiffers,
+    );
+  }
+  let why: string;
+  if (age === null) why = "no heartbeat yet";
+  else if (!ofThisRun)
+    why = `no heartbeat since it started ${ago(upSeconds)} (the ${heartbeat.said} came from an earlier run)`;
+  else if (registry.status === ProcessStatus.STOPPED) why = `it deregistered (${heartbeat.said})`;
+  else why = heartbeat.said;
+  return report(ProcessHealth.UNRESPONSIVE, `${says}, but ${why} (stale after ${staleSeconds}s)`, pidDiffers);
+}
+
+/**
+ * No supervisord to ask: the registry and the heartbeat are all there is. Only the
+ * watchdog marks such a process `error` (nothing else watches it), so `error` is a stale
+ * heartbeat, UNRESPONSIVE, as `running` with a stale heartbeat is.
+ */
+function fromRegistryOnly(registry: RegistryView, heartbeat: Heartbeat, staleSeconds: number): HealthReport {
   const note = "no supervisord in the registry";
+  const says = `registry says ${registry.status}`;
   switch (registry.status) {
     case ProcessStatus.RUNNING:
-      return fresh
-        ? { health: ProcessHealth.HEALTHY, reasons: [`registry says running, ${heartbeat}`, note] }
-        : { health: ProcessHealth.UNRESPONSIVE, reasons: [`registry says running, but ${heartbeat}`, note] };
     case ProcessStatus.ERROR:
-      return { health: ProcessHealth.CRASHED, reasons: ["registry says error", note] };
+      return heartbeat.fresh
+        ? report(ProcessHealth.HEALTHY, `${says}, ${heartbeat.said}`, note)
+        : report(ProcessHealth.UNRESPONSIVE, `${says}, but ${heartbeat.said} (stale after ${staleSeconds}s)`, note);
     case ProcessStatus.STARTING:
-      return { health: ProcessHealth.STARTING, reasons: ["registry says starting", note] };
+      return report(ProcessHealth.STARTING, says, note);
     case ProcessStatus.STOPPING:
-      return { health: ProcessHealth.STOPPING, reasons: ["registry says stopping", note] };
+      return report(ProcessHealth.STOPPING, says, note);
     case ProcessStatus.STOPPED:
-      return { health: ProcessHealth.STOPPED, reasons: ["registry says stopped", note] };
+      return report(ProcessHealth.STOPPED, says, note);
     default:
       throw new UnreachableCaseError(registry.status);
   }

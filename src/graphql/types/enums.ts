@@ -50,10 +50,21 @@ registerEnumType(ProcessHealth, {
   name: "ProcessHealth",
   description: "The registry and supervisord compared.",
   valuesConfig: {
-    HEALTHY: { description: "supervisord runs it and its heartbeat is fresh." },
-    UNRESPONSIVE: { description: "supervisord runs it, but its heartbeat is stale: hung, or never registered." },
-    ORPHANED: { description: "supervisord does not run it, but its heartbeat is fresh: something else runs it." },
-    CRASHED: { description: "FATAL, BACKOFF, an exit with a non-zero status, or ERROR in the registry." },
+    HEALTHY: { description: "supervisord runs it and it sent a fresh heartbeat since this run started." },
+    STARTING: {
+      description:
+        "supervisord is starting it, or it started less than the stale limit ago and has not registered yet.",
+    },
+    UNRESPONSIVE: {
+      description:
+        "supervisord runs it, but no fresh heartbeat from this run: hung, or never registered (whatever the registry's status).",
+    },
+    ORPHANED: {
+      description: "supervisord does not run it, but a heartbeat came after it stopped: something else runs it.",
+    },
+    CRASHED: {
+      description: "FATAL, BACKOFF, an exit with a non-zero status, or an exit the registry recorded as unexpected.",
+    },
     UNREACHABLE: { description: "Its supervisord did not answer." },
     UNKNOWN: { description: "supervisord misconfigured, program unknown to it, or state UNKNOWN." },
   },
