@@ -63,3 +63,21 @@ describe("decodeMethodResponse", () => {
     expect(() => decodeMethodResponse(xml)).toThrow(XmlRpcDecodeError);
   });
 });
+
+describe("decodeMethodResponse, strings as supervisord writes them", () => {
+  const response = (text: string) =>
+    `<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><string>${text}</string></value>\n<value><int>12</int></value>\n</data></array></value>\n</param>\n</params>\n</methodResponse>\n`;
+
+  it("keeps control characters, CR and line separators that XML cannot carry raw", () => {
+    // An ANSI colour, a CR LF line end, C1 controls and U+2028, as a log may hold them.
+    const text = "\x1b[32mok\x1b[0m\r\n\x01\x7f\x85\u2028tab\there &amp; \uB3C4";
+    expect(decodeMethodResponse(response(text))).toEqual({
+      kind: "value",
+      value: ["\x1b[32mok\x1b[0m\r\n\x01\x7f\x85\u2028tab\there & \uB3C4", 12],
+    });
+  });
+
+  it("replaces what no XML can carry (NUL, non-characters) with U+FFFD", () => {
+    expect(decodeMethodResponse(response("a\x00b\uFFFEc"))).toEqual({ kind: "value", value: ["a\uFFFDb\uFFFDc", 12] });
+  });
+});

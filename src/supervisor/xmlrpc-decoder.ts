@@ -54,16 +54,39 @@ function scalar(type: string, text: string): XmlRpcValue {
 }
 
 /**
+ * Characters that XML 1.0 cannot carry, or would not carry unchanged: C0 controls (an
+ * ANSI colour's ESC among them), C1 controls, CR (a parser turns CR LF into LF), LINE
+ * SEPARATOR, and the non-characters.
+ */
+const RAW_UNSAFE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\r\u2028\uFFFE\uFFFF]/;
+const RAW_UNSAFE_ALL = new RegExp(RAW_UNSAFE.source, "g");
+
+/**
+ * supervisord writes strings into its answers as they are (Python's xmlrpc only escapes
+ * `&`, `<` and `>`), so a log with colours is not well-formed XML. Such characters become
+ * character references, which XML 1.1 allows for every one of them but NUL and the
+ * non-characters; those become U+FFFD. Only string content can hold them: markup is ASCII.
+ */
+function escapeRaw(xml: string): string {
+  return xml.replace(RAW_UNSAFE_ALL, (c) => {
+    const code = c.charCodeAt(0);
+    return code === 0 || code >= 0xfffe ? "\uFFFD" : `&#${code};`;
+  });
+}
+
+/**
  * Decodes an XML-RPC methodResponse.
  *
  * Written for speed over the `xmlrpc` package's own (sax-based) deserializer, which
  * dominated the cost of reading a fleet's state: a `getAllProcessInfo` of 20 programs
  * (~24 KB) decodes about five times faster through saxes. The grammar is XML-RPC's:
  * int / i4 / i8, boolean, string (also untyped text), double, dateTime.iso8601, base64,
- * nil, struct, array, and fault.
+ * nil, struct, array, and fault. Strings arrive as supervisord sent them, control
+ * characters included (see {@link escapeRaw}).
  */
 export function decodeMethodResponse(xml: string): MethodResponse {
-  const parser = new SaxesParser();
+  const raw = RAW_UNSAFE.test(xml);
+  const parser = raw ? new SaxesParser({ forceXMLVersion: true, defaultXMLVersion: "1.1" }) : new SaxesParser();
   const containers: Container[] = [];
   let text = "";
   /** Open <value>s, innermost last: whether each has a typed child (else its text is a string). */
@@ -132,7 +155,7 @@ export function decodeMethodResponse(xml: string): MethodResponse {
     failure ??= error;
   });
   try {
-    parser.write(xml).close();
+    parser.write(raw ? escapeRaw(xml) : xml).close();
   } catch (error) {
     failure ??= error as Error;
   }
