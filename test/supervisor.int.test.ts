@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -659,6 +659,137 @@ describe("logs", () => {
       `{ process(name: "main-chatty") { log(bytes: 5) { text overflow } } }`,
     );
     expect(tail.process.log).toEqual({ text: "dout\n", overflow: true });
+  });
+
+  describe("followed by offset, from a program writing numbered lines", () => {
+    const LINES = 1_000;
+    // Hangul (three bytes a character), an ANSI colour and CR LF: bounds fall inside
+    // characters, and XML cannot carry ESC or CR raw.
+    const line = (i: number) => `${String(i).padStart(5, "0")} 도메카 \x1b[32mok\x1b[0m\r\n`;
+    const numbered = Array.from({ length: LINES }, (_, i) => line(i + 1)).join("");
+    const PROGRAM = [
+      "import os, sys, time",
+      "go, again, count = sys.argv[1], sys.argv[2], int(sys.argv[3])",
+      "out = sys.stdout.buffer",
+      'out.write(b"ready\\n"); out.flush()',
+      "while not os.path.exists(go): time.sleep(0.01)",
+      "for i in range(1, count + 1):",
+      '    data = ("%05d \\uB3C4\\uBA54\\uCE74 \\x1b[32mok\\x1b[0m\\r\\n" % i).encode()',
+      "    if i == count // 2:",
+      "        # Flushed inside a character, as a block-buffered program may.",
+      "        out.write(data[:8]); out.flush(); time.sleep(0.3); data = data[8:]",
+      "    out.write(data)",
+      "    if i % 10 == 0: out.flush(); time.sleep(0.005)",
+      "out.flush()",
+      "while not os.path.exists(again): time.sleep(0.01)",
+      'out.write(b"after rotation\\n"); out.flush()',
+      "time.sleep(1000)",
+    ].join("\n");
+
+    interface Chunk {
+      text: string;
+      startOffset: number;
+      offset: number;
+      remainingBytes: number;
+      overflow: boolean;
+      rotated: boolean;
+    }
+    let dir: string;
+    let writer: Supervisord;
+    const read = async (offset: number, bytes: number): Promise<Chunk> =>
+      (
+        await viewer.http.data<{ process: { log: Chunk } }>(
+          `query($o: Int!, $b: Int!) { process(name: "numbered") {
+            log(offset: $o, bytes: $b) { text startOffset offset remainingBytes overflow rotated } } }`,
+          { o: offset, b: bytes },
+        )
+      ).process.log;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "fv-numbered-"));
+      writeFileSync(join(dir, "numbered.py"), PROGRAM);
+      writer = await Supervisord.start({
+        auth: MAIN_AUTH,
+        programs: {
+          numbered: {
+            command: `python3 ${join(dir, "numbered.py")} ${join(dir, "go")} ${join(dir, "again")} ${LINES}`,
+          },
+        },
+      });
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: {
+          name: "numbered",
+          port: 8000,
+          supervisorHost: "127.0.0.1",
+          supervisorPort: writer.port,
+          program: "numbered",
+        },
+      });
+    });
+    afterAll(async () => {
+      await writer?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("gives every line once, in order: no gap, no repeat", async () => {
+      const start = await until("the program to start", async () => {
+        const chunk = await read(0, 4096);
+        return chunk.text === "ready\n" && chunk;
+      });
+      expect(start).toMatchObject({ startOffset: 0, offset: 6, remainingBytes: 0, overflow: false, rotated: false });
+
+      writeFileSync(join(dir, "go"), "");
+      let offset = start.offset;
+      let followed = "";
+      await until(
+        "every numbered line",
+        async () => {
+          // Small reads, while the program writes: most end inside a line, many inside a character.
+          for (;;) {
+            const chunk = await read(offset, 256);
+            expect(chunk).toMatchObject({ startOffset: offset, overflow: false, rotated: false });
+            followed += chunk.text;
+            offset = chunk.offset;
+            if (chunk.remainingBytes === 0) break;
+          }
+          return followed.length >= numbered.length;
+        },
+        30_000,
+      );
+      expect(followed).toBe(numbered);
+      expect(offset).toBe(6 + Buffer.byteLength(numbered));
+
+      // The issue's case: from an offset near the end, only what was written since.
+      const last = line(LINES);
+      const since = await read(offset - Buffer.byteLength(last), 4096);
+      expect(since).toEqual({
+        text: last,
+        startOffset: offset - Buffer.byteLength(last),
+        offset,
+        remainingBytes: 0,
+        overflow: false,
+        rotated: false,
+      });
+      // From inside "도", the read begins with the next character.
+      const inside = offset - Buffer.byteLength(last) + Buffer.byteLength("01000 도") - 1;
+      expect(await read(inside, 7)).toMatchObject({ text: "메카", startOffset: inside + 1, offset: inside + 7 });
+    });
+
+    it("after supervisord clears the log, an offset beyond its end reads the new log from its start", async () => {
+      const before = (await read(0, 1)).offset;
+      expect(before).toBe(6 + Buffer.byteLength(numbered));
+      await writer.ctl("clear", "numbered");
+      writeFileSync(join(dir, "again"), "");
+      await until("the line after the clear", async () => (await read(0, 4096)).text === "after rotation\n");
+      expect(await read(before, 4096)).toEqual({
+        text: "after rotation\n",
+        startOffset: 0,
+        offset: 15,
+        remainingBytes: 0,
+        overflow: true,
+        rotated: true,
+      });
+    });
   });
 
   it("refuses more than 64 KiB at once", async () => {

@@ -10,6 +10,9 @@ const UNAUTHORIZED_CLOSE = 4401;
 const LOG_POLL_MS = 2000;
 /** The log view keeps only the end of what it has read, so a chatty program cannot bloat the tab. */
 const LOG_MAX_CHARS = 200_000;
+const LOG_READ_BYTES = 16_384;
+/** Further behind than this, the log view skips to the end of the log instead of catching up. */
+const LOG_SKIP_BYTES = 4 * LOG_READ_BYTES;
 /** How long sign-in waits for the live connection before loading the list anyway. */
 const CONNECT_WAIT_MS = 3000;
 const RETRY_MAX_MS = 5_000;
@@ -24,7 +27,7 @@ const PROCESS_FIELDS = `name port pid status lastHeartbeat program supervisorHos
 const ME_QUERY = "query { me { name role processPattern } }";
 const LIST_QUERY = `query { processes { ${PROCESS_FIELDS} } }`;
 const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
-  process(name: $n) { log(stream: $s, bytes: 16384, offset: $o) { text offset overflow } } }`;
+  process(name: $n) { log(stream: $s, bytes: ${LOG_READ_BYTES}, offset: $o) { text offset remainingBytes overflow } } }`;
 const CHANGES_SUBSCRIPTION = `subscription($after: ID) { processChanged(after: $after) {
   id kind processName at actor message status process { ${PROCESS_FIELDS} } } }`;
 const HEARTBEAT_SUBSCRIPTION = "subscription { processChanged(kinds: [HEARTBEAT]) { processName at } }";
@@ -473,6 +476,7 @@ function showStream(stream) {
 
 /** Reads what was written since the last offset, then polls again; a stale generation stops. */
 async function pollLog(generation) {
+  let delay = LOG_POLL_MS;
   try {
     const { data, errors } = await request(LOG_QUERY, { n: logView.name, s: logView.stream, o: logView.offset });
     if (generation !== logView.generation) return;
@@ -483,13 +487,16 @@ async function pollLog(generation) {
       return;
     }
     appendLog(chunk);
-    logView.offset = chunk.offset;
+    // Offset 0 reads the end of the log: far behind, the view skips there (marked as a gap).
+    logView.offset = chunk.remainingBytes > LOG_SKIP_BYTES ? 0 : chunk.offset;
     byId("log-status").textContent = "";
+    // More is waiting: read it now rather than at the next tick.
+    delay = chunk.remainingBytes > 0 ? 0 : LOG_POLL_MS;
   } catch (error) {
     if (generation !== logView.generation || error instanceof SessionEnded) return;
     byId("log-status").textContent = t("logError", { error: describeError(error) });
   }
-  logView.timer = setTimeout(() => pollLog(generation), LOG_POLL_MS);
+  logView.timer = setTimeout(() => pollLog(generation), delay);
 }
 
 function appendLog({ text, overflow }) {

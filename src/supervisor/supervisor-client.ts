@@ -9,6 +9,7 @@ import {
   translateSocketError,
   unexpectedAnswer,
 } from "./fault-mapping.js";
+import { readProcessLog, type LogRead, type LogStart, type LogStream } from "./process-log.js";
 import { decodeMethodResponse, type MethodResponse } from "./xmlrpc-decoder.js";
 import {
   describeAddress,
@@ -33,15 +34,8 @@ export interface SupervisorClientOptions {
 
 export type CallKind = "read" | "control";
 
-/** A larger answer is refused (the largest expected, a 64 KiB log tail, is far below). */
+/** A larger answer is refused (the largest expected, a 64 KiB piece of a log, is far below). */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
-
-/** `tailProcessStdoutLog` / `tailProcessStderrLog`. */
-export interface LogTail {
-  readonly text: string;
-  readonly offset: number;
-  readonly overflow: boolean;
-}
 
 /**
  * The only code that knows XML-RPC: calls one supervisord at `http://HOST:PORT/RPC2` with
@@ -93,20 +87,19 @@ export class SupervisorClient {
     return this.call<boolean>(address, "supervisor.stopProcess", [program, true], "control");
   }
 
-  async tailLog(
+  /**
+   * `maxBytes` of a program's log from `from` (a byte offset, or its end): exactly the bytes
+   * there, the offset to go on from, and whether the log was rotated past `from`. See
+   * {@link readProcessLog}.
+   */
+  readLog(
     address: SupervisorAddress,
     program: string,
-    stream: "stdout" | "stderr",
-    offset: number,
-    length: number,
-  ): Promise<LogTail> {
-    const method = stream === "stdout" ? "supervisor.tailProcessStdoutLog" : "supervisor.tailProcessStderrLog";
-    const [text, newOffset, overflow] = await this.call<[string, number, boolean]>(address, method, [
-      program,
-      offset,
-      length,
-    ]);
-    return { text, offset: newOffset, overflow };
+    stream: LogStream,
+    from: LogStart,
+    maxBytes: number,
+  ): Promise<LogRead> {
+    return readProcessLog((to, calls) => this.multicall(to, calls), address, program, stream, from, maxBytes);
   }
 
   /**

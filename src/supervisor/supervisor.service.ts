@@ -1,6 +1,7 @@
 import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, NotFoundError, type AppError, type InvalidField } from "../errors.js";
-import type { LogTail, SupervisorClient } from "./supervisor-client.js";
+import type { LogRead, LogStart, LogStream } from "./process-log.js";
+import type { SupervisorClient } from "./supervisor-client.js";
 import {
   describeAddress,
   SupervisorFault,
@@ -238,23 +239,22 @@ export class SupervisorService {
     }
   }
 
-  /** The end of a program's log (`offset` 0), or what was written since `offset`. */
-  async tailLog(
-    process: ProcessEntity,
-    stream: "stdout" | "stderr",
-    offset: number,
-    bytes: number,
-  ): Promise<LogTail | null> {
+  /**
+   * A program's log from `from`, a byte offset or its end: exactly the bytes there, at most
+   * `bytes` of them, and the offset to go on from (see {@link readProcessLog}). Null when
+   * the registry names no supervisord.
+   */
+  async readLog(process: ProcessEntity, stream: LogStream, from: LogStart, bytes: number): Promise<LogRead | null> {
     const problems: InvalidField[] = [];
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > MAX_LOG_BYTES)
       problems.push({ field: "bytes", message: `must be between 1 and ${MAX_LOG_BYTES} (got ${bytes})` });
-    if (!Number.isInteger(offset) || offset < 0)
-      problems.push({ field: "offset", message: `must not be negative (got ${offset})` });
+    if (from !== "end" && (!Number.isInteger(from) || from < 0))
+      problems.push({ field: "offset", message: `must not be negative (got ${from})` });
     if (problems.length > 0) throw BadUserInputError.of(problems);
     const address = addressOf(process);
     if (!address) return null;
     try {
-      return await this.client.tailLog(address, process.program, stream, offset, bytes);
+      return await this.client.readLog(address, process.program, stream, from, bytes);
     } catch (error) {
       if (error instanceof SupervisorFault && error.faultName === "BAD_NAME") {
         throw new NotFoundError(`supervisord at ${describeAddress(address)} has no program "${process.program}"`);

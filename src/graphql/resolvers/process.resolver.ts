@@ -3,7 +3,7 @@ import { Arg, Authorized, Ctx, FieldResolver, Info, Int, Query, Resolver, Root }
 import { Role } from "../../domain/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import type { ProcessHealth as ProcessHealthValue } from "../../health/health.js";
-import type { LogTail } from "../../supervisor/supervisor-client.js";
+import type { LogRead } from "../../supervisor/process-log.js";
 import type { SupervisorProcessInfo } from "../../supervisor/supervisor-state.js";
 import { MAX_LOG_BYTES, type LiveState } from "../../supervisor/supervisor.service.js";
 import type { RequestContext } from "../context.js";
@@ -28,6 +28,17 @@ function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
     exitStatus: info.exitStatus,
     spawnError: info.spawnError || null,
     description: info.description,
+  };
+}
+
+function toLogChunk(read: LogRead, fromEnd: boolean): LogChunk {
+  return {
+    text: read.text,
+    startOffset: read.start,
+    offset: read.end,
+    remainingBytes: read.size - read.end,
+    overflow: read.rotated || (fromEnd && read.start > 0),
+    rotated: read.rotated,
   };
 }
 
@@ -121,16 +132,20 @@ export class ProcessResolver {
   @FieldResolver(() => LogChunk, {
     nullable: true,
     description:
-      "The end of the program's log through supervisord (offset 0), or what was written since `offset` " +
-      "(the offset a previous call returned). Null when the registry names no supervisord.",
+      "The program's log through supervisord: with offset 0 its end (the last `bytes`), otherwise exactly what was " +
+      "written from `offset` on (an offset a previous call returned), at most `bytes` of it. A follower whose log " +
+      "was still empty passes 0 again, and gets at most `bytes` of what came since, with `overflow` if more did. " +
+      "Null when the registry names no supervisord.",
   })
-  log(
+  async log(
     @Root() process: ProcessEntity,
     @Ctx() { services }: RequestContext,
     @Arg("stream", () => LogStream, { defaultValue: LogStream.STDOUT }) stream: LogStream,
     @Arg("bytes", () => Int, { defaultValue: 4096, description: `At most ${MAX_LOG_BYTES}.` }) bytes: number,
     @Arg("offset", () => Int, { defaultValue: 0 }) offset: number,
-  ): Promise<LogTail | null> {
-    return services.supervisors.tailLog(process, stream, offset, bytes);
+  ): Promise<LogChunk | null> {
+    const fromEnd = offset === 0;
+    const read = await services.supervisors.readLog(process, stream, fromEnd ? "end" : offset, bytes);
+    return read && toLogChunk(read, fromEnd);
   }
 }

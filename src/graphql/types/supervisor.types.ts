@@ -38,16 +38,40 @@ export class SupervisorProcess {
   description!: string;
 }
 
-@ObjectType({ simpleResolvers: true, description: "A piece of a program's log." })
+@ObjectType({
+  simpleResolvers: true,
+  description:
+    "A piece of a program's log, in supervisord's byte offsets. To follow a log, pass each chunk's `offset` as " +
+    "the next `offset`: the pieces join with no gap and no repeat.",
+})
 export class LogChunk {
-  @Field(() => String)
+  @Field(() => String, { description: "The log from `startOffset` to `offset`." })
   text!: string;
 
-  @Field(() => Int, { description: "Pass this as `offset` next time to get what was written since." })
+  @Field(() => Int, { description: "Where `text` begins in the log." })
+  startOffset!: number;
+
+  @Field(() => Int, { description: "Where `text` ends: pass it as `offset` next time to get what was written since." })
   offset!: number;
 
-  @Field(() => Boolean, { description: "More was written than asked for; the oldest part was left out." })
+  @Field(() => Int, {
+    description: "Written after `offset` but left for the next read (`bytes` was reached): ask again at once.",
+  })
+  remainingBytes!: number;
+
+  @Field(() => Boolean, {
+    description:
+      "Part of the log before `startOffset` was left out: reading the end (offset 0), its beginning; after a " +
+      "rotation, what the old log held past the offset asked for.",
+  })
   overflow!: boolean;
+
+  @Field(() => Boolean, {
+    description:
+      "The offset asked for lay beyond the end of the log: supervisord rotated or cleared it since, and `text` " +
+      "begins at the start of the log there is now.",
+  })
+  rotated!: boolean;
 }
 
 @ObjectType({ simpleResolvers: true, description: "One supervisord that the registry names." })
