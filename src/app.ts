@@ -148,6 +148,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         supervisorClient,
         { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
         logger,
+        clock,
       ),
       {
         heartbeatStaleSeconds: config.heartbeat.staleSeconds,

@@ -1,13 +1,15 @@
 import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
+import { systemClock, type Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { Logger } from "../logger.js";
 import type { LastSeen, Observations } from "../registry/observations.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
-import { SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
+import { SupervisorFault, SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
 import { addressOf, groupBySupervisor, supervisorKey } from "../supervisor/supervisor.service.js";
 import type { Observation } from "../registry/follow.js";
+import { SupervisorProblems } from "./supervisor-problems.js";
 
 export interface PollerOptions {
   /** Polls in a row without an answer before the host's processes are reported unreachable. */
@@ -32,11 +34,12 @@ export function observationOf(info: SupervisorProcessInfo): Observation {
  * For supervisords without the event listener: asks each supervisord of the registry once
  * per poll (`getAllProcessInfo`, all hosts in parallel), compares with what MySQL says was
  * last seen, and hands only the differences to the registry, which records each change once
- * however many replicas poll.
+ * however many replicas poll. What goes wrong with a supervisord (unreachable, credentials
+ * rejected, no rpcinterface section) is logged when it begins and when it ends.
  */
 export class SupervisorPoller {
-  /** Polls in a row that each host did not answer (this replica's count). */
-  private readonly failures = new Map<string, number>();
+  /** Each failing host's problem and its polls in a row (this replica's view). */
+  private readonly problems: SupervisorProblems;
 
   constructor(
     private readonly processes: ProcessReads,
@@ -44,15 +47,18 @@ export class SupervisorPoller {
     private readonly client: SupervisorClient,
     private readonly options: PollerOptions,
     private readonly logger: Logger,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.problems = new SupervisorProblems(logger, { afterPolls: options.unreachableAfterPolls }, clock);
+  }
 
   async pollOnce(): Promise<void> {
     // Two reads per poll, whatever the size of the fleet: the rows that name a supervisord,
     // and what was last seen of each.
     const [rows, last] = await Promise.all([this.processes.withSupervisor(), this.observations.lastSeen()]);
-    await Promise.all(
-      [...groupBySupervisor(rows).values()].map((group) => this.pollHost(addressOf(group[0]!)!, group, last)),
-    );
+    const groups = groupBySupervisor(rows);
+    this.problems.retain(new Set(groups.keys()));
+    await Promise.all([...groups.values()].map((group) => this.pollHost(addressOf(group[0]!)!, group, last)));
   }
 
   private async pollHost(
@@ -65,26 +71,26 @@ export class SupervisorPoller {
     try {
       infos = await this.client.getAllProcessInfo(address);
     } catch (error) {
-      if (!(error instanceof SupervisorUnavailable)) {
-        // Reachable but misconfigured (a fault): health reports it; nothing to observe.
-        this.logger.warn({ supervisor: key, reason: (error as Error).message }, "poll failed");
+      if (!(error instanceof SupervisorUnavailable || error instanceof SupervisorFault)) {
+        this.logger.error({ err: error, supervisor: key }, "supervisord poll failed");
         return;
       }
-      const failures = (this.failures.get(key) ?? 0) + 1;
-      this.failures.set(key, failures);
+      const failures = this.problems.failed(key, error);
+      // Reachable but misconfigured (a fault): health reports it; nothing to observe.
+      if (error instanceof SupervisorFault) return;
       if (failures >= this.options.unreachableAfterPolls) {
         const detail = `${error.message}; ${failures} polls in a row`;
         await this.observeChanged(rows, last, () => ({
           state: "UNREACHABLE",
           pid: 0,
-          at: new Date(),
+          at: this.clock.now(),
           source: "poll",
           detail,
         }));
       }
       return;
     }
-    this.failures.delete(key);
+    this.problems.answered(key);
     const byProgram = new Map(infos.map((info) => [info.program, info]));
     await this.observeChanged(rows, last, (row) => {
       const info = byProgram.get(row.program);

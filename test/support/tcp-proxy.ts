@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net";
 /**
  * A TCP proxy in front of a real server, to make it disappear on demand:
  * `refuse()` closes the port (connection refused), `blackhole()` keeps accepting but
- * never forwards a byte (a hung server), `restore()` brings it back on the same port.
+ * never forwards a byte (a hung server), `restore()` brings it back on the same port,
+ * `retarget()` puts another server behind the same port at once.
  */
 export class TcpProxy {
   private server: Server | undefined;
@@ -14,7 +15,7 @@ export class TcpProxy {
 
   private constructor(
     private readonly targetHost: string,
-    private readonly targetPort: number,
+    private targetPort: number,
   ) {}
 
   static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
@@ -54,6 +55,12 @@ export class TcpProxy {
     upstream.on("data", (data) => {
       if (this.mode === "forward") client.write(data);
     });
+  }
+
+  /** From now on forwards to `port` instead; connections open to the old target are closed. */
+  retarget(port: number): void {
+    this.targetPort = port;
+    for (const socket of this.sockets) socket.destroy();
   }
 
   /** Accepts connections but forwards nothing, in either direction. */
