@@ -28,6 +28,7 @@ import { Transitions } from "./registry/transitions.js";
 import { systemClock, type Clock } from "./clock.js";
 import { SupervisorClient } from "./supervisor/supervisor-client.js";
 import { SupervisorService, supervisorKey } from "./supervisor/supervisor.service.js";
+import { logAlerts } from "./watch/alert-log.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
 import { SupervisorPoller } from "./watch/supervisor-poller.js";
 import { WatchService } from "./watch/watch.service.js";
@@ -166,6 +167,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       events.onRecorded((event) => webhook.notify(event));
       cleanup.unshift(() => webhook.stop());
     }
+    cleanup.unshift(logAlerts(events, feed, logger));
     const services: Services = {
       events,
       subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),

@@ -4,7 +4,8 @@ import { ProcessEntity } from "../db/process.entity.js";
 import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
-import { followSupervisor, type Observation } from "./follow.js";
+import { SupervisorState } from "../supervisor/supervisor-state.js";
+import { followSupervisor, type Observation, type ObservedState } from "./follow.js";
 import { findProcess, mustFindProcess } from "./process-rows.js";
 import type { Transitions } from "./transitions.js";
 
@@ -12,6 +13,24 @@ import type { Transitions } from "./transitions.js";
 export interface LastSeen {
   readonly state: string;
   readonly pid: number;
+}
+
+/**
+ * SUPERVISOR_STATE_CHANGED's message: what was seen before, what is seen now, and from
+ * where, e.g. `RUNNING (pid 12) → EXITED, exit status 1 (poll)`.
+ */
+export function stateChangeMessage(before: LastSeen | null, observation: Observation): string {
+  const was = before ? `${before.state}${before.pid ? ` (pid ${before.pid})` : ""}` : "first seen";
+  const now = `${observation.state}${observation.pid ? ` (pid ${observation.pid})` : ""}`;
+  return `${was} → ${now}${observation.detail ? `, ${observation.detail}` : ""} (${observation.source})`;
+}
+
+const OBSERVED_STATES: ReadonlySet<string> = new Set<ObservedState>([...Object.values(SupervisorState), "UNREACHABLE"]);
+
+/** The state a {@link stateChangeMessage} says supervisord was seen in now, or null. */
+export function observedStateIn(message: string | null): ObservedState | null {
+  const state = message ? / → ([A-Z]+)/.exec(message)?.[1] : undefined;
+  return state !== undefined && OBSERVED_STATES.has(state) ? (state as ObservedState) : null;
 }
 
 /**
@@ -68,13 +87,8 @@ export class Observations {
       const before = await manager.findOne(SupervisorObservationEntity, { where: { processName: name } });
       if (!(await this.store(manager, name, observation, before))) return { changed: false, process };
 
-      const was = before ? `${before.state}${before.pid ? ` (pid ${before.pid})` : ""}` : "first seen";
-      const now = `${observation.state}${observation.pid ? ` (pid ${observation.pid})` : ""}`;
       await record(
-        {
-          kind: ProcessEventKind.SUPERVISOR_STATE_CHANGED,
-          message: `${was} → ${now}${observation.detail ? `, ${observation.detail}` : ""} (${observation.source})`,
-        },
+        { kind: ProcessEventKind.SUPERVISOR_STATE_CHANGED, message: stateChangeMessage(before, observation) },
         process,
       );
       if (observation.state === "UNREACHABLE") {
