@@ -63,6 +63,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
 
+  for (const { variable, suggestion, message } of config.unknownVariables) {
+    logger.warn({ variable, suggestion }, message);
+  }
+
   if (config.migrateOnStart) {
     await runMigrations(config.database, logger);
   }
