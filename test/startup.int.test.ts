@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type Server } from "node:net";
 import mysql2 from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { createTestDatabase, TEST_MYSQL_URL, type TestDatabase } from "./support/database.js";
 import { connectWs } from "./support/graphql-client.js";
+import { freePort } from "./support/supervisord.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { until } from "./support/wait.js";
 
@@ -233,5 +235,27 @@ describe("the service process", () => {
     await listening(run);
     run.child.kill("SIGTERM");
     expect(await exitCode(run.child, 20_000)).toBe(0);
+  });
+
+  it("a port in use: one line saying so, a non-zero exit, and no wait for the database", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    disposables.push(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as { port: number }).port;
+    const run = startMain({
+      // Nothing listens there: had it waited for the database first, the run would log retries.
+      DATABASE_URL: `mysql://root@127.0.0.1:${await freePort()}/fleetvisor`,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+    });
+    expect(await exitCode(run.child, 20_000)).toBe(1);
+    expect(run.stderr()).toBe("");
+    expect(logLines(run.stdout()).map((l) => [l.level, l.msg])).toEqual([
+      [
+        60,
+        `fleetvisor could not start: port ${port} is already in use on 127.0.0.1; set PORT to a free port, or stop what listens there`,
+      ],
+    ]);
+    expect(run.stdout().trim().split("\n")).toHaveLength(1);
   });
 });
