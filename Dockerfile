@@ -1,5 +1,8 @@
 # Fleetvisor: the GraphQL control plane, built and run as `npm start` runs it.
-FROM node:20-bookworm-slim AS build
+# Node 24, the LTS line (Node 20 is end-of-life); CI runs the test suite on it as well as on
+# the development machines' Node 20 (.ci/run). Both stages use the same tag, so that native
+# addons built in the first one load in the second.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -8,7 +11,7 @@ COPY src ./src
 COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -3,10 +3,93 @@ import { existsSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
 import mysql2 from "mysql2/promise";
+import { stopAllSupervisords } from "../test/support/supervisord.js";
 
 /** The machine's MariaDB, as in the tests. */
 export const MYSQL_URL = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 export const ADMIN_TOKEN = `bench-admin-${randomBytes(12).toString("hex")}`;
+
+/** Every bench database is named `fv_bench_<label>_<random>`; nothing else uses the prefix. */
+const DATABASE_PREFIX = "fv_bench_";
+
+/**
+ * A run holds this MySQL named lock, on a connection of its own, for as long as it uses the
+ * database. The server frees it when that connection goes, however the run ended (Ctrl-C,
+ * kill -9, a crash), which is how a later run tells a leftover from a database in use.
+ */
+const lockName = (database: string): string => `fleetvisor-bench:${database}`;
+
+function connectToServer(): Promise<mysql2.Connection> {
+  const server = new URL(MYSQL_URL);
+  return mysql2.createConnection({
+    host: server.hostname,
+    port: Number(server.port || 3306),
+    user: decodeURIComponent(server.username) || "root",
+    password: decodeURIComponent(server.password),
+  });
+}
+
+/**
+ * Drops the bench databases that interrupted runs left behind: `fv_bench_*` databases whose
+ * run lock nobody holds and that no connection is using. The second test keeps a run of an
+ * older checkout safe, which holds no lock but whose server stays connected to its
+ * database. Test databases (`fv_test_*`) and everything else are never touched.
+ */
+export async function dropLeftoverBenchDatabases(connection: mysql2.Connection): Promise<string[]> {
+  const pattern = `${DATABASE_PREFIX.replace(/_/g, "\\_")}%`;
+  const [databases] = await connection.query<mysql2.RowDataPacket[]>(
+    "SELECT SCHEMA_NAME AS name FROM INFORMATION_SCHEMA.SCHEMATA WHERE SCHEMA_NAME LIKE ?",
+    [pattern],
+  );
+  const [connected] = await connection.query<mysql2.RowDataPacket[]>(
+    "SELECT DISTINCT DB AS name FROM INFORMATION_SCHEMA.PROCESSLIST WHERE DB LIKE ?",
+    [pattern],
+  );
+  const inUse = new Set(connected.map((row) => row.name as string));
+  const dropped: string[] = [];
+  for (const { name } of databases as { name: string }[]) {
+    if (inUse.has(name)) continue;
+    const [[lock]] = await connection.query<mysql2.RowDataPacket[]>("SELECT IS_FREE_LOCK(?) AS free", [lockName(name)]);
+    if (Number(lock?.free) !== 1) continue;
+    await connection.query(`DROP DATABASE IF EXISTS ${mysql2.escapeId(name)}`);
+    dropped.push(name);
+  }
+  return dropped;
+}
+
+let leftoversDropped: Promise<void> | undefined;
+
+/** Once per run, before its first database: say what was dropped, so that nothing vanishes unseen. */
+function dropLeftoversOnce(): Promise<void> {
+  leftoversDropped ??= (async () => {
+    const connection = await connectToServer();
+    try {
+      for (const name of await dropLeftoverBenchDatabases(connection)) {
+        process.stderr.write(`bench: dropped ${name}, left behind by an interrupted run\n`);
+      }
+    } finally {
+      await connection.end();
+    }
+  })();
+  return leftoversDropped;
+}
+
+/** What a Ctrl-C or SIGTERM must still stop and drop before the run exits. */
+const onInterrupt = new Set<() => Promise<void>>();
+let interruptHandled = false;
+
+function stopEverythingOnInterrupt(): void {
+  if (interruptHandled) return;
+  interruptHandled = true;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench: ${signal}: stopping servers and supervisords, dropping databases\n`);
+      void Promise.allSettled([...[...onInterrupt].map((stop) => stop()), stopAllSupervisords()]).then(() =>
+        process.exit(signal === "SIGINT" ? 130 : 143),
+      );
+    });
+  }
+}
 
 export interface BenchServer {
   readonly url: string;
@@ -21,8 +104,16 @@ export interface BenchServer {
  */
 export async function startServer(label: string, env: Record<string, string> = {}): Promise<BenchServer> {
   if (!existsSync("dist/src/main.js")) execFileSync("npm", ["run", "build"], { stdio: "inherit" });
-  const database = `fv_bench_${label}_${randomBytes(3).toString("hex")}`;
+  stopEverythingOnInterrupt();
+  await dropLeftoversOnce();
+  const database = `${DATABASE_PREFIX}${label}_${randomBytes(3).toString("hex")}`;
   const databaseUrl = `${MYSQL_URL}/${database}`;
+  // Taken before the server creates the database, so that it is never without its lock.
+  const keeper = await connectToServer();
+  // An outage during the run must not crash it from an idle connection's error event.
+  keeper.on("error", () => undefined);
+  const [[lock]] = await keeper.query<mysql2.RowDataPacket[]>("SELECT GET_LOCK(?, 0) AS held", [lockName(database)]);
+  if (Number(lock?.held) !== 1) throw new Error(`another run holds ${lockName(database)}`);
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...startArguments()], {
@@ -38,31 +129,38 @@ export async function startServer(label: string, env: Record<string, string> = {
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split("\n").find((l) => l.includes("fleetvisor is listening"));
-      if (line) resolve((JSON.parse(line) as { url: string }).url.replace(/\/graphql$/, ""));
-    });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return {
-    url,
-    databaseUrl,
-    async stop() {
-      child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
-      const server = new URL(MYSQL_URL);
-      const connection = await mysql2.createConnection({
-        host: server.hostname,
-        port: Number(server.port || 3306),
-        user: "root",
-      });
-      await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
-      await connection.end();
-    },
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      onInterrupt.delete(stop);
+      // On Ctrl-C the server has the signal too and may be gone already.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      await keeper.query(`DROP DATABASE IF EXISTS ${mysql2.escapeId(database)}`);
+      await keeper.end();
+    })();
+    return stopped;
   };
+  onInterrupt.add(stop);
+  let url: string;
+  try {
+    url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        const line = out.split("\n").find((l) => l.includes("fleetvisor is listening"));
+        if (line) resolve((JSON.parse(line) as { url: string }).url.replace(/\/graphql$/, ""));
+      });
+      child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, databaseUrl, stop };
 }
 
 /** What `npm start` gives node (its V8 options and the entry point), from package.json. */

@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import { createServer } from "node:net";
 import type { DataSource } from "typeorm";
 import { TokenService } from "./auth/token.service.js";
 import type { Config } from "./config/config.js";
@@ -62,6 +63,59 @@ type Phase =
     }
   | { readonly phase: "stopping"; readonly done: Promise<void> };
 
+/** The HTTP port cannot be listened on (taken, privileged, or an address not of this machine). */
+export class ListenError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = "ListenError";
+  }
+}
+
+/** One sentence for what `listen` refused, naming the variable to change. */
+function listenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "EADDRINUSE":
+      return new ListenError(
+        `port ${port} is already in use on ${host}; set PORT to a free port, or stop what listens there`,
+        code,
+      );
+    case "EACCES":
+      return new ListenError(
+        `port ${port} needs privileges this process does not have; set PORT to 1024 or above`,
+        code,
+      );
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new ListenError(`${host} is not an address of this machine (${code}); set HOST, e.g. to 0.0.0.0`, code);
+    default:
+      return error;
+  }
+}
+
+/**
+ * Fails at once when the port cannot be listened on, before waiting for the database and
+ * migrating: otherwise a clash would show only then, after the WebSocket server has
+ * printed the listen error's stack. A port taken between this check and the real listen
+ * still fails, with the same message.
+ */
+async function ensureCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.listen({ host, port }, () => probe.close(() => resolve()));
+    });
+  } catch (error) {
+    throw listenError(error, host, port);
+  }
+}
+
 /**
  * The one place that creates the singletons and wires them: migrations (when asked), the
  * database, the event bus, the services, the schema and the HTTP server.
@@ -69,6 +123,11 @@ type Phase =
 export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+
+  for (const { variable, suggestion, message } of config.unknownVariables) {
+    logger.warn({ variable, suggestion }, message);
+  }
+  await ensureCanListen(config.http.host, config.http.port);
 
   if (config.migrateOnStart) {
     await runMigrations(config.database, logger);
@@ -204,6 +263,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       metrics: metrics.registry,
       production: config.production,
       logger,
+    }).catch((error: unknown) => {
+      throw listenError(error, config.http.host, config.http.port);
     });
     logger.info({ url: `${http.url}/graphql` }, "fleetvisor is listening");
     watch.start();

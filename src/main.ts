@@ -1,6 +1,7 @@
 import "reflect-metadata";
-import { startApp } from "./app.js";
+import { ListenError, startApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config/config.js";
+import { DatabaseStartupError } from "./db/connect.js";
 import { createLogger } from "./logger.js";
 
 /** A second signal, or a stop that hangs past this, ends the process at once. */
@@ -22,7 +23,10 @@ async function main(): Promise<void> {
   try {
     app = await startApp(config, { logger });
   } catch (error) {
-    logger.fatal({ reason: (error as Error).message }, "fleetvisor could not start");
+    // One line that says what to fix (the reasons are written for people: a port in use,
+    // a database that stayed away); a stack only for what nobody foresaw.
+    const known = error instanceof ListenError || error instanceof DatabaseStartupError;
+    logger.fatal(known ? {} : { err: error }, `fleetvisor could not start: ${(error as Error).message}`);
     process.exit(1);
   }
 

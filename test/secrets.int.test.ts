@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs } from "./support/graphql-client.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
+import { tempDir } from "./support/temp-dir.js";
 import { until } from "./support/wait.js";
 
 const DEFAULT_PASSWORD = "default-pw-8d1f";
@@ -25,7 +25,7 @@ beforeAll(async () => {
     auth: { username: "fleet", password: "the-right-one" },
     programs: { p: { command: "sleep 1000" } },
   });
-  const credentials = join(mkdtempSync(join(tmpdir(), "fv-secrets-")), "credentials.json");
+  const credentials = join(tempDir("secrets"), "credentials.json");
   writeFileSync(
     credentials,
     JSON.stringify({ [`127.0.0.1:${supervisord.port}`]: { username: "fleet", password: FILE_PASSWORD } }),

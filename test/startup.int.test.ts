@@ -1,12 +1,60 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type Server } from "node:net";
+import mysql2 from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN } from "./support/app.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, TEST_MYSQL_URL, type TestDatabase } from "./support/database.js";
 import { connectWs } from "./support/graphql-client.js";
+import { freePort } from "./support/supervisord.js";
+import { TcpProxy } from "./support/tcp-proxy.js";
+import { until } from "./support/wait.js";
 
 let db: TestDatabase;
 const children: ChildProcess[] = [];
+const disposables: (() => Promise<unknown>)[] = [];
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The JSON lines a run has logged so far. */
+function logLines(stdout: string): LogLine[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+/** Resolves with the run's URL once it logs that it listens; fails with its output otherwise. */
+async function listening(run: ReturnType<typeof startMain>, withinMs = 30_000): Promise<string> {
+  const line = await until(
+    "fleetvisor is listening",
+    async () => {
+      if (run.child.exitCode !== null) throw new Error(`exited ${run.child.exitCode}: ${run.stderr()}${run.stdout()}`);
+      return logLines(run.stdout()).find((l) => l.msg === "fleetvisor is listening");
+    },
+    withinMs,
+  );
+  return (line.url as string).replace(/\/graphql$/, "");
+}
+
+/** DATABASE_URL for the test database through `proxy`. */
+function throughProxy(proxy: TcpProxy): string {
+  const url = new URL(db.url);
+  url.hostname = "127.0.0.1";
+  url.port = String(proxy.port);
+  return url.toString();
+}
+
+async function mysqlProxy(): Promise<TcpProxy> {
+  const server = new URL(TEST_MYSQL_URL);
+  const proxy = await TcpProxy.start(server.hostname, Number(server.port || 3306));
+  disposables.push(() => proxy.stop());
+  return proxy;
+}
 
 /** `npm start`'s entry point, run from source. */
 function startMain(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string } {
@@ -36,6 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill("SIGKILL");
+  for (const dispose of disposables.reverse()) await dispose().catch(() => undefined);
   await db?.drop();
 });
 
@@ -85,5 +134,128 @@ describe("the service process", () => {
     expect(await ws.closed).toBe(1001);
     expect(run.stdout()).toContain('"msg":"stopped"');
     await ws.dispose();
+  });
+
+  it("names an invalid NODE_ENV", async () => {
+    const run = startMain({ DATABASE_URL: db.url, NODE_ENV: "prod" });
+    expect(await exitCode(run.child, 20_000)).toBe(2);
+    expect(run.stderr()).toBe(
+      'fleetvisor: invalid configuration:\n  - NODE_ENV must be one of development, production, test (got "prod")\n',
+    );
+  });
+
+  it("warns once about each unknown variable with Fleetvisor's prefix, suggesting the name meant", async () => {
+    const run = startMain({
+      DATABASE_URL: db.url,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
+      FLEETVISOR_BOOTSTRAP_TOKEN: "meant-as-the-admin-token-0001",
+      SUPERVISOR_PASWORD: "meant-as-the-password-0002",
+      // supervisord's own, and one that is nobody's business here.
+      SUPERVISOR_PROCESS_NAME: "fleetvisor",
+      EDITOR: "vi",
+    });
+    await listening(run);
+    const warnings = logLines(run.stdout()).filter((l) => l.variable !== undefined);
+    expect(warnings.map((l) => [l.level, l.msg])).toEqual([
+      [
+        40,
+        "FLEETVISOR_BOOTSTRAP_TOKEN is not a Fleetvisor variable and is ignored; did you mean FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN?",
+      ],
+      [40, "SUPERVISOR_PASWORD is not a Fleetvisor variable and is ignored; did you mean SUPERVISOR_PASSWORD?"],
+    ]);
+    expect(run.stdout()).not.toContain("meant-as-the");
+    run.child.kill("SIGTERM");
+    expect(await exitCode(run.child, 20_000)).toBe(0);
+  });
+
+  it("logs every retry with its reason while the database hangs, then refuses, and starts when it answers", async () => {
+    const proxy = await mysqlProxy();
+    proxy.blackhole();
+    const run = startMain({
+      DATABASE_URL: throughProxy(proxy),
+      HOST: "127.0.0.1",
+      PORT: "0",
+      FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
+      DATABASE_CONNECT_TIMEOUT_MS: "300",
+      DATABASE_STARTUP_RETRY_MS: "60000",
+    });
+    const retries = () => logLines(run.stdout()).filter((l) => l.msg.startsWith("waiting for mysql://"));
+    await until("two retries while the database hangs", async () => retries().length >= 2);
+    await proxy.refuse();
+    await until("two retries while the port refuses", async () =>
+      retries().filter((l) => l.reason === "connection refused").length >= 2 ? true : undefined,
+    );
+    await proxy.restore();
+    await listening(run);
+
+    const seen = retries();
+    // One line per failed attempt, numbered, each with what went wrong and when it tries again.
+    expect(seen.map((l) => l.attempt)).toEqual(seen.map((_, i) => i + 1));
+    const where = `mysql://127.0.0.1:${proxy.port}/${db.name}`;
+    for (const line of seen) {
+      expect(line.level).toBe(40);
+      expect(line.msg).toMatch(
+        new RegExp(
+          `^waiting for ${where}: (ETIMEDOUT|connection refused); attempt ${line.attempt} failed, retrying in \\d+(\\.\\d)? m?s, giving up in \\d+(\\.\\d)? m?s$`,
+        ),
+      );
+    }
+    expect(seen[0]!.reason).toBe("ETIMEDOUT");
+    expect(seen.at(-1)!.reason).toBe("connection refused");
+    run.child.kill("SIGTERM");
+    expect(await exitCode(run.child, 20_000)).toBe(0);
+  });
+
+  it("says so while another replica holds the migration lock", async () => {
+    const server = new URL(TEST_MYSQL_URL);
+    const holder = await mysql2.createConnection({
+      host: server.hostname,
+      port: Number(server.port || 3306),
+      user: decodeURIComponent(server.username) || "root",
+      password: decodeURIComponent(server.password),
+    });
+    disposables.push(() => holder.end());
+    // The lock is the server's, not the database's: another test file may hold it a moment.
+    const [[held]] = (await holder.query("SELECT GET_LOCK('fleetvisor:migrations', 30) AS held")) as unknown as [
+      [{ held: number }],
+    ];
+    expect(held.held).toBe(1);
+    const run = startMain({
+      DATABASE_URL: db.url,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
+    });
+    await until("the wait to be logged", async () =>
+      logLines(run.stdout()).find((l) => l.msg.startsWith("waiting for another Fleetvisor to finish migrating")),
+    );
+    await holder.query("SELECT RELEASE_LOCK('fleetvisor:migrations')");
+    await listening(run);
+    run.child.kill("SIGTERM");
+    expect(await exitCode(run.child, 20_000)).toBe(0);
+  });
+
+  it("a port in use: one line saying so, a non-zero exit, and no wait for the database", async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    disposables.push(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as { port: number }).port;
+    const run = startMain({
+      // Nothing listens there: had it waited for the database first, the run would log retries.
+      DATABASE_URL: `mysql://root@127.0.0.1:${await freePort()}/fleetvisor`,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+    });
+    expect(await exitCode(run.child, 20_000)).toBe(1);
+    expect(run.stderr()).toBe("");
+    expect(logLines(run.stdout()).map((l) => [l.level, l.msg])).toEqual([
+      [
+        60,
+        `fleetvisor could not start: port ${port} is already in use on 127.0.0.1; set PORT to a free port, or stop what listens there`,
+      ],
+    ]);
+    expect(run.stdout().trim().split("\n")).toHaveLength(1);
   });
 });

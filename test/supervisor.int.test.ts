@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
+import { tempDir } from "./support/temp-dir.js";
 import { until } from "./support/wait.js";
 
 const MAIN_AUTH = { username: "fleet", password: "main-pass-7f3a" };
@@ -123,7 +123,7 @@ beforeAll(async () => {
     }),
   ]);
   closedPort = await freePort();
-  const credentialsFile = join(mkdtempSync(join(tmpdir(), "fv-creds-")), "credentials.json");
+  const credentialsFile = join(tempDir("creds"), "credentials.json");
   writeFileSync(
     credentialsFile,
     JSON.stringify({
@@ -706,7 +706,7 @@ describe("logs", () => {
       ).process.log;
 
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "fv-numbered-"));
+      dir = tempDir("numbered");
       writeFileSync(join(dir, "numbered.py"), PROGRAM);
       writer = await Supervisord.start({
         auth: MAIN_AUTH,
@@ -728,7 +728,6 @@ describe("logs", () => {
     });
     afterAll(async () => {
       await writer?.stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
     it("gives every line once, in order: no gap, no repeat", async () => {

@@ -1,11 +1,15 @@
 import { execFile } from "node:child_process";
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegistryClient } from "../client-examples/typescript/registry-client.js";
+import { RegistryClient, tokenFromEnvironment } from "../client-examples/typescript/registry-client.js";
 import { subscribeToChanges, type ProcessChange } from "../client-examples/typescript/subscriber.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { until } from "./support/wait.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort } from "./support/supervisord.js";
+import { tempDir } from "./support/temp-dir.js";
 
 let db: TestDatabase;
 let app: TestApp;
@@ -39,6 +43,7 @@ beforeAll(async () => {
     ["node-01", 9301],
     ["node-02", 9302],
     ["node-03", 9303],
+    ["node-04", 9304],
   ] as const) {
     await app.admin.data(`mutation($n: String!, $p: Int!) { createProcess(input: { name: $n, port: $p }) { id } }`, {
       n: name,
@@ -97,11 +102,43 @@ describe("the TypeScript registry client", () => {
     expect(await early.start()).toBe(7777);
     expect(early.isRegistered).toBe(false);
     app = await startTestApp(db.url, env());
-    await until("the late registration", async () => (await row("node-03")).pid === 4302);
-    expect(early.isRegistered).toBe(true);
+    // The row changes before the client has read the answer: wait for both to agree.
+    await until("the late registration", async () => (await row("node-03")).pid === 4302 && early.isRegistered);
     await early.stop();
     process.off("unhandledRejection", onUnhandled);
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe("the TypeScript registry client's configuration", () => {
+  it("reads the token from FLEETVISOR_TOKEN_FILE, before FLEETVISOR_TOKEN, as the README's snippet has it", async () => {
+    const file = join(tempDir("agent-token"), "fleetvisor-agent");
+    writeFileSync(file, `${token}\n`);
+    const client = RegistryClient.fromEnvironment(
+      { pid: 4401, logger: quiet },
+      {
+        FLEETVISOR_URL: app.url,
+        FLEETVISOR_TOKEN_FILE: file,
+        FLEETVISOR_TOKEN: "not-the-token-in-the-file",
+        SUPERVISOR_PROCESS_NAME: "node-04",
+      },
+    );
+    expect(await client.start()).toBe(9304);
+    expect(client.isRegistered).toBe(true);
+    expect(await row("node-04")).toMatchObject({ status: "running", pid: 4401 });
+    await client.stop();
+  });
+
+  it("says which file it could not use, instead of falling back to another token", () => {
+    const dir = tempDir("agent-token");
+    expect(() => tokenFromEnvironment({ FLEETVISOR_TOKEN_FILE: join(dir, "missing"), FLEETVISOR_TOKEN: "t" })).toThrow(
+      `FLEETVISOR_TOKEN_FILE cannot be read: ENOENT ${join(dir, "missing")}`,
+    );
+    writeFileSync(join(dir, "empty"), "\n");
+    expect(() => tokenFromEnvironment({ FLEETVISOR_TOKEN_FILE: join(dir, "empty") })).toThrow(
+      `FLEETVISOR_TOKEN_FILE is empty: ${join(dir, "empty")}`,
+    );
+    expect(tokenFromEnvironment({ FLEETVISOR_TOKEN: "from-the-variable" })).toBe("from-the-variable");
   });
 });
 
@@ -161,5 +198,24 @@ describe("the subscriber example", () => {
       processName: "node-02",
       message: "port: 9302 → 9502",
     });
+  });
+
+  it("exits 1 with one clear line when Fleetvisor refuses its token", async () => {
+    const child = execFile(process.execPath, ["--import", "tsx", "client-examples/typescript/subscriber.ts"], {
+      env: { ...process.env, FLEETVISOR_URL: app.url, FLEETVISOR_TOKEN: "not-a-token-fleetvisor-knows" },
+    });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const [code] = (await once(child, "exit")) as [number | null];
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(err).toBe(
+      "subscriber: Fleetvisor refused the token (4401: Unauthorized: unknown or revoked token); " +
+        "check FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE\n",
+    );
+    expect(out).toBe("");
   });
 });

@@ -22,6 +22,16 @@ stdout is supervisord's protocol channel: everything else goes to stderr. When F
 cannot be reached the event is answered FAIL, so that supervisord keeps it and sends it
 again (after a pause that grows up to 30 s): an event is acknowledged only once Fleetvisor
 has it. Events about the listener itself are ignored.
+
+When Fleetvisor answers but refuses the event, the event is answered OK and dropped, and
+the refusal is logged once, not once per event. Most refusals are configuration errors: a
+token Fleetvisor does not accept, or a FLEETVISOR_SUPERVISOR that names no supervisord in
+the registry. Sending the same event again cannot fix those; answering FAIL would only
+keep the listener backing off on the oldest event while supervisord's buffer
+(buffer_size) fills and it discards events itself. Acknowledged, the listener stays
+current: once the configuration is fixed the next event goes through, and Fleetvisor's
+poller (SUPERVISOR_POLL_INTERVAL_SECONDS) covers what was dropped meanwhile. When events
+are accepted again after such a refusal, that is logged once too.
 """
 
 import json
@@ -76,10 +86,20 @@ def event_input(eventname, payload, supervisor_host, supervisor_port, at):
 
 
 class Fleetvisor:
+    #: Answers that mean "not now" rather than "no": the event is sent again.
+    RETRYABLE_CODES = {"DATABASE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"}
+    #: How many distinct refusals of single events are remembered as already logged.
+    MAX_REMEMBERED_REFUSALS = 100
+
     def __init__(self, url, token, timeout):
         self.endpoint = url.rstrip("/") + "/graphql"
         self.token = token
         self.timeout = timeout
+        # A refusal of every event (the token, FLEETVISOR_SUPERVISOR), logged when it
+        # begins and cleared, with one more line, when an event is accepted again.
+        self.misconfiguration = None
+        # Refusals of single events (a program outside the token's binding): each once.
+        self.logged_refusals = set()
 
     def report(self, event):
         """True once Fleetvisor has the event (or refused it for good); False to have it sent again."""
@@ -97,9 +117,15 @@ class Fleetvisor:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as error:
-            if error.code in (400, 401, 403):
-                # Not this event's fault if the token is wrong, but sending it again will not help.
-                log("Fleetvisor refused the event (HTTP %d); dropping it" % error.code)
+            if error.code in (401, 403):
+                self.misconfigured(
+                    "Fleetvisor refused the token (HTTP %d): set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE "
+                    "to an AGENT token bound to this supervisord's processes, then restart this listener; "
+                    "until then its events are acknowledged and dropped" % error.code
+                )
+                return True
+            if error.code == 400:
+                self.refused("Fleetvisor refused the event (HTTP 400); dropping it")
                 return True
             log("Fleetvisor answered HTTP %d; will retry" % error.code)
             return False
@@ -108,12 +134,38 @@ class Fleetvisor:
             return False
         errors = answer.get("errors") or []
         codes = {((e.get("extensions") or {}).get("code")) for e in errors}
-        if codes & {"DATABASE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"}:
+        if codes & self.RETRYABLE_CODES:
             log("Fleetvisor could not record the event (%s); will retry" % ", ".join(sorted(c for c in codes if c)))
             return False
         for error in errors:
-            log("Fleetvisor refused the event: %s" % error.get("message"))
+            extensions = error.get("extensions") or {}
+            if extensions.get("code") == "NOT_FOUND" and extensions.get("supervisor"):
+                supervisor = extensions["supervisor"]
+                self.misconfigured(
+                    "FLEETVISOR_SUPERVISOR=%s names a supervisord Fleetvisor does not know (no process in the "
+                    "registry has supervisorHost:supervisorPort %s): set FLEETVISOR_SUPERVISOR to this "
+                    "supervisord as its processes in the registry name it, then restart this listener; "
+                    "until then its events are acknowledged and dropped" % (supervisor, supervisor)
+                )
+            else:
+                self.refused("Fleetvisor refused the event: %s" % error.get("message"))
+        if not errors and self.misconfiguration is not None:
+            self.misconfiguration = None
+            log("Fleetvisor accepts this listener's events again")
         return True
+
+    def misconfigured(self, message):
+        if message != self.misconfiguration:
+            self.misconfiguration = message
+            log(message)
+
+    def refused(self, message):
+        if message in self.logged_refusals:
+            return
+        if len(self.logged_refusals) >= self.MAX_REMEMBERED_REFUSALS:
+            self.logged_refusals.clear()
+        self.logged_refusals.add(message)
+        log(message)
 
 
 def read_token():

@@ -7,10 +7,13 @@
  *   registry.installSignalHandlers();      // SIGTERM / SIGINT deregister, then exit
  *
  * Configuration: FLEETVISOR_URL and FLEETVISOR_TOKEN (an AGENT token bound to this
- * process); the name is given, or comes from SUPERVISOR_PROCESS_NAME under supervisord.
+ * process), or FLEETVISOR_TOKEN_FILE naming a file that holds it (preferred: it keeps the
+ * token out of supervisord.conf and `ps`); the name is given, or comes from
+ * SUPERVISOR_PROCESS_NAME under supervisord.
  * Fleetvisor being down never throws into the server once it has its port: heartbeats
  * retry with backoff, and a heartbeat answered `ok: false` registers again.
  */
+import { readFileSync } from "node:fs";
 
 export interface RegistryClientOptions {
   /** The process name in the registry. */
@@ -47,6 +50,27 @@ export class FleetvisorUnreachable extends Error {
   }
 }
 
+/**
+ * The token from the file `FLEETVISOR_TOKEN_FILE` names (surrounding whitespace dropped, as
+ * secrets files often end in a newline), else `FLEETVISOR_TOKEN`, else "". A file that is
+ * named but cannot be read or is empty is an error that says so: falling back to another
+ * token would hide the mistake.
+ */
+export function tokenFromEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const path = env.FLEETVISOR_TOKEN_FILE;
+  if (!path) return env.FLEETVISOR_TOKEN ?? "";
+  let token: string;
+  try {
+    token = readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new Error(
+      `FLEETVISOR_TOKEN_FILE cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"} ${path}`,
+    );
+  }
+  if (!token) throw new Error(`FLEETVISOR_TOKEN_FILE is empty: ${path}`);
+  return token;
+}
+
 const REGISTER = `mutation ($name: String!, $pid: Int!) {
   registerProcess(name: $name, pid: $pid) { port heartbeatIntervalSeconds }
 }`;
@@ -72,20 +96,26 @@ export class RegistryClient {
   private readonly logger: Pick<Console, "info" | "warn" | "error">;
 
   constructor(private readonly options: RegistryClientOptions) {
-    if (!options.url || !options.token) throw new Error("set FLEETVISOR_URL and FLEETVISOR_TOKEN");
+    if (!options.url || !options.token) {
+      throw new Error("set FLEETVISOR_URL and FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE)");
+    }
     this.name = options.name;
     this.pid = options.pid ?? process.pid;
     this.logger = options.logger ?? console;
   }
 
-  static fromEnvironment(options: Partial<RegistryClientOptions> = {}): RegistryClient {
-    const name = options.name ?? process.env.SUPERVISOR_PROCESS_NAME;
+  /** Options not given come from `FLEETVISOR_URL`, `FLEETVISOR_TOKEN_FILE` / `FLEETVISOR_TOKEN`, `SUPERVISOR_PROCESS_NAME`. */
+  static fromEnvironment(
+    options: Partial<RegistryClientOptions> = {},
+    env: Readonly<Record<string, string | undefined>> = process.env,
+  ): RegistryClient {
+    const name = options.name ?? env.SUPERVISOR_PROCESS_NAME;
     if (!name) throw new Error("give a process name, or run under supervisord (SUPERVISOR_PROCESS_NAME)");
     return new RegistryClient({
       ...options,
       name,
-      url: options.url ?? process.env.FLEETVISOR_URL ?? "",
-      token: options.token ?? process.env.FLEETVISOR_TOKEN ?? "",
+      url: options.url ?? env.FLEETVISOR_URL ?? "",
+      token: options.token ?? tokenFromEnvironment(env),
     });
   }
 

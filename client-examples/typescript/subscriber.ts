@@ -4,10 +4,15 @@
  * that it misses nothing.
  *
  *   FLEETVISOR_URL=http://localhost:4000 FLEETVISOR_TOKEN=... npx tsx client-examples/typescript/subscriber.ts [--names a,b] [--after ID]
+ *
+ * The token may come from a file named by FLEETVISOR_TOKEN_FILE instead. When Fleetvisor
+ * refuses the token or the subscription, it prints one line saying why and exits 1;
+ * everything else (a restart, a lost network) it rides out.
  */
 import { parseArgs } from "node:util";
-import { createClient, type Client } from "graphql-ws";
+import { CloseCode, createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
+import { tokenFromEnvironment } from "./registry-client.js";
 
 const CHANGES = `subscription ($names: [String!], $after: ID) {
   processChanged(names: $names, after: $after) {
@@ -33,7 +38,39 @@ export interface SubscriberOptions {
   /** Start after this event id (the last one seen before). */
   readonly after?: string;
   readonly onChange: (change: ProcessChange) => void;
-  readonly onStatus?: (status: "connected" | "reconnecting" | "closed", detail?: string) => void;
+  /**
+   * `reconnecting` after a lost connection (with the close code), `error` for an event
+   * Fleetvisor could not resolve, and `closed` when the subscription has ended for good
+   * (the token or the subscription refused): `detail` then says why, in one sentence.
+   */
+  readonly onStatus?: (status: SubscriberStatus, detail?: string) => void;
+}
+
+export type SubscriberStatus = "connected" | "reconnecting" | "error" | "closed";
+
+function isCloseEvent(value: unknown): value is { code: number; reason: string } {
+  return typeof value === "object" && value !== null && typeof (value as { code?: unknown }).code === "number";
+}
+
+/** Why a subscription ended, for people: graphql-ws hands over a CloseEvent, GraphQL errors or an Error. */
+export function describeFailure(failure: unknown): string {
+  if (isCloseEvent(failure)) {
+    const reason = failure.reason ? `: ${failure.reason}` : "";
+    if (failure.code === CloseCode.Unauthorized || failure.code === CloseCode.Forbidden) {
+      return `Fleetvisor refused the token (${failure.code}${reason}); check FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE`;
+    }
+    return `Fleetvisor closed the connection (${failure.code}${reason})`;
+  }
+  if (Array.isArray(failure)) {
+    const messages = failure.map((e) => {
+      const error = e as { message?: unknown; extensions?: { code?: unknown } };
+      const code = typeof error.extensions?.code === "string" ? `${error.extensions.code}: ` : "";
+      return `${code}${String(error.message)}`;
+    });
+    return `Fleetvisor refused the subscription (${messages.join("; ")})`;
+  }
+  if (failure instanceof Error) return failure.message;
+  return JSON.stringify(failure);
 }
 
 /**
@@ -45,6 +82,7 @@ export function subscribeToChanges(options: SubscriberOptions): () => Promise<vo
   let lastId = options.after;
   let unsubscribe: (() => void) | undefined;
   let everConnected = false;
+  let lastClose: number | undefined;
   const client: Client = createClient({
     url: `${options.url.replace(/^http/, "ws").replace(/\/$/, "")}/graphql`,
     webSocketImpl: WebSocket,
@@ -63,8 +101,11 @@ export function subscribeToChanges(options: SubscriberOptions): () => Promise<vo
         everConnected = true;
       },
       closed: (event) => {
-        const code = (event as { code?: number }).code;
-        options.onStatus?.(code === 4401 ? "closed" : "reconnecting", code ? `code ${code}` : undefined);
+        lastClose = isCloseEvent(event) ? event.code : undefined;
+      },
+      // Only retries are news: a close that ends it all reaches the subscription's error.
+      connecting: (isRetry) => {
+        if (isRetry) options.onStatus?.("reconnecting", lastClose ? `code ${lastClose}` : undefined);
       },
     },
     onNonLazyError: () => undefined,
@@ -76,12 +117,13 @@ export function subscribeToChanges(options: SubscriberOptions): () => Promise<vo
       { query: CHANGES, variables: { names: options.names ?? null, after: lastId ?? null } },
       {
         next: ({ data, errors }) => {
-          if (errors) options.onStatus?.("closed", errors.map((e) => e.message).join("; "));
+          if (errors) options.onStatus?.("error", errors.map((e) => e.message).join("; "));
           if (!data) return;
           lastId = data.processChanged.id;
           options.onChange(data.processChanged);
         },
-        error: (error) => options.onStatus?.("reconnecting", String((error as Error).message ?? error)),
+        // graphql-ws has retried whatever could be retried: this one is final.
+        error: (failure) => options.onStatus?.("closed", describeFailure(failure)),
         complete: () => undefined,
       },
     );
@@ -96,9 +138,15 @@ export function subscribeToChanges(options: SubscriberOptions): () => Promise<vo
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { names: { type: "string" }, after: { type: "string" } } });
   const url = process.env.FLEETVISOR_URL;
-  const token = process.env.FLEETVISOR_TOKEN;
+  let token: string;
+  try {
+    token = tokenFromEnvironment();
+  } catch (error) {
+    process.stderr.write(`subscriber: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
   if (!url || !token) {
-    process.stderr.write("set FLEETVISOR_URL and FLEETVISOR_TOKEN\n");
+    process.stderr.write("subscriber: set FLEETVISOR_URL and FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE)\n");
     process.exit(2);
   }
   const stop = subscribeToChanges({
@@ -107,7 +155,13 @@ async function main(): Promise<void> {
     names: values.names?.split(",").filter(Boolean),
     after: values.after,
     onChange: (change) => process.stdout.write(`${JSON.stringify(change)}\n`),
-    onStatus: (status, detail) => process.stderr.write(`subscriber: ${status}${detail ? ` (${detail})` : ""}\n`),
+    onStatus: (status, detail) => {
+      if (status === "closed") {
+        process.stderr.write(`subscriber: ${detail}\n`);
+        process.exit(1);
+      }
+      process.stderr.write(`subscriber: ${status}${detail ? ` (${detail})` : ""}\n`);
+    },
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const)
     process.once(signal, () => void stop().then(() => process.exit(0)));

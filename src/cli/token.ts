@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import { parseArgs } from "node:util";
+import { pino } from "pino";
 import { Role, ROLES } from "../domain/role.js";
 import { TokenService, type TokenInfo } from "../auth/token.service.js";
 import { ConfigError, loadConfig } from "../config/config.js";
@@ -48,7 +49,9 @@ async function main(argv: string[]): Promise<void> {
   if (!["create", "list", "revoke"].includes(command)) throw new UsageError(`unknown command "${command}"`);
 
   const config = loadConfig();
-  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
+  // On stderr: stdout carries the created token alone, and `TOKEN=$(…)` must not capture
+  // the lines of a wait for the database.
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, {}, pino.destination(2));
   const dataSource = await initializeWithRetry(createDataSource(config.database), config.database, logger);
   try {
     const pending = await pendingMigrations(dataSource);

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "./config.js";
+import { closestName, editDistance } from "./unknown-variables.js";
 
 const BASE = { DATABASE_URL: "mysql://fleet:s3cret@db.internal:3307/fleetvisor" };
 
@@ -16,8 +17,26 @@ function problems(env: Record<string, string>): string[] {
   throw new Error("expected a ConfigError");
 }
 
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+// Credentials files hold passwords: none outlives this file.
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function tempFile(content: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), "fv-config-")), "credentials.json");
+  const dir = mkdtempSync(join(tmpdir(), "fv-config-"));
+  tempDirs.push(dir);
+  const path = join(dir, "credentials.json");
   writeFileSync(path, content);
   return path;
 }
@@ -175,9 +194,122 @@ describe("loadConfig", () => {
     expect(found[0]).not.toContain("topsecret");
   });
 
+  it("accepts only development, production and test as NODE_ENV, and names it otherwise", () => {
+    expect(loadConfig({ ...BASE, NODE_ENV: "test" }).production).toBe(false);
+    expect(loadConfig({ ...BASE, NODE_ENV: "production" }).production).toBe(true);
+    expect(problems({ ...BASE, NODE_ENV: "prod" })).toEqual([
+      'NODE_ENV must be one of development, production, test (got "prod")',
+    ]);
+    expect(problems({ ...BASE, LOG_LEVEL: "loud" })).toEqual([
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+    ]);
+  });
+
+  it.each([
+    ["FLEETVISOR_BOOTSTRAP_TOKEN", "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN"],
+    ["SUPERVISOR_PASWORD", "SUPERVISOR_PASSWORD"],
+    ["SUPERVISOR_USER", "SUPERVISOR_USERNAME"],
+    ["HEARTBEAT_STALE_SECS", "HEARTBEAT_STALE_SECONDS"],
+    ["REDIS_URI", "REDIS_URL"],
+    ["ALERT_WEBHOOK", "ALERT_WEBHOOK_URL"],
+    ["DATABASE_HOST", "DATABASE_URL"],
+    ["database_url", "DATABASE_URL"],
+    ["LOG_LEVL", "LOG_LEVEL"],
+    ["MIGRATE_ON_STARTUP", "MIGRATE_ON_START"],
+    ["TOKEN_CACHE_TTL", "TOKEN_CACHE_TTL_MS"],
+  ])("warns about %s, suggesting %s, without showing its value", (variable, suggestion) => {
+    const config = loadConfig({ ...BASE, [variable]: "value-never-shown" });
+    expect(config.unknownVariables).toEqual([
+      {
+        variable,
+        suggestion,
+        message: `${variable} is not a Fleetvisor variable and is ignored; did you mean ${suggestion}?`,
+      },
+    ]);
+  });
+
+  it("says so when no known name is close", () => {
+    expect(loadConfig({ ...BASE, FLEETVISOR_COLOUR: "blue" }).unknownVariables).toEqual([
+      {
+        variable: "FLEETVISOR_COLOUR",
+        suggestion: undefined,
+        message:
+          "FLEETVISOR_COLOUR is not a Fleetvisor variable and is ignored (the README's Configuration lists them)",
+      },
+    ]);
+  });
+
+  it("stays quiet about variables that are someone else's", () => {
+    const config = loadConfig({
+      ...BASE,
+      // Common variables without Fleetvisor's prefixes.
+      HOME: "/root",
+      PATH: "/usr/bin",
+      HOSTNAME: "fleetvisor-1",
+      LANG: "C.UTF-8",
+      npm_config_cache: "/tmp",
+      MYSQL_PASSWORD: "x",
+      // supervisord sets these for every program it runs, Fleetvisor included.
+      SUPERVISOR_ENABLED: "1",
+      SUPERVISOR_PROCESS_NAME: "fleetvisor",
+      SUPERVISOR_GROUP_NAME: "fleetvisor",
+      SUPERVISOR_SERVER_URL: "unix:///run/supervisor.sock",
+      // The registry clients' and the event listener's, in a shared environment.
+      FLEETVISOR_URL: "http://fleetvisor:4000",
+      FLEETVISOR_TOKEN_FILE: "/run/secrets/agent",
+      FLEETVISOR_SUPERVISOR: "sv-1:9101",
+      // Kubernetes' service links for services named redis and database.
+      REDIS_SERVICE_HOST: "10.0.0.7",
+      REDIS_SERVICE_PORT: "6379",
+      REDIS_PORT: "tcp://10.0.0.7:6379",
+      REDIS_PORT_6379_TCP: "tcp://10.0.0.7:6379",
+      REDIS_PORT_6379_TCP_ADDR: "10.0.0.7",
+      DATABASE_SERVICE_PORT_MYSQL: "3306",
+      // Empty counts as unset.
+      FLEETVISOR_TYPO: "",
+    });
+    expect(config.unknownVariables).toEqual([]);
+  });
+
+  it("still reports a DATABASE_PORT that is not a Kubernetes service link", () => {
+    expect(loadConfig({ ...BASE, DATABASE_PORT: "3306" }).unknownVariables.map((u) => u.variable)).toEqual([
+      "DATABASE_PORT",
+    ]);
+  });
+
+  it("names a misspelled variable next to the problem it causes", () => {
+    const error = configError({ ...BASE, SUPERVISOR_USERNAME: "admin", SUPERVISOR_PASWORD: "hunter2-secret" });
+    expect(error.problems).toEqual(["SUPERVISOR_PASSWORD must be set when SUPERVISOR_USERNAME is"]);
+    expect(error.message).toBe(
+      "invalid configuration:\n" +
+        "  - SUPERVISOR_PASSWORD must be set when SUPERVISOR_USERNAME is\n" +
+        "also:\n" +
+        "  - SUPERVISOR_PASWORD is not a Fleetvisor variable and is ignored; did you mean SUPERVISOR_PASSWORD?",
+    );
+    expect(error.message).not.toContain("hunter2-secret");
+  });
+
   it("returns a frozen configuration", () => {
     const config = loadConfig(BASE);
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.database)).toBe(true);
+  });
+});
+
+describe("editDistance and closestName", () => {
+  it.each([
+    ["PASWORD", "PASSWORD", 1],
+    ["TIEMOUT", "TIMEOUT", 1],
+    ["URL", "URL", 0],
+    ["", "ABC", 3],
+    ["HOST", "URL", 4],
+  ])("%s → %s is %i", (a, b, distance) => {
+    expect(editDistance(a, b)).toBe(distance);
+    expect(editDistance(b, a)).toBe(distance);
+  });
+
+  it("suggests nothing when every name is far", () => {
+    expect(closestName("FLEETVISOR_COLOUR", ["DATABASE_URL", "PORT"])).toBeUndefined();
+    expect(closestName("REDIS_URI", ["DATABASE_URL", "REDIS_URL"])).toBe("REDIS_URL");
   });
 });

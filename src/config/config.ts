@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { findUnknownVariables } from "./unknown-variables.js";
 
 /** Credentials for one supervisord's `inet_http_server`. */
 export interface SupervisorCredentials {
@@ -96,13 +97,35 @@ export interface Config {
   /** `NODE_ENV=production`: no introspection, no error details. */
   readonly production: boolean;
   /** @default "info" */
-  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * Variables that look like Fleetvisor's but are not (a misspelling, most often); each is
+   * ignored, and the app logs one warning for it at start.
+   */
+  readonly unknownVariables: readonly UnknownVariable[];
+}
+
+/** A variable with one of Fleetvisor's prefixes that Fleetvisor does not read. */
+export interface UnknownVariable {
+  readonly variable: string;
+  /** The known variable whose name is closest, when one is close enough to be a misspelling. */
+  readonly suggestion: string | undefined;
+  /** One line naming the variable (never its value) and what to do. */
+  readonly message: string;
 }
 
 /** Every problem found in the environment, each naming its variable. */
 export class ConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  constructor(
+    readonly problems: readonly string[],
+    /** Often the cause of a problem: `SUPERVISOR_PASWORD` set, `SUPERVISOR_PASSWORD` missing. */
+    readonly unknownVariables: readonly UnknownVariable[] = [],
+  ) {
+    const list = (lines: readonly string[]) => lines.map((line) => `  - ${line}`).join("\n");
+    super(
+      `invalid configuration:\n${list(problems)}` +
+        (unknownVariables.length > 0 ? `\nalso:\n${list(unknownVariables.map((u) => u.message))}` : ""),
+    );
     this.name = "ConfigError";
   }
 }
@@ -118,6 +141,17 @@ const SECRET_VARIABLES = new Set([
 ]);
 
 const MIN_BOOTSTRAP_TOKEN_LENGTH = 16;
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const NODE_ENVS = ["development", "production", "test"] as const;
+
+/** One of `values`, named in the message when it is not. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z
+    .string()
+    .trim()
+    .refine((v): v is T[number] => values.includes(v), `must be one of ${values.join(", ")}`)
+    .transform((v) => v as T[number]);
 
 const integer = (min: number, max: number) =>
   z
@@ -196,8 +230,8 @@ const variables = {
   ALERT_WEBHOOK_URL: httpUrl.optional(),
   ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),
   MIGRATE_ON_START: boolean.default(true),
-  NODE_ENV: z.string().trim().default("development"),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  NODE_ENV: oneOf(NODE_ENVS).default("development"),
+  LOG_LEVEL: oneOf(LOG_LEVELS).default("info"),
 };
 
 type Env = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
@@ -304,9 +338,18 @@ function withoutEmpty(env: Readonly<Record<string, string | undefined>>): Record
   return result;
 }
 
+const KNOWN_VARIABLES: ReadonlySet<string> = new Set(Object.keys(variables));
+
+function describeUnknown(variable: string, suggestion: string | undefined): string {
+  return suggestion
+    ? `${variable} is not a Fleetvisor variable and is ignored; did you mean ${suggestion}?`
+    : `${variable} is not a Fleetvisor variable and is ignored (the README's Configuration lists them)`;
+}
+
 /**
  * Builds the configuration from explicit values, then the environment, then defaults.
- * Every invalid value is collected and reported at once in a {@link ConfigError}.
+ * Every invalid value is collected and reported at once in a {@link ConfigError}; variables
+ * that look like Fleetvisor's but are not are returned in `unknownVariables`.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -326,7 +369,12 @@ export function loadConfig(
   const credentialsByHost = merged.SUPERVISOR_CREDENTIALS_FILE
     ? readCredentialsFile(merged.SUPERVISOR_CREDENTIALS_FILE, problems)
     : new Map<string, SupervisorCredentials>();
-  if (problems.length > 0) throw new ConfigError(problems);
+  const unknownVariables = findUnknownVariables(merged, KNOWN_VARIABLES).map(({ variable, suggestion }) => ({
+    variable,
+    suggestion,
+    message: describeUnknown(variable, suggestion),
+  }));
+  if (problems.length > 0) throw new ConfigError(problems, unknownVariables);
 
   const e = valid as Env;
   const dbUrl = new URL(e.DATABASE_URL);
@@ -369,6 +417,7 @@ export function loadConfig(
     migrateOnStart: e.MIGRATE_ON_START,
     production: e.NODE_ENV === "production",
     logLevel: e.LOG_LEVEL,
+    unknownVariables,
   };
   return deepFreeze(config);
 }

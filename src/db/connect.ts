@@ -15,8 +15,10 @@ export class DatabaseStartupError extends Error {
 
 /**
  * Runs `attempt` until it succeeds, retrying with backoff for `startupRetryMs` while the
- * database is unreachable (at start-up it is often still booting). Errors that retrying
- * cannot fix (credentials, a missing database) fail at once, with a clear message.
+ * database is unreachable (at start-up it is often still booting). Every failed attempt is
+ * logged with its reason, so that a wait of up to a minute says what it waits for. Errors
+ * that retrying cannot fix (credentials, a missing database) fail at once, with a clear
+ * message.
  */
 async function retryWhileUnavailable<T>(
   database: DatabaseConfig,
@@ -24,7 +26,8 @@ async function retryWhileUnavailable<T>(
   attempt: () => Promise<T>,
 ): Promise<T> {
   const where = describeDatabase(database);
-  const deadline = Date.now() + database.startupRetryMs;
+  const started = Date.now();
+  const deadline = started + database.startupRetryMs;
   let delayMs = 250;
   for (let attempts = 1; ; attempts++) {
     try {
@@ -40,17 +43,28 @@ async function retryWhileUnavailable<T>(
       if (!isDatabaseUnavailable(error)) {
         throw new DatabaseStartupError(`${where}: ${describeDatabaseError(error)}`);
       }
+      const reason = describeDatabaseError(error);
       if (Date.now() + delayMs > deadline) {
-        throw new DatabaseStartupError(`${where} is not reachable: ${describeDatabaseError(error)}`);
+        throw new DatabaseStartupError(
+          `${where} is not reachable: ${reason} (gave up after ${attempts} attempts in ${seconds(Date.now() - started)}; ` +
+            "DATABASE_STARTUP_RETRY_MS sets how long to wait)",
+        );
       }
       logger.warn(
-        { attempt: attempts, retryInMs: delayMs, reason: describeDatabaseError(error) },
-        `waiting for ${where}`,
+        { attempt: attempts, reason, retryInMs: delayMs, giveUpInMs: deadline - Date.now() },
+        `waiting for ${where}: ${reason}; attempt ${attempts} failed, retrying in ${seconds(delayMs)}, ` +
+          `giving up in ${seconds(deadline - Date.now())}`,
       );
       await sleep(delayMs);
       delayMs = Math.min(delayMs * 2, 5_000);
     }
   }
+}
+
+/** `250 ms`, `1.5 s`, `60 s`: for people reading the log. */
+function seconds(ms: number): string {
+  const rounded = Math.max(0, Math.round(ms));
+  return rounded < 1000 ? `${rounded} ms` : `${Number((rounded / 1000).toFixed(1))} s`;
 }
 
 /** `DataSource.initialize()` with the start-up retry (it rejects at once when the database is down). */

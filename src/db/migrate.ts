@@ -19,13 +19,23 @@ export async function runMigrations(database: DatabaseConfig, logger: Logger): P
   // GET_LOCK belongs to a connection: hold one for the whole run.
   const lockRunner = dataSource.createQueryRunner();
   try {
-    const [row] = (await lockRunner.query("SELECT GET_LOCK(?, ?) AS acquired", [
-      MIGRATION_LOCK,
-      LOCK_WAIT_SECONDS,
-    ])) as {
-      acquired: number | string | null;
-    }[];
-    if (Number(row?.acquired) !== 1) {
+    const getLock = async (waitSeconds: number): Promise<boolean> => {
+      const [row] = (await lockRunner.query("SELECT GET_LOCK(?, ?) AS acquired", [MIGRATION_LOCK, waitSeconds])) as {
+        acquired: number | string | null;
+      }[];
+      return Number(row?.acquired) === 1;
+    };
+    // Say so before waiting: another replica's migrations (or a connection that still holds
+    // the lock) can keep this one waiting for minutes.
+    let acquired = await getLock(0);
+    if (!acquired) {
+      logger.warn(
+        { lock: MIGRATION_LOCK, waitSeconds: LOCK_WAIT_SECONDS },
+        `waiting for another Fleetvisor to finish migrating (it holds the lock "${MIGRATION_LOCK}"); giving up in ${LOCK_WAIT_SECONDS} s`,
+      );
+      acquired = await getLock(LOCK_WAIT_SECONDS);
+    }
+    if (!acquired) {
       throw new Error(`another Fleetvisor held the migration lock "${MIGRATION_LOCK}" for over ${LOCK_WAIT_SECONDS}s`);
     }
     try {

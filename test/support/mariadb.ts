@@ -1,10 +1,9 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import mysql2 from "mysql2/promise";
 import { freePort } from "./supervisord.js";
+import { tempDir } from "./temp-dir.js";
 import { until } from "./wait.js";
 
 const run = promisify(execFile);
@@ -28,7 +27,7 @@ export class PrivateMariaDb {
   }
 
   static async start(): Promise<PrivateMariaDb> {
-    const dir = mkdtempSync(join(tmpdir(), "fv-mariadb-"));
+    const dir = tempDir("mariadb");
     await run("mariadb-install-db", [
       "--no-defaults",
       `--datadir=${join(dir, "data")}`,
@@ -87,8 +86,7 @@ export class PrivateMariaDb {
 
   async stop(): Promise<void> {
     this.thaw();
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.kill(); // its folder goes with the test file's other temp dirs
   }
 
   /** Runs SQL against `database` on this server (to check what a test did). */

@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { tempDir } from "./temp-dir.js";
 
 const run = promisify(execFile);
 
@@ -43,7 +43,11 @@ export interface SupervisordOptions {
   readonly rpcinterface?: boolean;
 }
 
-/** A real supervisord on a free loopback port, with a temp config and its own logs. */
+/**
+ * A real supervisord on a free loopback port, with a temp config and its own logs. Its
+ * directory (the config holds its password) is removed when it stops, and every one still
+ * running when a test file ends is stopped then (test/setup.ts).
+ */
 export class Supervisord {
   private constructor(
     readonly port: number,
@@ -60,14 +64,21 @@ export class Supervisord {
   }
 
   static async start(options: SupervisordOptions): Promise<Supervisord> {
-    const dir = mkdtempSync(join(tmpdir(), "fv-supervisord-"));
+    const dir = tempDir("supervisord");
     const port = options.port ?? (await freePort());
     const configPath = join(dir, "supervisord.conf");
     writeFileSync(configPath, renderConfig(dir, port, options));
     const child = spawn("supervisord", ["-n", "-c", configPath], { stdio: "ignore" });
     const supervisord = new Supervisord(port, dir, configPath, child, options);
     live.add(supervisord);
-    await supervisord.waitUntilAnswering(15_000);
+    try {
+      await supervisord.waitUntilAnswering(15_000);
+    } catch (error) {
+      // Its log says why; the directory itself does not outlive the test file.
+      const log = readLogTail(join(dir, "supervisord.log"));
+      await supervisord.stop();
+      throw new Error(`${(error as Error).message}${log ? `; its log ends:\n${log}` : ""}`);
+    }
     return supervisord;
   }
 
@@ -131,8 +142,7 @@ export class Supervisord {
     const headers: Record<string, string> = { "content-type": "text/xml" };
     if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
     for (;;) {
-      if (this.child.exitCode !== null)
-        throw new Error(`supervisord exited with ${this.child.exitCode}; see ${this.dir}`);
+      if (this.child.exitCode !== null) throw new Error(`supervisord exited with ${this.child.exitCode}`);
       try {
         const response = await fetch(`http://127.0.0.1:${this.port}/RPC2`, {
           method: "POST",
@@ -153,6 +163,19 @@ const live = new Set<Supervisord>();
 process.once("exit", () => {
   for (const supervisord of live) supervisord["child"].kill("SIGKILL");
 });
+
+/** Stops every supervisord this test file started and has not stopped (and removes its directory). */
+export async function stopAllSupervisords(): Promise<void> {
+  await Promise.all([...live].map((supervisord) => supervisord.stop()));
+}
+
+function readLogTail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
 
 /** A port nothing listens on (bound, then released). */
 export async function freePort(): Promise<number> {
