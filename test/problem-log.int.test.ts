@@ -234,6 +234,8 @@ describe("alerts in the log", () => {
         /^alert ended: HEARTBEAT_LOST for beating after \d+s: HEARTBEAT_RESTORED \(heartbeat from pid 77\)$/,
       ),
     ]);
+    // Stopped cleanly: it must not go stale under the later tests' watchdog passes.
+    await app.admin.data(`mutation { deregisterProcess(name: "beating") { status } }`);
   });
 
   it("the replica that logged an alert's beginning logs its end, whichever replica records that", async () => {

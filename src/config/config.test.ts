@@ -46,7 +46,7 @@ describe("loadConfig", () => {
     const config = loadConfig(BASE);
     expect(config.http).toEqual({ host: "0.0.0.0", port: 4000 });
     expect(config.heartbeat).toEqual({
-      agentCallTimeoutMs: 2500,
+      agentCallTimeoutMs: 2000,
       intervalSeconds: 30,
       staleSeconds: 90,
       checkIntervalSeconds: 10,

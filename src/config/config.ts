@@ -60,7 +60,7 @@ export interface Config {
     /**
      * The most register / heartbeat / deregister take, token check included, before they
      * answer DATABASE_UNAVAILABLE: inside the 3 s the registry clients wait.
-     * @default 2500
+     * @default 2000
      */
     readonly agentCallTimeoutMs: number;
     /** @default 30 */
@@ -207,7 +207,7 @@ const variables = {
   DATABASE_STARTUP_RETRY_MS: integer(0, 3_600_000).default(60_000),
   DATABASE_ACQUIRE_TIMEOUT_MS: integer(50, 600_000).default(2_000),
   DATABASE_BACKGROUND_POOL_SIZE: integer(1, 100).default(2),
-  AGENT_CALL_TIMEOUT_MS: integer(100, 600_000).default(2_500),
+  AGENT_CALL_TIMEOUT_MS: integer(100, 600_000).default(2_000),
   HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
   PORT: integer(0, 65535).default(4000),
   FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
