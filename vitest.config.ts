@@ -22,6 +22,29 @@ export default defineConfig({
       {
         resolve,
         test: {
+          // The same integration tests on the embedded SQLite database (test/support/database.ts
+          // reads DB): the registry, the watchers, subscriptions, control and the role matrix.
+          name: "integration-sqlite",
+          include: [
+            "test/registry.int.test.ts",
+            "test/watch.int.test.ts",
+            "test/subscription.int.test.ts",
+            "test/supervisor.int.test.ts",
+            "test/auth.int.test.ts",
+          ],
+          env: { DB: "sqlite" },
+          sequence: { groupOrder: 2 },
+          setupFiles: ["./test/setup.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          maxWorkers: 2,
+          fileParallelism: true,
+        },
+      },
+      {
+        resolve,
+        test: {
           name: "integration",
           include: ["test/**/*.int.test.ts"],
           sequence: { groupOrder: 1 },

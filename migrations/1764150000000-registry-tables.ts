@@ -22,12 +22,14 @@ export class RegistryTables1764150000000 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     const mysql = isMysql(queryRunner);
+    // SQLite auto-increments only an INTEGER PRIMARY KEY (64-bit, so events fit too).
+    const idType = mysql ? "int" : "integer";
     if (!(await queryRunner.hasTable(PROCESSES))) {
       await queryRunner.createTable(
         new Table({
           name: PROCESSES,
           columns: [
-            { name: "id", type: "int", isPrimary: true, isGenerated: true, generationStrategy: "increment" },
+            { name: "id", type: idType, isPrimary: true, isGenerated: true, generationStrategy: "increment" },
             { name: "process_name", type: "varchar", length: "100", isUnique: true, isNullable: false },
             { name: "port", type: "int", isNullable: false },
             { name: "pid", type: "int", isNullable: true, default: null },
@@ -66,7 +68,13 @@ export class RegistryTables1764150000000 implements MigrationInterface {
       new Table({
         name: EVENTS,
         columns: [
-          { name: "id", type: "bigint", isPrimary: true, isGenerated: true, generationStrategy: "increment" },
+          {
+            name: "id",
+            type: mysql ? "bigint" : "integer",
+            isPrimary: true,
+            isGenerated: true,
+            generationStrategy: "increment",
+          },
           { name: "process_name", type: "varchar", length: "100", isNullable: false },
           { name: "kind", type: "varchar", length: "40", isNullable: false },
           { name: "actor", type: "varchar", length: "100", isNullable: false },
@@ -86,7 +94,7 @@ export class RegistryTables1764150000000 implements MigrationInterface {
       new Table({
         name: TOKENS,
         columns: [
-          { name: "id", type: "int", isPrimary: true, isGenerated: true, generationStrategy: "increment" },
+          { name: "id", type: idType, isPrimary: true, isGenerated: true, generationStrategy: "increment" },
           { name: "name", type: "varchar", length: "100", isNullable: false },
           { name: "role", type: "varchar", length: "16", isNullable: false },
           { name: "process_pattern", type: "varchar", length: "101", isNullable: true },

@@ -3,8 +3,7 @@ import { createServer } from "node:net";
 import type { DataSource } from "typeorm";
 import { TokenService } from "./auth/token.service.js";
 import type { Config } from "./config/config.js";
-import { initializeWithRetry } from "./db/connect.js";
-import { createDataSource } from "./db/data-source.js";
+import { openDatabases } from "./db/connect.js";
 import { describeDatabaseError } from "./db/db-errors.js";
 import { pendingMigrations, runMigrations } from "./db/migrate.js";
 import { MemoryEventBus, RedisEventBus, type EventBus } from "./events/event-bus.js";
@@ -18,7 +17,6 @@ import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/
 import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
-import { Database } from "./db/database.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
@@ -133,21 +131,19 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await runMigrations(config.database, logger);
   }
   const health = new DatabaseHealth(clock);
-  const dataSource = await initializeWithRetry(
-    createDataSource(config.database, { health, logger }),
-    config.database,
-    logger,
-  );
-  const cleanup: (() => Promise<unknown>)[] = [() => dataSource.destroy()];
-  try {
-    // The watchers' own pool: a burst of background work never takes the connections
-    // that requests (heartbeats above all) need.
-    const background = await initializeWithRetry(
-      createDataSource(config.database, { health, logger, poolSize: config.database.backgroundPoolSize }),
-      config.database,
-      logger,
+  const databases = await openDatabases(config.database, { health, logger });
+  const database = databases.requests;
+  const dataSource = database.dataSource;
+  const background = databases.watchers.dataSource;
+  if (config.database.dialect === "sqlite") {
+    logger.info(
+      { database: config.database.path },
+      `using the embedded SQLite database ${config.database.path}; it serves one replica only ` +
+        "(set DATABASE_URL=mysql://… for more)",
     );
-    cleanup.push(() => background.destroy());
+  }
+  const cleanup: (() => Promise<unknown>)[] = [() => databases.close()];
+  try {
     if (!config.migrateOnStart) {
       const pending = await pendingMigrations(dataSource);
       if (pending.length > 0) {
@@ -180,12 +176,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const feed = new EventFeed(new EventLogReads(background), bus, clock, logger);
     feed.start();
     cleanup.unshift(() => feed.stop());
-    const database = new Database(dataSource, "mysql");
     const transitions = new Transitions(database, events, clock);
     const processes = new ProcessReads(dataSource);
     const observations = new Observations(dataSource, transitions);
     // The same services on the watchers' pool.
-    const watcherTransitions = new Transitions(new Database(background, "mysql"), events, clock);
+    const watcherTransitions = new Transitions(databases.watchers, events, clock);
     const watcherProcesses = new ProcessReads(background);
     const watcherObservations = new Observations(background, watcherTransitions);
     const agents = new AgentLifecycle(

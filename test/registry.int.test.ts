@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, storedTime, type TestDatabase } from "./support/database.js";
 import { connectWs, type WsConnection } from "./support/graphql-client.js";
 
 const PROCESS_FIELDS =
@@ -14,8 +14,8 @@ interface Row {
   supervisor_host: string | null;
   supervisor_port: number | null;
   supervisor_program: string;
-  last_heartbeat: Date | null;
-  updated_at: Date | null;
+  last_heartbeat: Date | string | null;
+  updated_at: Date | string | null;
 }
 
 let db: TestDatabase;
@@ -24,7 +24,12 @@ let agent: TokenClient;
 const sockets: WsConnection[] = [];
 
 async function rows(): Promise<Row[]> {
-  return db.query<Row>("SELECT * FROM kb_server_processes ORDER BY process_name");
+  const found = await db.query<Row>("SELECT * FROM kb_server_processes ORDER BY process_name");
+  return found.map((row) => ({
+    ...row,
+    last_heartbeat: storedTime(row.last_heartbeat),
+    updated_at: storedTime(row.updated_at),
+  }));
 }
 
 async function eventCount(): Promise<number> {
@@ -135,8 +140,9 @@ describe("a managed server's life, as a subscriber sees it", () => {
     const row = (await rows()).find((r) => r.process_name === "domaeka-test-02")!;
     expect(row.pid).toBe(777);
     expect(row.status).toBe("running");
-    expect(row.last_heartbeat!.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
-    expect(row.last_heartbeat!.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
+    const heartbeat = row.last_heartbeat as Date;
+    expect(heartbeat.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+    expect(heartbeat.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
   });
 
   it("a heartbeat from a pid that is not the registered one is refused with ok: false, and changes nothing", async () => {

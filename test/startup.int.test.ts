@@ -2,13 +2,21 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Server } from "node:net";
 import mysql2 from "mysql2/promise";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN } from "./support/app.js";
 import { createTestDatabase, TEST_MYSQL_URL, type TestDatabase } from "./support/database.js";
 import { connectWs } from "./support/graphql-client.js";
 import { freePort } from "./support/supervisord.js";
+import { tempDir } from "./support/temp-dir.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { until } from "./support/wait.js";
+
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+const TSX = import.meta.resolve("tsx");
+const TSCONFIG = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
 
 let db: TestDatabase;
 const children: ChildProcess[] = [];
@@ -57,9 +65,14 @@ async function mysqlProxy(): Promise<TcpProxy> {
 }
 
 /** `npm start`'s entry point, run from source. */
-function startMain(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+function startMain(
+  env: Record<string, string>,
+  cwd = process.cwd(),
+): { child: ChildProcess; stdout: () => string; stderr: () => string } {
+  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+    cwd,
+    // tsx finds the project's tsconfig (decorators) from any working directory.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TSX_TSCONFIG_PATH: TSCONFIG, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
@@ -91,6 +104,7 @@ afterAll(async () => {
 describe("the service process", () => {
   it("reports every invalid variable at once and exits non-zero", async () => {
     const run = startMain({
+      DATABASE_URL: "postgres://db/fleetvisor",
       PORT: "http",
       HEARTBEAT_STALE_SECONDS: "1",
       REDIS_URL: "localhost",
@@ -134,6 +148,41 @@ describe("the service process", () => {
     expect(await ws.closed).toBe(1001);
     expect(run.stdout()).toContain('"msg":"stopped"');
     await ws.dispose();
+  });
+
+  it("without DATABASE_URL, runs on the embedded SQLite database under ./data and says so once", async () => {
+    const dir = tempDir("embedded");
+    const run = startMain(
+      { HOST: "127.0.0.1", PORT: "0", FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: "info" },
+      dir,
+    );
+    const url = await listening(run);
+    const path = join(dir, "data", "fleetvisor.db");
+    expect(logLines(run.stdout()).filter((l) => l.msg.includes("embedded SQLite"))).toEqual([
+      expect.objectContaining({
+        msg: `using the embedded SQLite database ${path}; it serves one replica only (set DATABASE_URL=mysql://… for more)`,
+      }),
+    ]);
+    expect(existsSync(path)).toBe(true);
+    const created = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({
+        query: `mutation { createProcess(input: { name: "embedded-1", port: 8001 }) { status } }`,
+      }),
+    });
+    expect(await created.json()).toEqual({ data: { createProcess: { status: "STOPPED" } } });
+    run.child.kill("SIGTERM");
+    expect(await exitCode(run.child, 20_000)).toBe(0);
+  });
+
+  it("refuses REDIS_URL with the embedded database: it serves one replica", async () => {
+    const run = startMain({ REDIS_URL: "redis://127.0.0.1:6379" }, tempDir("embedded-redis"));
+    expect(await exitCode(run.child, 20_000)).toBe(2);
+    expect(run.stderr()).toContain(
+      "- REDIS_URL is for several replicas, and the embedded SQLite database serves one replica only; " +
+        "set DATABASE_URL=mysql://… to run replicas, or unset REDIS_URL",
+    );
   });
 
   it("names an invalid NODE_ENV", async () => {

@@ -234,9 +234,9 @@ describe("live supervisord fields", () => {
       "an uptime past the stale limit",
       async () => (await live("main-python-server")).supervisor!.uptimeSeconds! > 6,
     );
-    await db.query(
-      "UPDATE kb_server_processes SET last_heartbeat = UTC_TIMESTAMP() - INTERVAL 4 SECOND WHERE process_name = 'main-python-server'",
-    );
+    await db.query("UPDATE kb_server_processes SET last_heartbeat = ? WHERE process_name = 'main-python-server'", [
+      new Date(Date.now() - 4_000),
+    ]);
     const hung = await live("main-python-server");
     expect(hung.health).toBe("UNRESPONSIVE");
     expect(hung.healthReasons[0]).toMatch(

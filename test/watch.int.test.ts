@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { until } from "./support/wait.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
 import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 
@@ -364,7 +364,7 @@ describe("the heartbeat watchdog", () => {
   });
 });
 
-describe("two replicas on one database", () => {
+describe.runIf(onMysql)("two replicas on one database (MySQL: the embedded database serves one replica)", () => {
   it("record each transition exactly once, however many replicas watch", async () => {
     const supervisord = await Supervisord.start({ auth: AUTH, programs: { shared: { command: "sleep 1000" } } });
     cleanups.push(() => supervisord.stop());
@@ -463,9 +463,9 @@ describe("alerts", () => {
     await app.admin.data(`mutation { createProcess(input: { name: "quiet-alerts", port: 8000 }) { id } }`);
     await app.admin.data(`mutation { registerProcess(name: "quiet-alerts", pid: 6) { port } }`);
     await app.services.watch.checkHeartbeats(); // nothing stale yet
-    await db.query(
-      "UPDATE kb_server_processes SET last_heartbeat = UTC_TIMESTAMP() - INTERVAL 1 HOUR WHERE process_name = 'quiet-alerts'",
-    );
+    await db.query("UPDATE kb_server_processes SET last_heartbeat = ? WHERE process_name = 'quiet-alerts'", [
+      new Date(Date.now() - 3_600_000),
+    ]);
     const started = Date.now();
     const lost = await app.services.watch.checkHeartbeats();
     expect(lost.map((p) => p.name)).toEqual(["quiet-alerts"]);

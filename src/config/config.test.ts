@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -132,8 +133,31 @@ describe("loadConfig", () => {
     );
   });
 
-  it("requires DATABASE_URL and says so", () => {
-    expect(problems({})).toEqual(["DATABASE_URL is required (not set)"]);
+  it("without DATABASE_URL, uses the embedded SQLite file under ./data; sqlite:PATH names another", () => {
+    expect(loadConfig({}).database).toEqual({
+      dialect: "sqlite",
+      path: resolve("data/fleetvisor.db"),
+      startupRetryMs: 60_000,
+    });
+    expect(loadConfig({ DATABASE_URL: "sqlite:/var/lib/fleetvisor/registry.db" }).database).toMatchObject({
+      dialect: "sqlite",
+      path: "/var/lib/fleetvisor/registry.db",
+    });
+    expect(problems({ DATABASE_URL: "sqlite:" })).toEqual([
+      "DATABASE_URL must name a file after sqlite:, e.g. sqlite:./data/fleetvisor.db",
+    ]);
+    expect(problems({ DATABASE_URL: "postgres://db/x" })).toEqual([
+      "DATABASE_URL must use mysql:// or sqlite: (got postgres://)",
+    ]);
+  });
+
+  it("refuses REDIS_URL with the embedded database, which serves one replica", () => {
+    expect(problems({ REDIS_URL: "redis://127.0.0.1:6379" })).toEqual([
+      expect.stringMatching(
+        /^REDIS_URL is for several replicas, and the embedded SQLite database serves one replica only/,
+      ),
+    ]);
+    expect(() => loadConfig({ ...BASE, REDIS_URL: "redis://127.0.0.1:6379" })).not.toThrow();
   });
 
   it("checks values against each other", () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { findUnknownVariables } from "./unknown-variables.js";
 
@@ -8,8 +9,23 @@ export interface SupervisorCredentials {
   readonly password: string;
 }
 
-/** Where the registry lives. */
-export interface DatabaseConfig {
+/** The embedded default: a file under ./data, for one replica. */
+export const DEFAULT_DATABASE_URL = "sqlite:./data/fleetvisor.db";
+
+/** Where the registry lives: MySQL (production, any number of replicas) or an embedded SQLite file. */
+export type DatabaseConfig = MysqlDatabaseConfig | SqliteDatabaseConfig;
+
+/** The embedded database: one file, one process. */
+export interface SqliteDatabaseConfig {
+  readonly dialect: "sqlite";
+  /** Absolute path of the database file (created, with its folder, when missing). */
+  readonly path: string;
+  /** Unused by SQLite, kept so that start-up reads one shape. @default 60000 */
+  readonly startupRetryMs: number;
+}
+
+export interface MysqlDatabaseConfig {
+  readonly dialect: "mysql";
   readonly host: string;
   readonly port: number;
   readonly user: string;
@@ -183,14 +199,21 @@ const redisUrl = z
 const databaseUrl = z
   .string()
   .trim()
+  .default(DEFAULT_DATABASE_URL)
   .superRefine((value, ctx) => {
+    if (value.startsWith("sqlite:")) {
+      if (value.length === "sqlite:".length) {
+        ctx.addIssue({ code: "custom", message: "must name a file after sqlite:, e.g. sqlite:./data/fleetvisor.db" });
+      }
+      return;
+    }
     if (!URL.canParse(value)) {
       ctx.addIssue({ code: "custom", message: "must be a URL like mysql://user:password@host:3306/fleetvisor" });
       return;
     }
     const url = new URL(value);
     if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") {
-      ctx.addIssue({ code: "custom", message: `must use mysql:// (got ${url.protocol}//)` });
+      ctx.addIssue({ code: "custom", message: `must use mysql:// or sqlite: (got ${url.protocol}//)` });
     }
     if (!url.hostname) ctx.addIssue({ code: "custom", message: "must name a host" });
     if (!/^\/[A-Za-z0-9_$-]{1,64}$/.test(url.pathname)) {
@@ -242,6 +265,14 @@ type Env = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
  */
 function crossProblems(env: Partial<Env>): { variable: string; message: string }[] {
   const problems: { variable: string; message: string }[] = [];
+  if (env.REDIS_URL !== undefined && env.DATABASE_URL?.startsWith("sqlite:")) {
+    problems.push({
+      variable: "REDIS_URL",
+      message:
+        "is for several replicas, and the embedded SQLite database serves one replica only; " +
+        "set DATABASE_URL=mysql://… to run replicas, or unset REDIS_URL",
+    });
+  }
   if (
     env.HEARTBEAT_STALE_SECONDS !== undefined &&
     env.HEARTBEAT_INTERVAL_SECONDS !== undefined &&
@@ -377,21 +408,8 @@ export function loadConfig(
   if (problems.length > 0) throw new ConfigError(problems, unknownVariables);
 
   const e = valid as Env;
-  const dbUrl = new URL(e.DATABASE_URL);
   const config: Config = {
-    database: {
-      host: dbUrl.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: dbUrl.port ? Number(dbUrl.port) : 3306,
-      user: decodeURIComponent(dbUrl.username) || "root",
-      password: decodeURIComponent(dbUrl.password),
-      database: dbUrl.pathname.slice(1),
-      poolSize: e.DATABASE_POOL_SIZE,
-      queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
-      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
-      startupRetryMs: e.DATABASE_STARTUP_RETRY_MS,
-      acquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
-      backgroundPoolSize: e.DATABASE_BACKGROUND_POOL_SIZE,
-    },
+    database: databaseConfig(e),
     http: { host: e.HOST, port: e.PORT },
     auth: { bootstrapAdminToken: e.FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN, tokenCacheTtlMs: e.TOKEN_CACHE_TTL_MS },
     heartbeat: {
@@ -422,6 +440,31 @@ export function loadConfig(
   return deepFreeze(config);
 }
 
+function databaseConfig(e: Env): DatabaseConfig {
+  if (e.DATABASE_URL.startsWith("sqlite:")) {
+    return {
+      dialect: "sqlite",
+      path: resolve(e.DATABASE_URL.slice("sqlite:".length)),
+      startupRetryMs: e.DATABASE_STARTUP_RETRY_MS,
+    };
+  }
+  const dbUrl = new URL(e.DATABASE_URL);
+  return {
+    dialect: "mysql",
+    host: dbUrl.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: dbUrl.port ? Number(dbUrl.port) : 3306,
+    user: decodeURIComponent(dbUrl.username) || "root",
+    password: decodeURIComponent(dbUrl.password),
+    database: dbUrl.pathname.slice(1),
+    poolSize: e.DATABASE_POOL_SIZE,
+    queryTimeoutMs: e.DATABASE_QUERY_TIMEOUT_MS,
+    connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+    startupRetryMs: e.DATABASE_STARTUP_RETRY_MS,
+    acquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
+    backgroundPoolSize: e.DATABASE_BACKGROUND_POOL_SIZE,
+  };
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === "object" && !(value instanceof Map)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -430,7 +473,9 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** `host:port` without credentials, for logs. */
+/** Where the database is, without credentials, for logs. */
 export function describeDatabase(database: DatabaseConfig): string {
-  return `mysql://${database.host}:${database.port}/${database.database}`;
+  return database.dialect === "sqlite"
+    ? `sqlite:${database.path}`
+    : `mysql://${database.host}:${database.port}/${database.database}`;
 }

@@ -17,7 +17,8 @@ export class ApiTokenEntity {
   @Column({ name: "process_pattern", type: "varchar", length: 101, nullable: true })
   processPattern!: string | null;
 
-  @Column({ name: "token_hash", type: "char", length: 64, unique: true })
+  /** CHAR(64) in MySQL (see the migration); TypeORM only needs to know it is text. */
+  @Column({ name: "token_hash", type: "varchar", length: 64, unique: true })
   tokenHash!: string;
 
   /** The first characters of the token, to recognise it in a list. Not a secret. */

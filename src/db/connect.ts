@@ -1,8 +1,13 @@
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import mysql2 from "mysql2/promise";
 import type { DataSource } from "typeorm";
 import { describeDatabase, type DatabaseConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
+import { createDataSource } from "./data-source.js";
+import type { DatabaseHealth } from "./database-health.js";
+import { Database, type OpenDatabases } from "./database.js";
 import { databaseErrorCode, describeDatabaseError, isDatabaseUnavailable } from "./db-errors.js";
 
 /** Start-up failed for a reason that retrying will not fix, or the retry window ran out. */
@@ -78,9 +83,14 @@ export function initializeWithRetry(
 
 /**
  * Creates the configured database when it does not exist yet (first start against a fresh
- * server). A user without the privilege gets the server's refusal, named.
+ * server, or the embedded file's folder). A user without the privilege gets the server's
+ * refusal, named.
  */
-export function ensureDatabaseExists(database: DatabaseConfig, logger: Logger): Promise<void> {
+export async function ensureDatabaseExists(database: DatabaseConfig, logger: Logger): Promise<void> {
+  if (database.dialect === "sqlite") {
+    await mkdir(dirname(database.path), { recursive: true });
+    return;
+  }
   return retryWhileUnavailable(database, logger, async () => {
     const connection = await mysql2.createConnection({
       host: database.host,
@@ -104,4 +114,38 @@ export function ensureDatabaseExists(database: DatabaseConfig, logger: Logger): 
       await connection.end().catch(() => undefined);
     }
   });
+}
+
+/**
+ * Opens the registry database for the service (waiting for it at start-up as
+ * {@link initializeWithRetry} does): on MySQL a pool for requests and a small one for the
+ * watchers; on SQLite one connection for both.
+ */
+export async function openDatabases(
+  database: DatabaseConfig,
+  options: { readonly health: DatabaseHealth; readonly logger: Logger },
+): Promise<OpenDatabases> {
+  const { logger } = options;
+  const requests = await initializeWithRetry(createDataSource(database, options), database, logger);
+  if (database.dialect === "sqlite") {
+    const one = new Database(requests, "sqlite");
+    return { requests: one, watchers: one, close: () => requests.destroy() };
+  }
+  try {
+    const watchers = await initializeWithRetry(
+      createDataSource(database, { ...options, poolSize: database.backgroundPoolSize }),
+      database,
+      logger,
+    );
+    return {
+      requests: new Database(requests, "mysql"),
+      watchers: new Database(watchers, "mysql"),
+      close: async () => {
+        await Promise.allSettled([requests.destroy(), watchers.destroy()]);
+      },
+    };
+  } catch (error) {
+    await requests.destroy().catch(() => undefined);
+    throw error;
+  }
 }

@@ -90,8 +90,38 @@ export interface DataSourceOptions {
   readonly logger?: Logger;
 }
 
+/** What every DataSource of Fleetvisor shares, whatever the database. */
+function common(options: DataSourceOptions) {
+  return {
+    entities: ENTITIES,
+    migrations,
+    migrationsTableName: "fleetvisor_migrations",
+    migrationsTransactionMode: "each" as const,
+    synchronize: false,
+    logging: ["error", "warn"] as ("error" | "warn")[],
+    logger: typeOrmLogger(options.logger, options.health),
+  };
+}
+
+/**
+ * How long a statement waits for another process's write lock on the embedded file (a
+ * token created with the CLI while the service runs). better-sqlite3 waits synchronously,
+ * so this is short.
+ */
+const SQLITE_BUSY_TIMEOUT_MS = 2_000;
+
 /** A DataSource for the registry database; `initialize()` is the caller's. */
 export function createDataSource(database: DatabaseConfig, options: DataSourceOptions = {}): DataSource {
+  if (database.dialect === "sqlite") {
+    return new DataSource({
+      type: "better-sqlite3",
+      database: database.path,
+      // Readers (a token CLI beside the service) never block the writer, nor it them.
+      enableWAL: true,
+      timeout: SQLITE_BUSY_TIMEOUT_MS,
+      ...common(options),
+    });
+  }
   const forMigrations = options.forMigrations ?? false;
   return new DataSource({
     type: "mysql",
@@ -110,12 +140,6 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     enableQueryTimeout: !forMigrations,
     maxQueryExecutionTime: forMigrations ? undefined : database.queryTimeoutMs,
     extra: { waitForConnections: true, queueLimit: POOL_QUEUE_LIMIT, enableKeepAlive: true },
-    entities: ENTITIES,
-    migrations,
-    migrationsTableName: "fleetvisor_migrations",
-    migrationsTransactionMode: "each",
-    synchronize: false,
-    logging: ["error", "warn"],
-    logger: typeOrmLogger(options.logger, options.health),
+    ...common(options),
   });
 }

@@ -31,3 +31,16 @@ export class Database {
     return this.dialect === "sqlite" ? this.turns.run("", work) : work();
   }
 }
+
+/** The registry database opened for a service: requests' connections, and the watchers'. */
+export interface OpenDatabases {
+  /** What requests use. */
+  readonly requests: Database;
+  /**
+   * What background work uses (watchdog, poller, event feed): its own small pool on MySQL,
+   * so that a burst of it never takes the connections requests need; the same single
+   * connection on SQLite.
+   */
+  readonly watchers: Database;
+  close(): Promise<void>;
+}

@@ -20,6 +20,9 @@ const UNAVAILABLE_CODES = new Set([
   "ER_LOCK_WAIT_TIMEOUT",
   "POOL_CLOSED",
   POOL_ACQUIRE_TIMEOUT,
+  // The embedded database's file is locked by another process longer than the busy timeout.
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
 ]);
 
 function driverError(error: unknown): { code?: unknown; errno?: unknown; message?: unknown } | undefined {
@@ -62,5 +65,5 @@ export function describeDatabaseError(error: unknown): string {
 
 export function isDuplicateKey(error: unknown): boolean {
   const code = databaseErrorCode(error);
-  return code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_UNIQUE";
+  return code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }

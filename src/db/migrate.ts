@@ -1,3 +1,4 @@
+import type { DataSource } from "typeorm";
 import type { DatabaseConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
 import { ensureDatabaseExists, initializeWithRetry } from "./connect.js";
@@ -10,12 +11,21 @@ const LOCK_WAIT_SECONDS = 300;
 
 /**
  * Applies pending migrations. Replicas that start together serialise on a MySQL named lock:
- * the first applies the migrations, the others wait, then find nothing pending.
+ * the first applies the migrations, the others wait, then find nothing pending. The
+ * embedded SQLite database needs no lock: SQLite lets one writer at a time into the file,
+ * and each migration runs in its own transaction.
  * Returns the names of the migrations this call applied.
  */
 export async function runMigrations(database: DatabaseConfig, logger: Logger): Promise<string[]> {
   await ensureDatabaseExists(database, logger);
   const dataSource = await initializeWithRetry(createDataSource(database, { forMigrations: true }), database, logger);
+  if (database.dialect === "sqlite") {
+    try {
+      return await applyPending(dataSource, logger);
+    } finally {
+      await dataSource.destroy();
+    }
+  }
   // GET_LOCK belongs to a connection: hold one for the whole run.
   const lockRunner = dataSource.createQueryRunner();
   try {
@@ -39,9 +49,7 @@ export async function runMigrations(database: DatabaseConfig, logger: Logger): P
       throw new Error(`another Fleetvisor held the migration lock "${MIGRATION_LOCK}" for over ${LOCK_WAIT_SECONDS}s`);
     }
     try {
-      const applied = await dataSource.runMigrations({ transaction: "each" });
-      for (const migration of applied) logger.info({ migration: migration.name }, "applied migration");
-      return applied.map((m) => m.name);
+      return await applyPending(dataSource, logger);
     } finally {
       await lockRunner.query("SELECT RELEASE_LOCK(?)", [MIGRATION_LOCK]);
     }
@@ -51,8 +59,14 @@ export async function runMigrations(database: DatabaseConfig, logger: Logger): P
   }
 }
 
+async function applyPending(dataSource: DataSource, logger: Logger): Promise<string[]> {
+  const applied = await dataSource.runMigrations({ transaction: "each" });
+  for (const migration of applied) logger.info({ migration: migration.name }, "applied migration");
+  return applied.map((m) => m.name);
+}
+
 /** Names of migrations not yet applied (for tools that must not migrate themselves). */
-export async function pendingMigrations(dataSource: import("typeorm").DataSource): Promise<string[]> {
+export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
   const executed = new Set(
     ((await dataSource.query("SELECT name FROM fleetvisor_migrations").catch(() => [])) as { name: string }[]).map(
       (r) => r.name,
