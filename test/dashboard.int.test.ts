@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
@@ -228,6 +228,41 @@ describe("the dashboard, in a real browser", () => {
       .poll(() => page.getByTestId("connection-status").getAttribute("data-state"), { timeout: 30_000 })
       .toBe("connected");
     await expect.poll(() => cell(page, "domaeka-live-01", "cell-port").textContent(), { timeout: 15_000 }).toBe("9999");
+    await page.close();
+  });
+});
+
+describe("the dashboard on first contact", () => {
+  it("shows the rows from HTTP while the WebSocket cannot connect, then goes live once it can", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    // The page's timers stand still until resumed: rows that waited for the socket (or for
+    // a timeout to give up on it) would never come.
+    await page.clock.install();
+    await page.clock.pauseAt(new Date(Date.now() + 1000));
+    let socketAllowed = false;
+    const held: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/graphql$/, (socket) => {
+      // Not connected to the server: the page's socket opens and is never answered.
+      if (socketAllowed) socket.connectToServer();
+      else held.push(socket);
+    });
+
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    await row(page, "domaeka-test-01").waitFor({ timeout: 15_000 });
+    await expect.poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent()).toBe("RUNNING");
+    expect(await page.getByTestId("process-row").count()).toBeGreaterThanOrEqual(2);
+    expect(held.length).toBeGreaterThan(0);
+    expect(await page.getByTestId("connection-status").getAttribute("data-state")).toBe("offline");
+
+    // Let it through: the held socket fails, graphql-ws tries again and reaches the server.
+    socketAllowed = true;
+    await page.clock.resume();
+    for (const socket of held) await socket.close({ code: 1013, reason: "try again" });
+    await expect
+      .poll(() => page.getByTestId("connection-status").getAttribute("data-state"), { timeout: 15_000 })
+      .toBe("connected");
+    await app.admin.data(`mutation { updateProcess(name: "domaeka-live-01", input: { port: 9998 }) { port } }`);
+    await expect.poll(() => cell(page, "domaeka-live-01", "cell-port").textContent(), { timeout: 15_000 }).toBe("9998");
     await page.close();
   });
 });

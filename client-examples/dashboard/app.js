@@ -13,8 +13,6 @@ const LOG_MAX_CHARS = 200_000;
 const LOG_READ_BYTES = 16_384;
 /** Further behind than this, the log view skips to the end of the log instead of catching up. */
 const LOG_SKIP_BYTES = 4 * LOG_READ_BYTES;
-/** How long sign-in waits for the live connection before loading the list anyway. */
-const CONNECT_WAIT_MS = 3000;
 const RETRY_MAX_MS = 5_000;
 const AGE_UNITS = [
   ["ageDays", 86_400],
@@ -38,6 +36,9 @@ const session = {
   token: null,
   me: null,
   loaded: false,
+  listRequests: 0, // list loads started: each answer knows which request it belongs to
+  listApplied: 0, // the newest list load whose answer is shown
+  touched: new Map(), // name → listRequests when a live change last touched the row
   processes: new Map(), // name → the process as the API last described it
   rows: new Map(), // name → the row's elements, built once so focus survives updates
   busy: new Set(), // names with a control action under way
@@ -50,8 +51,6 @@ const live = {
   heartbeats: null, // disposes the heartbeat subscription
   cursor: null, // the greatest event id seen: where to resume after a reconnect
   everConnected: false,
-  ready: null, // settles on the first connection
-  markReady: null,
 };
 const logView = { name: null, stream: "STDOUT", offset: 0, timer: 0, generation: 0 };
 
@@ -169,10 +168,11 @@ async function signIn(token) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   showDashboard();
-  // Subscribe before loading the list, so that no change falls between the two.
+  // The rows come over HTTP at once, whatever the WebSocket does. The subscription starts
+  // beside it; once it connects, the list is read again unless a change already arrived
+  // (see onConnected), so that nothing falls between the two.
   startLive();
-  await Promise.race([live.ready, delay(CONNECT_WAIT_MS)]);
-  if (session.token === token) await loadProcesses();
+  await loadProcesses();
 }
 
 /** Forgets the token and everything shown with it; `problem` says why, when it was not asked for. */
@@ -183,6 +183,7 @@ function signOut(problem = null) {
   sessionStorage.removeItem(TOKEN_KEY);
   Object.assign(session, { token: null, me: null, loaded: false, message: null });
   session.processes.clear();
+  session.touched.clear();
   session.rows.clear();
   session.busy.clear();
   byId("process-rows").replaceChildren();
@@ -230,14 +231,25 @@ const canControl = () => CONTROL_ROLES.has(session.me?.role);
 
 // ---------------------------------------------------------------- the table
 
+/**
+ * Reads the whole list. An answer older than one already shown is dropped, and a row that a
+ * live change touched after the request went out keeps what that change said: the list may
+ * have been read before it.
+ */
 async function loadProcesses() {
   const token = session.token;
+  const generation = ++session.listRequests;
   try {
     const { data, errors } = await request(LIST_QUERY);
     if (!data?.processes) throw errors?.[0] ?? new Error(t("noData"));
+    if (session.token !== token || generation < session.listApplied) return;
+    session.listApplied = generation;
+    const changedSince = (name) => (session.touched.get(name) ?? 0) >= generation;
     const names = new Set(data.processes.map((process) => process.name));
-    for (const name of [...session.processes.keys()]) if (!names.has(name)) removeProcess(name);
-    data.processes.forEach((process, index) => storeProcess(process, supervisorErrorAt(errors, ["processes", index])));
+    for (const name of [...session.processes.keys()]) if (!names.has(name) && !changedSince(name)) removeProcess(name);
+    data.processes.forEach((process, index) => {
+      if (!changedSince(process.name)) storeProcess(process, supervisorErrorAt(errors, ["processes", index]));
+    });
   } catch (error) {
     reportError(error, (detail) => t("loadFailed", { error: detail }));
   }
@@ -517,9 +529,6 @@ function setConnection(state) {
 }
 
 function startLive() {
-  live.ready = new Promise((resolve) => {
-    live.markReady = resolve;
-  });
   const client = createClient({
     url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
     connectionParams: { authorization: `Bearer ${session.token}` },
@@ -555,13 +564,12 @@ function onConnected() {
   const reconnected = live.everConnected;
   live.everConnected = true;
   setConnection("connected");
-  live.markReady();
   // graphql-ws resubscribes with the variables of the first subscribe, which would lose
   // what happened while the connection was down: resume from the cursor instead.
   if (reconnected) subscribeChanges();
   // Without a cursor there is nothing to resume from; only a fresh list covers the time
-  // no subscription listened (a lost connection, or a list loaded before the first one).
-  if (live.cursor === null && session.loaded) loadProcesses();
+  // no subscription listened (a lost connection, or the list read before the first one).
+  if (live.cursor === null) loadProcesses();
 }
 
 function onClosed(event) {
@@ -599,6 +607,7 @@ function sink(client, apply) {
 function applyChange(event, errors) {
   // Ids are numeric strings; BigInt compares them without losing digits.
   if (event.id !== null && (live.cursor === null || BigInt(event.id) > BigInt(live.cursor))) live.cursor = event.id;
+  session.touched.set(event.processName, session.listRequests);
   if (event.process) storeProcess(event.process, supervisorErrorAt(errors, ["processChanged", "process"]));
   else if (event.kind === "DELETED") removeProcess(event.processName);
   applyFilters();
