@@ -233,6 +233,22 @@ describe("the dashboard, in a real browser", () => {
 });
 
 describe("the dashboard on first contact", () => {
+  let closedPort: number;
+
+  beforeAll(async () => {
+    closedPort = await freePort();
+    const create = `mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`;
+    await app.admin.data(create, { input: { name: "nowhere-01", port: await freePort() } });
+    await app.admin.data(create, {
+      input: {
+        name: "unreachable-01",
+        port: await freePort(),
+        supervisorHost: "127.0.0.1",
+        supervisorPort: closedPort,
+      },
+    });
+  });
+
   it("shows the rows from HTTP while the WebSocket cannot connect, then goes live once it can", async () => {
     const page = await browser.newPage({ locale: "en-US" });
     // The page's timers stand still until resumed: rows that waited for the socket (or for
@@ -263,6 +279,51 @@ describe("the dashboard on first contact", () => {
       .toBe("connected");
     await app.admin.data(`mutation { updateProcess(name: "domaeka-live-01", input: { port: 9998 }) { port } }`);
     await expect.poll(() => cell(page, "domaeka-live-01", "cell-port").textContent(), { timeout: 15_000 }).toBe("9998");
+    await page.close();
+  });
+
+  it("disables start / stop / restart where they cannot work, and says why, in both languages", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    const button = (name: string, action: string) => cell(page, name, `action-${action}`);
+    const reason = (name: string, action: string) => button(name, action).getAttribute("title");
+    await expect.poll(() => reason("unreachable-01", "start"), { timeout: 15_000 }).toContain("cannot be reached");
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+
+    for (const action of ["start", "stop", "restart"]) {
+      expect(await button("nowhere-01", action).isDisabled()).toBe(true);
+      expect(await reason("nowhere-01", action)).toBe("No supervisord is set for this process in the registry.");
+      expect(await button("unreachable-01", action).isDisabled()).toBe(true);
+      expect(await reason("unreachable-01", action)).toMatch(
+        new RegExp(`^supervisord 127\\.0\\.0\\.1:${closedPort} cannot be reached: .*refused the connection`),
+      );
+      expect(await button("domaeka-live-01", action).isDisabled()).toBe(true);
+      expect(await reason("domaeka-live-01", action)).toBe(
+        `supervisord 127.0.0.1:${supervisord.port} runs no program called "not-on-this-supervisord".`,
+      );
+      // Logs stay open to everyone: they say for themselves when there are none.
+      expect(await button("nowhere-01", "logs").isDisabled()).toBe(false);
+    }
+    // Where supervisord can act, only what would change something is enabled.
+    expect(await button("domaeka-test-01", "start").isDisabled()).toBe(true);
+    expect(await reason("domaeka-test-01", "start")).toBe("Already RUNNING.");
+    expect(await button("domaeka-test-01", "stop").isDisabled()).toBe(false);
+    expect(await reason("domaeka-test-01", "stop")).toBe("");
+    expect(await button("domaeka-test-01", "restart").isDisabled()).toBe(false);
+
+    await page.getByTestId("lang-switch").click();
+    await expect
+      .poll(() => reason("nowhere-01", "stop"))
+      .toBe("레지스트리에 이 프로세스의 supervisord가 지정되어 있지 않습니다.");
+    expect(await reason("unreachable-01", "restart")).toContain(
+      `supervisord 127.0.0.1:${closedPort}에 연결할 수 없습니다`,
+    );
+    expect(await reason("domaeka-live-01", "start")).toBe(
+      `supervisord 127.0.0.1:${supervisord.port}에 "not-on-this-supervisord" 프로그램이 없습니다.`,
+    );
+    expect(await reason("domaeka-test-01", "start")).toBe("이미 RUNNING 상태입니다.");
     await page.close();
   });
 });

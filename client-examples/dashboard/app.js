@@ -102,13 +102,17 @@ function describeError(error) {
   return prefix ? `${prefix}: ${text}` : text;
 }
 
-/** The error that made `supervisor` null at `path` (e.g. ["processes", 3]), if any. */
-function supervisorErrorAt(errors, path) {
+/**
+ * Why `supervisor` is null at `path` (e.g. ["processes", 3]): `{ code, message }` of the
+ * error there (SUPERVISOR_UNAVAILABLE, SUPERVISOR_FAULT, NOT_FOUND for an unknown program),
+ * or null when there is none.
+ */
+function supervisorProblemAt(errors, path) {
   const error = errors?.find(
     (e) =>
       e.path?.length === path.length + 1 && e.path.at(-1) === "supervisor" && path.every((p, i) => e.path[i] === p),
   );
-  return error ? describeError(error) : null;
+  return error ? { code: error.extensions?.code ?? null, message: error.message, text: describeError(error) } : null;
 }
 
 // ---------------------------------------------------------------- messages
@@ -248,7 +252,7 @@ async function loadProcesses() {
     const names = new Set(data.processes.map((process) => process.name));
     for (const name of [...session.processes.keys()]) if (!names.has(name) && !changedSince(name)) removeProcess(name);
     data.processes.forEach((process, index) => {
-      if (!changedSince(process.name)) storeProcess(process, supervisorErrorAt(errors, ["processes", index]));
+      if (!changedSince(process.name)) storeProcess(process, supervisorProblemAt(errors, ["processes", index]));
     });
   } catch (error) {
     reportError(error, (detail) => t("loadFailed", { error: detail }));
@@ -259,11 +263,11 @@ async function loadProcesses() {
 }
 
 /**
- * Inserts or replaces one process and renders its row; `supervisorError` says why its
+ * Inserts or replaces one process and renders its row; `supervisorProblem` says why its
  * `supervisor` is null. Callers run applyFilters() once afterwards to place the rows.
  */
-function storeProcess(process, supervisorError = null) {
-  session.processes.set(process.name, { ...process, supervisorError });
+function storeProcess(process, supervisorProblem = null) {
+  session.processes.set(process.name, { ...process, supervisorProblem });
   if (!session.rows.has(process.name)) session.rows.set(process.name, createRow(process.name));
   renderRow(process.name);
 }
@@ -331,26 +335,48 @@ function renderRow(name) {
   );
   row.state.title = supervisor
     ? [supervisor.description, supervisor.spawnError].filter(Boolean).join(" — ")
-    : (process.supervisorError ?? t("supervisorUnknown"));
+    : (process.supervisorProblem?.text ?? t("supervisorUnknown"));
   setBadge(row.health, `health-${process.health}`, process.health);
   row.reasons.textContent = process.healthReasons.join("; ");
   renderHeartbeat(row, process);
   renderControls(row, process);
 }
 
-/** Enables only what makes sense for supervisord's state; nothing while an action runs. */
+/**
+ * Why `action` cannot run on `process` now, as a function that gives the text in the
+ * current language; null when it can. Start / stop / restart need a supervisord that is
+ * set, answers and runs the program, and a state where the action changes something.
+ */
+function blockedBecause(process, action) {
+  if (action === "logs") return null;
+  if (session.busy.has(process.name)) return () => t("busy");
+  if (!process.supervisorHost) return () => t("reasonNoSupervisor");
+  const address = `${process.supervisorHost}:${process.supervisorPort}`;
+  const { supervisor, supervisorProblem: problem } = process;
+  if (!supervisor) {
+    const error = problem?.message ?? process.healthReasons[0] ?? "";
+    if (problem?.code === "NOT_FOUND") return () => t("reasonUnknownProgram", { address, program: process.program });
+    if (problem?.code === "SUPERVISOR_UNAVAILABLE" || process.health === "UNREACHABLE") {
+      return () => t("reasonUnreachable", { address, error });
+    }
+    return () => t("reasonSupervisorUnusable", { address, error });
+  }
+  const { state } = supervisor;
+  if (action === "start" && (state === "RUNNING" || state === "STARTING")) return () => t("reasonRunning", { state });
+  if (action === "stop" && ["STOPPED", "EXITED", "FATAL"].includes(state)) {
+    return () => t("reasonNotRunning", { state });
+  }
+  return null;
+}
+
+/** Enables only what can run now; a disabled button says why in its tooltip. */
 function renderControls(row, process) {
   const busy = session.busy.has(process.name);
-  const state = process.supervisor?.state;
-  const allowed = {
-    start: state !== "RUNNING" && state !== "STARTING",
-    stop: state !== undefined && !["STOPPED", "EXITED", "FATAL"].includes(state),
-    restart: state !== undefined,
-    logs: true,
-  };
   for (const [action, button] of Object.entries(row.buttons)) {
+    const reason = blockedBecause(process, action);
     button.textContent = t(action);
-    button.disabled = action !== "logs" && (busy || !allowed[action]);
+    button.disabled = reason !== null;
+    button.title = reason ? reason() : "";
   }
   row.tr.classList.toggle("busy", busy);
   row.tr.setAttribute("aria-busy", String(busy));
@@ -440,7 +466,7 @@ async function runAction(name, action) {
     });
     const process = data?.[field];
     if (!process) throw errors?.[0] ?? new Error(t("noData"));
-    storeProcess(process, supervisorErrorAt(errors, [field]));
+    storeProcess(process, supervisorProblemAt(errors, [field]));
     applyFilters();
     showMessage("info", () => t("actionDone", { name, action: t(action), status: process.status }));
   } catch (error) {
@@ -608,7 +634,7 @@ function applyChange(event, errors) {
   // Ids are numeric strings; BigInt compares them without losing digits.
   if (event.id !== null && (live.cursor === null || BigInt(event.id) > BigInt(live.cursor))) live.cursor = event.id;
   session.touched.set(event.processName, session.listRequests);
-  if (event.process) storeProcess(event.process, supervisorErrorAt(errors, ["processChanged", "process"]));
+  if (event.process) storeProcess(event.process, supervisorProblemAt(errors, ["processChanged", "process"]));
   else if (event.kind === "DELETED") removeProcess(event.processName);
   applyFilters();
 }
