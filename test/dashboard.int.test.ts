@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "./support/app.js";
+import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
@@ -234,19 +234,29 @@ describe("the dashboard, in a real browser", () => {
 
 describe("the dashboard on first contact", () => {
   let closedPort: number;
+  /** Runs one program the registry names and one it does not. */
+  let edge: Supervisord;
+  let agentToken: string;
 
   beforeAll(async () => {
     closedPort = await freePort();
-    const create = `mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`;
-    await app.admin.data(create, { input: { name: "nowhere-01", port: await freePort() } });
-    await app.admin.data(create, {
-      input: {
-        name: "unreachable-01",
-        port: await freePort(),
-        supervisorHost: "127.0.0.1",
-        supervisorPort: closedPort,
-      },
+    agentToken = (await app.client("AGENT", "dashboard-agent", "domaeka-*")).token;
+    edge = await Supervisord.start({
+      auth: AUTH,
+      programs: { api: { command: "sleep 3600" }, "cron-worker": { command: "sleep 3600" } },
     });
+    await edge.waitForState("cron-worker", "RUNNING");
+    const create = `mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`;
+    const rows = [
+      { name: "nowhere-01" },
+      { name: "unreachable-01", supervisorHost: "127.0.0.1", supervisorPort: closedPort },
+      { name: "edge-api-01", supervisorHost: "127.0.0.1", supervisorPort: edge.port, program: "api" },
+    ];
+    for (const input of rows) await app.admin.data(create, { input: { ...input, port: await freePort() } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await edge?.stop();
   });
 
   it("shows the rows from HTTP while the WebSocket cannot connect, then goes live once it can", async () => {
@@ -325,5 +335,92 @@ describe("the dashboard on first contact", () => {
     );
     expect(await reason("domaeka-test-01", "start")).toBe("이미 RUNNING 상태입니다.");
     await page.close();
+  });
+
+  it("shows each supervisord, and an admin adds a program the registry does not know through its form", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/#token=${ADMIN_TOKEN}`);
+    await row(page, "domaeka-test-01").waitFor();
+    await page.getByTestId("view-supervisors").click();
+    const card = (port: number) => page.locator(`[data-testid="supervisor"][data-address="127.0.0.1:${port}"]`);
+    const program = (port: number, name: string) =>
+      card(port).locator(`[data-testid="supervisor-program"][data-program="${name}"]`);
+    await card(edge.port).waitFor({ timeout: 15_000 });
+
+    // The supervisord of the first tests: reachable, its version and latency, its processes.
+    const main = card(supervisord.port);
+    expect(await main.getByTestId("supervisor-reachable").textContent()).toBe("Reachable");
+    expect(await main.getByTestId("supervisor-version").textContent()).toBe("4.2.5");
+    expect(await main.getByTestId("supervisor-latency").textContent()).toMatch(/^\d+ ms$/);
+    expect(await main.getByTestId("supervisor-registered-count").textContent()).toBe("2");
+    expect(await program(supervisord.port, "python-server").getByTestId("program-state").textContent()).toBe("RUNNING");
+    expect(await program(supervisord.port, "python-server").getByTestId("program-registry").textContent()).toBe(
+      "domaeka-test-01",
+    );
+    expect(await main.getByTestId("supervisor-missing").textContent()).toContain(
+      "domaeka-live-01 (not-on-this-supervisord)",
+    );
+    // One that does not answer says so, and why.
+    expect(await card(closedPort).getByTestId("supervisor-reachable").textContent()).toBe("Unreachable");
+    expect(await card(closedPort).getByTestId("supervisor-error").textContent()).toContain("refused the connection");
+    expect(await card(closedPort).getByTestId("supervisor-program").count()).toBe(0);
+
+    // The program no registry row names, with a way to add it; the named one has none.
+    expect(await program(edge.port, "api").getByTestId("add-to-registry").count()).toBe(0);
+    expect(await program(edge.port, "cron-worker").getByTestId("program-registry").textContent()).toContain(
+      "Not in the registry",
+    );
+    await program(edge.port, "cron-worker").getByTestId("add-to-registry").click();
+    const dialog = page.getByTestId("register-dialog");
+    await dialog.waitFor({ state: "visible" });
+    expect(await page.getByTestId("register-name").inputValue()).toBe("cron-worker");
+    expect(await page.getByTestId("register-program").inputValue()).toBe("cron-worker");
+    expect(await page.getByTestId("register-supervisor").inputValue()).toBe(`127.0.0.1:${edge.port}`);
+    // The port is asked for.
+    await page.getByTestId("register-submit").click();
+    await expect.poll(() => page.getByTestId("register-error").textContent()).toContain("port");
+    const port = await freePort();
+    await page.getByTestId("register-port").fill(String(port));
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-add-to-registry.png`, fullPage: true });
+    await page.getByTestId("register-submit").click();
+    await dialog.waitFor({ state: "hidden", timeout: 15_000 });
+    await expect.poll(() => page.getByTestId("message").textContent()).toContain("Added cron-worker");
+    await expect
+      .poll(() => program(edge.port, "cron-worker").getByTestId("program-registry").textContent(), { timeout: 15_000 })
+      .toBe("cron-worker");
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-supervisords.png`, fullPage: true });
+    expect(
+      await db.query(
+        "SELECT port, supervisor_host, supervisor_port, supervisor_program FROM kb_server_processes WHERE process_name = 'cron-worker'",
+      ),
+    ).toEqual([{ port, supervisor_host: "127.0.0.1", supervisor_port: edge.port, supervisor_program: "cron-worker" }]);
+
+    // And the row is in the process table, joined with what supervisord says.
+    await page.getByTestId("view-processes").click();
+    await expect
+      .poll(() => cell(page, "cron-worker", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+    expect(await cell(page, "cron-worker", "cell-port").textContent()).toBe(String(port));
+    await page.close();
+  });
+
+  it("shows the supervisord view to viewers without the form, in Korean too, and not to agents", async () => {
+    const page = await browser.newPage({ locale: "ko-KR" });
+    await page.goto(`${app.url}/#token=${viewerToken}`);
+    await row(page, "domaeka-test-01").waitFor();
+    await page.getByTestId("view-supervisors").click();
+    const edgeCard = page.locator(`[data-testid="supervisor"][data-address="127.0.0.1:${edge.port}"]`);
+    await edgeCard.waitFor({ timeout: 15_000 });
+    expect(await edgeCard.getByTestId("supervisor-reachable").textContent()).toBe("연결됨");
+    expect(await page.getByTestId("add-to-registry").count()).toBe(0);
+    expect(await page.getByTestId("supervisor-program").count()).toBeGreaterThanOrEqual(3);
+    await page.close();
+
+    const agentPage = await browser.newPage({ locale: "en-US" });
+    await agentPage.goto(`${app.url}/#token=${agentToken}`);
+    await row(agentPage, "domaeka-test-01").waitFor();
+    expect(await agentPage.getByTestId("view-supervisors").isVisible()).toBe(false);
+    await agentPage.close();
   });
 });

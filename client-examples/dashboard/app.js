@@ -1,11 +1,17 @@
 // The Fleetvisor admin dashboard: the process table, kept live over graphql-ws, with
-// start / stop / restart for operators and a log tail. No page reload, ever.
+// start / stop / restart for operators and a log tail; a view per supervisord, where admins
+// add the programs it runs that the registry does not know. No page reload, ever.
 import { createClient } from "/vendor/graphql-ws/client.js";
 import { lang, localize, setLang, t } from "./i18n.js";
 
 const TOKEN_KEY = "fleetvisor.token";
 const NONE = "—";
 const CONTROL_ROLES = new Set(["OPERATOR", "ADMIN"]);
+/** Roles that may read Query.supervisors (agents may not). */
+const SUPERVISOR_VIEW_ROLES = new Set(["VIEWER", "OPERATOR", "ADMIN"]);
+/** A change to the registry changes which programs the supervisord view calls unregistered. */
+const REGISTRY_KINDS = new Set(["CREATED", "UPDATED", "DELETED"]);
+const SUPERVISORS_RELOAD_MS = 1000;
 const UNAUTHORIZED_CLOSE = 4401;
 const LOG_POLL_MS = 2000;
 /** The log view keeps only the end of what it has read, so a chatty program cannot bloat the tab. */
@@ -28,6 +34,9 @@ const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
   process(name: $n) { log(stream: $s, bytes: ${LOG_READ_BYTES}, offset: $o) { text offset remainingBytes overflow } } }`;
 const CHANGES_SUBSCRIPTION = `subscription($after: ID) { processChanged(after: $after) {
   id kind processName at actor message status process { ${PROCESS_FIELDS} } } }`;
+const SUPERVISORS_QUERY = `query { supervisors { host port reachable state version latencyMs processCount
+  registeredProcessCount error programs { program state pid description processNames } unregisteredPrograms } }`;
+const CREATE_PROCESS = `mutation($input: CreateProcessInput!) { createProcess(input: $input) { ${PROCESS_FIELDS} } }`;
 const HEARTBEAT_SUBSCRIPTION = "subscription { processChanged(kinds: [HEARTBEAT]) { processName at } }";
 /** Each row action and the mutation that performs it. */
 const ACTIONS = { start: "startProcess", stop: "stopProcess", restart: "restartProcess" };
@@ -53,6 +62,16 @@ const live = {
   everConnected: false,
 };
 const logView = { name: null, stream: "STDOUT", offset: 0, timer: 0, generation: 0 };
+const supervisorsView = {
+  shown: false,
+  list: null, // Query.supervisors as last read
+  error: null, // why the last read failed
+  requests: 0, // reads started: only the newest one's answer is shown
+  loading: false,
+  reloadTimer: 0,
+};
+/** The program the "add to registry" form is about: `{ host, port, program }`. */
+let registering = null;
 
 /** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
 class SessionEnded extends Error {}
@@ -184,6 +203,11 @@ function signOut(problem = null) {
   stopLive();
   closeLog();
   if (byId("confirm-dialog").open) byId("confirm-dialog").close("no");
+  if (byId("register-dialog").open) byId("register-dialog").close();
+  clearTimeout(supervisorsView.reloadTimer);
+  Object.assign(supervisorsView, { list: null, error: null, loading: false });
+  supervisorsView.requests += 1; // answers still on their way belong to no one
+  byId("supervisor-list").replaceChildren();
   sessionStorage.removeItem(TOKEN_KEY);
   Object.assign(session, { token: null, me: null, loaded: false, message: null });
   session.processes.clear();
@@ -221,6 +245,8 @@ function showDashboard() {
   byId("dashboard").hidden = false;
   byId("topbar-session").hidden = false;
   renderWhoami();
+  byId("views").hidden = !canSeeSupervisors();
+  showView("processes");
   applyFilters();
 }
 
@@ -232,6 +258,8 @@ function renderWhoami() {
 }
 
 const canControl = () => CONTROL_ROLES.has(session.me?.role);
+const canSeeSupervisors = () => SUPERVISOR_VIEW_ROLES.has(session.me?.role);
+const canRegister = () => session.me?.role === "ADMIN";
 
 // ---------------------------------------------------------------- the table
 
@@ -546,6 +574,226 @@ function appendLog({ text, overflow }) {
   if (followTail) pre.scrollTop = pre.scrollHeight;
 }
 
+// ---------------------------------------------------------------- the supervisord view
+
+function showView(view) {
+  const supervisors = view === "supervisors" && canSeeSupervisors();
+  supervisorsView.shown = supervisors;
+  byId("processes-view").hidden = supervisors;
+  byId("supervisors-view").hidden = !supervisors;
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.view === (supervisors ? "supervisors" : "processes")));
+  }
+  if (supervisors) loadSupervisors();
+}
+
+/** Reads every supervisord the registry names (each is asked now, in parallel, once). */
+async function loadSupervisors() {
+  const token = session.token;
+  const generation = ++supervisorsView.requests;
+  clearTimeout(supervisorsView.reloadTimer);
+  supervisorsView.loading = true;
+  renderSupervisorsStatus();
+  try {
+    const { data, errors } = await request(SUPERVISORS_QUERY);
+    if (!data?.supervisors) throw errors?.[0] ?? new Error(t("noData"));
+    if (session.token !== token || generation !== supervisorsView.requests) return;
+    Object.assign(supervisorsView, { list: data.supervisors, error: null });
+  } catch (error) {
+    if (error instanceof SessionEnded || generation !== supervisorsView.requests) return;
+    supervisorsView.error = describeError(error);
+  }
+  supervisorsView.loading = false;
+  renderSupervisors();
+}
+
+/** Registry changes come in bursts (a rolling deploy): read the supervisords once after them. */
+function scheduleSupervisorsReload() {
+  clearTimeout(supervisorsView.reloadTimer);
+  supervisorsView.reloadTimer = setTimeout(() => supervisorsView.shown && loadSupervisors(), SUPERVISORS_RELOAD_MS);
+}
+
+function renderSupervisorsStatus() {
+  const { list, error, loading } = supervisorsView;
+  const node = byId("supervisors-status");
+  node.dataset.state = loading ? "loading" : error ? "error" : "ready";
+  if (loading) node.textContent = t("loading");
+  else if (error) node.textContent = t("supervisorsFailed", { error });
+  else node.textContent = list ? t("supervisorsCount", { n: list.length }) : "";
+}
+
+function renderSupervisors() {
+  renderSupervisorsStatus();
+  const { list } = supervisorsView;
+  const container = byId("supervisor-list");
+  if (!list) return;
+  if (list.length === 0) {
+    container.replaceChildren(el("p", { class: "empty" }, t("noSupervisors")));
+    return;
+  }
+  container.replaceChildren(...list.map(supervisorCard));
+}
+
+const addressOf = (host, port) => `${host.toLowerCase()}:${port}`;
+
+function supervisorCard(supervisor) {
+  const { host, port, reachable, error } = supervisor;
+  const address = `${host}:${port}`;
+  const card = el("section", { class: "card supervisor", "data-testid": "supervisor", "data-address": address });
+  const [badgeClass, badgeText] = !reachable
+    ? ["health-UNREACHABLE", t("unreachable")]
+    : error
+      ? ["state-UNKNOWN", t("unusable")]
+      : ["state-RUNNING", t("reachable")];
+  const header = el(
+    "header",
+    { class: "supervisor-header" },
+    el("h2", {}, address),
+    el("span", { class: `badge ${badgeClass}`, "data-testid": "supervisor-reachable" }, badgeText),
+  );
+  const fact = (label, value, testid) =>
+    el(
+      "div",
+      { class: "fact" },
+      el("dt", {}, t(label)),
+      el("dd", { "data-testid": testid }, value === null || value === undefined ? NONE : String(value)),
+    );
+  const facts = el(
+    "dl",
+    { class: "facts" },
+    fact("supervisorState", supervisor.state, "supervisor-state"),
+    fact("supervisorVersion", supervisor.version, "supervisor-version"),
+    fact(
+      "supervisorLatency",
+      supervisor.latencyMs === null ? null : t("milliseconds", { n: Math.round(supervisor.latencyMs) }),
+      "supervisor-latency",
+    ),
+    fact("supervisorPrograms", supervisor.processCount, "supervisor-program-count"),
+    fact("supervisorRegistered", supervisor.registeredProcessCount, "supervisor-registered-count"),
+  );
+  card.append(header, facts);
+  if (error) card.append(el("p", { class: "supervisor-error", "data-testid": "supervisor-error" }, error));
+  if (!supervisor.programs) {
+    card.append(el("p", { class: "hint" }, t("supervisorCannotSay")));
+    return card;
+  }
+  card.append(programsTable(supervisor));
+  // Rows that name this supervisord and a program it does not run.
+  const programs = new Set(supervisor.programs.map((p) => p.program));
+  const missing = [...session.processes.values()]
+    .filter(
+      (p) =>
+        p.supervisorHost &&
+        addressOf(p.supervisorHost, p.supervisorPort) === addressOf(host, port) &&
+        !programs.has(p.program),
+    )
+    .map((p) => `${p.name} (${p.program})`)
+    .sort(compareNames);
+  if (missing.length > 0) {
+    card.append(
+      el("p", { class: "hint", "data-testid": "supervisor-missing" }, t("notRunHere", { names: missing.join(", ") })),
+    );
+  }
+  return card;
+}
+
+function programsTable(supervisor) {
+  const head = el(
+    "tr",
+    {},
+    ...["colProgram", "colState", "colPid", "colRegistry"].map((key) => el("th", { scope: "col" }, t(key))),
+  );
+  const rows = supervisor.programs.map((program) => {
+    const registry = el("td", { "data-testid": "program-registry" });
+    if (program.processNames.length > 0) {
+      registry.append(program.processNames.join(", "));
+    } else {
+      registry.append(el("span", { class: "badge state-UNKNOWN" }, t("notInRegistry")));
+      if (canRegister()) {
+        const add = el("button", { type: "button", class: "btn btn-small", "data-testid": "add-to-registry" });
+        add.textContent = t("addToRegistry");
+        add.addEventListener("click", () => openRegister(supervisor, program.program));
+        registry.append(" ", add);
+      }
+    }
+    return el(
+      "tr",
+      { "data-testid": "supervisor-program", "data-program": program.program },
+      el("td", { class: "name", title: program.description }, program.program),
+      el(
+        "td",
+        { class: "badge-cell", "data-testid": "program-state" },
+        el("span", { class: `badge state-${program.state}` }, program.state),
+      ),
+      el("td", { class: "num" }, program.pid ?? NONE),
+      registry,
+    );
+  });
+  const table = el("table", { class: "processes programs" }, el("thead", {}, head), el("tbody", {}, ...rows));
+  return el("div", { class: "table-wrap" }, table);
+}
+
+/** A process name from a program name: only the characters process names allow. */
+function suggestedName(program) {
+  return program
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 100);
+}
+
+/** The "add to registry" form, prefilled with the program and its supervisord; it asks for the name and port. */
+function openRegister(supervisor, program) {
+  registering = { host: supervisor.host, port: supervisor.port, program };
+  byId("register-name").value = suggestedName(program);
+  byId("register-port").value = "";
+  byId("register-program").value = program;
+  byId("register-supervisor").value = `${supervisor.host}:${supervisor.port}`;
+  renderRegisterHint();
+  showRegisterError(null);
+  byId("register-dialog").showModal();
+  byId("register-port").focus();
+}
+
+function renderRegisterHint() {
+  if (registering) byId("register-hint").textContent = t("registerHint", { program: registering.program });
+}
+
+function showRegisterError(text) {
+  byId("register-error").hidden = !text;
+  byId("register-error").textContent = text ?? "";
+}
+
+async function submitRegister(event) {
+  event.preventDefault();
+  if (!registering) return;
+  const name = byId("register-name").value.trim();
+  const portText = byId("register-port").value.trim();
+  const port = Number(portText);
+  if (!name) return showRegisterError(t("registerNameRequired"));
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) return showRegisterError(t("registerPortInvalid"));
+  const { host, port: supervisorPort, program } = registering;
+  const submit = byId("register-submit");
+  submit.disabled = true;
+  try {
+    const { data, errors } = await request(CREATE_PROCESS, {
+      input: { name, port, supervisorHost: host, supervisorPort, program },
+    });
+    const process = data?.createProcess;
+    if (!process) throw errors?.[0] ?? new Error(t("noData"));
+    session.touched.set(process.name, session.listRequests);
+    storeProcess(process, supervisorProblemAt(errors, ["createProcess"]));
+    applyFilters();
+    registering = null;
+    byId("register-dialog").close();
+    showMessage("info", () => t("registered", { name, program }));
+    if (supervisorsView.shown) loadSupervisors();
+  } catch (error) {
+    if (!(error instanceof SessionEnded)) showRegisterError(t("registerFailed", { error: describeError(error) }));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 // ---------------------------------------------------------------- live updates
 
 function setConnection(state) {
@@ -637,6 +885,7 @@ function applyChange(event, errors) {
   if (event.process) storeProcess(event.process, supervisorProblemAt(errors, ["processChanged", "process"]));
   else if (event.kind === "DELETED") removeProcess(event.processName);
   applyFilters();
+  if (supervisorsView.shown && REGISTRY_KINDS.has(event.kind)) scheduleSupervisorsReload();
 }
 
 /** Heartbeats are not recorded changes: they only move the row's last heartbeat. */
@@ -660,6 +909,8 @@ function switchLanguage() {
   renderLogTitle();
   for (const name of session.rows.keys()) renderRow(name);
   applyFilters();
+  renderSupervisors();
+  renderRegisterHint();
 }
 
 function wireEvents() {
@@ -681,6 +932,16 @@ function wireEvents() {
     button.addEventListener("click", () => showStream(button.dataset.stream));
   }
   byId("log-close").addEventListener("click", closeLog);
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.addEventListener("click", () => showView(tab.dataset.view));
+  }
+  byId("supervisors-refresh").addEventListener("click", loadSupervisors);
+  byId("register-form").addEventListener("submit", submitRegister);
+  byId("register-form").addEventListener("input", () => showRegisterError(null));
+  byId("register-cancel").addEventListener("click", () => {
+    registering = null;
+    byId("register-dialog").close();
+  });
 }
 
 function boot() {
