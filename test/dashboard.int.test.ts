@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "./support/app.js";
+import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
@@ -229,5 +229,198 @@ describe("the dashboard, in a real browser", () => {
       .toBe("connected");
     await expect.poll(() => cell(page, "domaeka-live-01", "cell-port").textContent(), { timeout: 15_000 }).toBe("9999");
     await page.close();
+  });
+});
+
+describe("the dashboard on first contact", () => {
+  let closedPort: number;
+  /** Runs one program the registry names and one it does not. */
+  let edge: Supervisord;
+  let agentToken: string;
+
+  beforeAll(async () => {
+    closedPort = await freePort();
+    agentToken = (await app.client("AGENT", "dashboard-agent", "domaeka-*")).token;
+    edge = await Supervisord.start({
+      auth: AUTH,
+      programs: { api: { command: "sleep 3600" }, "cron-worker": { command: "sleep 3600" } },
+    });
+    await edge.waitForState("cron-worker", "RUNNING");
+    const create = `mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`;
+    const rows = [
+      { name: "nowhere-01" },
+      { name: "unreachable-01", supervisorHost: "127.0.0.1", supervisorPort: closedPort },
+      { name: "edge-api-01", supervisorHost: "127.0.0.1", supervisorPort: edge.port, program: "api" },
+    ];
+    for (const input of rows) await app.admin.data(create, { input: { ...input, port: await freePort() } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await edge?.stop();
+  });
+
+  it("shows the rows from HTTP while the WebSocket cannot connect, then goes live once it can", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    // The page's timers stand still until resumed: rows that waited for the socket (or for
+    // a timeout to give up on it) would never come.
+    await page.clock.install();
+    await page.clock.pauseAt(new Date(Date.now() + 1000));
+    let socketAllowed = false;
+    const held: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/graphql$/, (socket) => {
+      // Not connected to the server: the page's socket opens and is never answered.
+      if (socketAllowed) socket.connectToServer();
+      else held.push(socket);
+    });
+
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    await row(page, "domaeka-test-01").waitFor({ timeout: 15_000 });
+    await expect.poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent()).toBe("RUNNING");
+    expect(await page.getByTestId("process-row").count()).toBeGreaterThanOrEqual(2);
+    expect(held.length).toBeGreaterThan(0);
+    expect(await page.getByTestId("connection-status").getAttribute("data-state")).toBe("offline");
+
+    // Let it through: the held socket fails, graphql-ws tries again and reaches the server.
+    socketAllowed = true;
+    await page.clock.resume();
+    for (const socket of held) await socket.close({ code: 1013, reason: "try again" });
+    await expect
+      .poll(() => page.getByTestId("connection-status").getAttribute("data-state"), { timeout: 15_000 })
+      .toBe("connected");
+    await app.admin.data(`mutation { updateProcess(name: "domaeka-live-01", input: { port: 9998 }) { port } }`);
+    await expect.poll(() => cell(page, "domaeka-live-01", "cell-port").textContent(), { timeout: 15_000 }).toBe("9998");
+    await page.close();
+  });
+
+  it("disables start / stop / restart where they cannot work, and says why, in both languages", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/#token=${operatorToken}`);
+    const button = (name: string, action: string) => cell(page, name, `action-${action}`);
+    const reason = (name: string, action: string) => button(name, action).getAttribute("title");
+    await expect.poll(() => reason("unreachable-01", "start"), { timeout: 15_000 }).toContain("cannot be reached");
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+
+    for (const action of ["start", "stop", "restart"]) {
+      expect(await button("nowhere-01", action).isDisabled()).toBe(true);
+      expect(await reason("nowhere-01", action)).toBe("No supervisord is set for this process in the registry.");
+      expect(await button("unreachable-01", action).isDisabled()).toBe(true);
+      expect(await reason("unreachable-01", action)).toMatch(
+        new RegExp(`^supervisord 127\\.0\\.0\\.1:${closedPort} cannot be reached: .*refused the connection`),
+      );
+      expect(await button("domaeka-live-01", action).isDisabled()).toBe(true);
+      expect(await reason("domaeka-live-01", action)).toBe(
+        `supervisord 127.0.0.1:${supervisord.port} runs no program called "not-on-this-supervisord".`,
+      );
+      // Logs stay open to everyone: they say for themselves when there are none.
+      expect(await button("nowhere-01", "logs").isDisabled()).toBe(false);
+    }
+    // Where supervisord can act, only what would change something is enabled.
+    expect(await button("domaeka-test-01", "start").isDisabled()).toBe(true);
+    expect(await reason("domaeka-test-01", "start")).toBe("Already RUNNING.");
+    expect(await button("domaeka-test-01", "stop").isDisabled()).toBe(false);
+    expect(await reason("domaeka-test-01", "stop")).toBe("");
+    expect(await button("domaeka-test-01", "restart").isDisabled()).toBe(false);
+
+    await page.getByTestId("lang-switch").click();
+    await expect
+      .poll(() => reason("nowhere-01", "stop"))
+      .toBe("레지스트리에 이 프로세스의 supervisord가 지정되어 있지 않습니다.");
+    expect(await reason("unreachable-01", "restart")).toContain(
+      `supervisord 127.0.0.1:${closedPort}에 연결할 수 없습니다`,
+    );
+    expect(await reason("domaeka-live-01", "start")).toBe(
+      `supervisord 127.0.0.1:${supervisord.port}에 "not-on-this-supervisord" 프로그램이 없습니다.`,
+    );
+    expect(await reason("domaeka-test-01", "start")).toBe("이미 RUNNING 상태입니다.");
+    await page.close();
+  });
+
+  it("shows each supervisord, and an admin adds a program the registry does not know through its form", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    await page.goto(`${app.url}/#token=${ADMIN_TOKEN}`);
+    await row(page, "domaeka-test-01").waitFor();
+    await page.getByTestId("view-supervisors").click();
+    const card = (port: number) => page.locator(`[data-testid="supervisor"][data-address="127.0.0.1:${port}"]`);
+    const program = (port: number, name: string) =>
+      card(port).locator(`[data-testid="supervisor-program"][data-program="${name}"]`);
+    await card(edge.port).waitFor({ timeout: 15_000 });
+
+    // The supervisord of the first tests: reachable, its version and latency, its processes.
+    const main = card(supervisord.port);
+    expect(await main.getByTestId("supervisor-reachable").textContent()).toBe("Reachable");
+    expect(await main.getByTestId("supervisor-version").textContent()).toBe("4.2.5");
+    expect(await main.getByTestId("supervisor-latency").textContent()).toMatch(/^\d+ ms$/);
+    expect(await main.getByTestId("supervisor-registered-count").textContent()).toBe("2");
+    expect(await program(supervisord.port, "python-server").getByTestId("program-state").textContent()).toBe("RUNNING");
+    expect(await program(supervisord.port, "python-server").getByTestId("program-registry").textContent()).toBe(
+      "domaeka-test-01",
+    );
+    expect(await main.getByTestId("supervisor-missing").textContent()).toContain(
+      "domaeka-live-01 (not-on-this-supervisord)",
+    );
+    // One that does not answer says so, and why.
+    expect(await card(closedPort).getByTestId("supervisor-reachable").textContent()).toBe("Unreachable");
+    expect(await card(closedPort).getByTestId("supervisor-error").textContent()).toContain("refused the connection");
+    expect(await card(closedPort).getByTestId("supervisor-program").count()).toBe(0);
+
+    // The program no registry row names, with a way to add it; the named one has none.
+    expect(await program(edge.port, "api").getByTestId("add-to-registry").count()).toBe(0);
+    expect(await program(edge.port, "cron-worker").getByTestId("program-registry").textContent()).toContain(
+      "Not in the registry",
+    );
+    await program(edge.port, "cron-worker").getByTestId("add-to-registry").click();
+    const dialog = page.getByTestId("register-dialog");
+    await dialog.waitFor({ state: "visible" });
+    expect(await page.getByTestId("register-name").inputValue()).toBe("cron-worker");
+    expect(await page.getByTestId("register-program").inputValue()).toBe("cron-worker");
+    expect(await page.getByTestId("register-supervisor").inputValue()).toBe(`127.0.0.1:${edge.port}`);
+    // The port is asked for.
+    await page.getByTestId("register-submit").click();
+    await expect.poll(() => page.getByTestId("register-error").textContent()).toContain("port");
+    const port = await freePort();
+    await page.getByTestId("register-port").fill(String(port));
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-add-to-registry.png`, fullPage: true });
+    await page.getByTestId("register-submit").click();
+    await dialog.waitFor({ state: "hidden", timeout: 15_000 });
+    await expect.poll(() => page.getByTestId("message").textContent()).toContain("Added cron-worker");
+    await expect
+      .poll(() => program(edge.port, "cron-worker").getByTestId("program-registry").textContent(), { timeout: 15_000 })
+      .toBe("cron-worker");
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-supervisords.png`, fullPage: true });
+    expect(
+      await db.query(
+        "SELECT port, supervisor_host, supervisor_port, supervisor_program FROM kb_server_processes WHERE process_name = 'cron-worker'",
+      ),
+    ).toEqual([{ port, supervisor_host: "127.0.0.1", supervisor_port: edge.port, supervisor_program: "cron-worker" }]);
+
+    // And the row is in the process table, joined with what supervisord says.
+    await page.getByTestId("view-processes").click();
+    await expect
+      .poll(() => cell(page, "cron-worker", "cell-supervisor-state").textContent(), { timeout: 15_000 })
+      .toBe("RUNNING");
+    expect(await cell(page, "cron-worker", "cell-port").textContent()).toBe(String(port));
+    await page.close();
+  });
+
+  it("shows the supervisord view to viewers without the form, in Korean too, and not to agents", async () => {
+    const page = await browser.newPage({ locale: "ko-KR" });
+    await page.goto(`${app.url}/#token=${viewerToken}`);
+    await row(page, "domaeka-test-01").waitFor();
+    await page.getByTestId("view-supervisors").click();
+    const edgeCard = page.locator(`[data-testid="supervisor"][data-address="127.0.0.1:${edge.port}"]`);
+    await edgeCard.waitFor({ timeout: 15_000 });
+    expect(await edgeCard.getByTestId("supervisor-reachable").textContent()).toBe("연결됨");
+    expect(await page.getByTestId("add-to-registry").count()).toBe(0);
+    expect(await page.getByTestId("supervisor-program").count()).toBeGreaterThanOrEqual(3);
+    await page.close();
+
+    const agentPage = await browser.newPage({ locale: "en-US" });
+    await agentPage.goto(`${app.url}/#token=${agentToken}`);
+    await row(agentPage, "domaeka-test-01").waitFor();
+    expect(await agentPage.getByTestId("view-supervisors").isVisible()).toBe(false);
+    await agentPage.close();
   });
 });

@@ -1,11 +1,17 @@
 // The Fleetvisor admin dashboard: the process table, kept live over graphql-ws, with
-// start / stop / restart for operators and a log tail. No page reload, ever.
+// start / stop / restart for operators and a log tail; a view per supervisord, where admins
+// add the programs it runs that the registry does not know. No page reload, ever.
 import { createClient } from "/vendor/graphql-ws/client.js";
 import { lang, localize, setLang, t } from "./i18n.js";
 
 const TOKEN_KEY = "fleetvisor.token";
 const NONE = "—";
 const CONTROL_ROLES = new Set(["OPERATOR", "ADMIN"]);
+/** Roles that may read Query.supervisors (agents may not). */
+const SUPERVISOR_VIEW_ROLES = new Set(["VIEWER", "OPERATOR", "ADMIN"]);
+/** A change to the registry changes which programs the supervisord view calls unregistered. */
+const REGISTRY_KINDS = new Set(["CREATED", "UPDATED", "DELETED"]);
+const SUPERVISORS_RELOAD_MS = 1000;
 const UNAUTHORIZED_CLOSE = 4401;
 const LOG_POLL_MS = 2000;
 /** The log view keeps only the end of what it has read, so a chatty program cannot bloat the tab. */
@@ -13,8 +19,6 @@ const LOG_MAX_CHARS = 200_000;
 const LOG_READ_BYTES = 16_384;
 /** Further behind than this, the log view skips to the end of the log instead of catching up. */
 const LOG_SKIP_BYTES = 4 * LOG_READ_BYTES;
-/** How long sign-in waits for the live connection before loading the list anyway. */
-const CONNECT_WAIT_MS = 3000;
 const RETRY_MAX_MS = 5_000;
 const AGE_UNITS = [
   ["ageDays", 86_400],
@@ -30,6 +34,9 @@ const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
   process(name: $n) { log(stream: $s, bytes: ${LOG_READ_BYTES}, offset: $o) { text offset remainingBytes overflow } } }`;
 const CHANGES_SUBSCRIPTION = `subscription($after: ID) { processChanged(after: $after) {
   id kind processName at actor message status process { ${PROCESS_FIELDS} } } }`;
+const SUPERVISORS_QUERY = `query { supervisors { host port reachable state version latencyMs processCount
+  registeredProcessCount error programs { program state pid description processNames } unregisteredPrograms } }`;
+const CREATE_PROCESS = `mutation($input: CreateProcessInput!) { createProcess(input: $input) { ${PROCESS_FIELDS} } }`;
 const HEARTBEAT_SUBSCRIPTION = "subscription { processChanged(kinds: [HEARTBEAT]) { processName at } }";
 /** Each row action and the mutation that performs it. */
 const ACTIONS = { start: "startProcess", stop: "stopProcess", restart: "restartProcess" };
@@ -38,6 +45,9 @@ const session = {
   token: null,
   me: null,
   loaded: false,
+  listRequests: 0, // list loads started: each answer knows which request it belongs to
+  listApplied: 0, // the newest list load whose answer is shown
+  touched: new Map(), // name → listRequests when a live change last touched the row
   processes: new Map(), // name → the process as the API last described it
   rows: new Map(), // name → the row's elements, built once so focus survives updates
   busy: new Set(), // names with a control action under way
@@ -50,10 +60,18 @@ const live = {
   heartbeats: null, // disposes the heartbeat subscription
   cursor: null, // the greatest event id seen: where to resume after a reconnect
   everConnected: false,
-  ready: null, // settles on the first connection
-  markReady: null,
 };
 const logView = { name: null, stream: "STDOUT", offset: 0, timer: 0, generation: 0 };
+const supervisorsView = {
+  shown: false,
+  list: null, // Query.supervisors as last read
+  error: null, // why the last read failed
+  requests: 0, // reads started: only the newest one's answer is shown
+  loading: false,
+  reloadTimer: 0,
+};
+/** The program the "add to registry" form is about: `{ host, port, program }`. */
+let registering = null;
 
 /** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
 class SessionEnded extends Error {}
@@ -103,13 +121,17 @@ function describeError(error) {
   return prefix ? `${prefix}: ${text}` : text;
 }
 
-/** The error that made `supervisor` null at `path` (e.g. ["processes", 3]), if any. */
-function supervisorErrorAt(errors, path) {
+/**
+ * Why `supervisor` is null at `path` (e.g. ["processes", 3]): `{ code, message }` of the
+ * error there (SUPERVISOR_UNAVAILABLE, SUPERVISOR_FAULT, NOT_FOUND for an unknown program),
+ * or null when there is none.
+ */
+function supervisorProblemAt(errors, path) {
   const error = errors?.find(
     (e) =>
       e.path?.length === path.length + 1 && e.path.at(-1) === "supervisor" && path.every((p, i) => e.path[i] === p),
   );
-  return error ? describeError(error) : null;
+  return error ? { code: error.extensions?.code ?? null, message: error.message, text: describeError(error) } : null;
 }
 
 // ---------------------------------------------------------------- messages
@@ -169,10 +191,11 @@ async function signIn(token) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   showDashboard();
-  // Subscribe before loading the list, so that no change falls between the two.
+  // The rows come over HTTP at once, whatever the WebSocket does. The subscription starts
+  // beside it; once it connects, the list is read again unless a change already arrived
+  // (see onConnected), so that nothing falls between the two.
   startLive();
-  await Promise.race([live.ready, delay(CONNECT_WAIT_MS)]);
-  if (session.token === token) await loadProcesses();
+  await loadProcesses();
 }
 
 /** Forgets the token and everything shown with it; `problem` says why, when it was not asked for. */
@@ -180,9 +203,15 @@ function signOut(problem = null) {
   stopLive();
   closeLog();
   if (byId("confirm-dialog").open) byId("confirm-dialog").close("no");
+  if (byId("register-dialog").open) byId("register-dialog").close();
+  clearTimeout(supervisorsView.reloadTimer);
+  Object.assign(supervisorsView, { list: null, error: null, loading: false });
+  supervisorsView.requests += 1; // answers still on their way belong to no one
+  byId("supervisor-list").replaceChildren();
   sessionStorage.removeItem(TOKEN_KEY);
   Object.assign(session, { token: null, me: null, loaded: false, message: null });
   session.processes.clear();
+  session.touched.clear();
   session.rows.clear();
   session.busy.clear();
   byId("process-rows").replaceChildren();
@@ -216,6 +245,8 @@ function showDashboard() {
   byId("dashboard").hidden = false;
   byId("topbar-session").hidden = false;
   renderWhoami();
+  byId("views").hidden = !canSeeSupervisors();
+  showView("processes");
   applyFilters();
 }
 
@@ -227,17 +258,30 @@ function renderWhoami() {
 }
 
 const canControl = () => CONTROL_ROLES.has(session.me?.role);
+const canSeeSupervisors = () => SUPERVISOR_VIEW_ROLES.has(session.me?.role);
+const canRegister = () => session.me?.role === "ADMIN";
 
 // ---------------------------------------------------------------- the table
 
+/**
+ * Reads the whole list. An answer older than one already shown is dropped, and a row that a
+ * live change touched after the request went out keeps what that change said: the list may
+ * have been read before it.
+ */
 async function loadProcesses() {
   const token = session.token;
+  const generation = ++session.listRequests;
   try {
     const { data, errors } = await request(LIST_QUERY);
     if (!data?.processes) throw errors?.[0] ?? new Error(t("noData"));
+    if (session.token !== token || generation < session.listApplied) return;
+    session.listApplied = generation;
+    const changedSince = (name) => (session.touched.get(name) ?? 0) >= generation;
     const names = new Set(data.processes.map((process) => process.name));
-    for (const name of [...session.processes.keys()]) if (!names.has(name)) removeProcess(name);
-    data.processes.forEach((process, index) => storeProcess(process, supervisorErrorAt(errors, ["processes", index])));
+    for (const name of [...session.processes.keys()]) if (!names.has(name) && !changedSince(name)) removeProcess(name);
+    data.processes.forEach((process, index) => {
+      if (!changedSince(process.name)) storeProcess(process, supervisorProblemAt(errors, ["processes", index]));
+    });
   } catch (error) {
     reportError(error, (detail) => t("loadFailed", { error: detail }));
   }
@@ -247,11 +291,11 @@ async function loadProcesses() {
 }
 
 /**
- * Inserts or replaces one process and renders its row; `supervisorError` says why its
+ * Inserts or replaces one process and renders its row; `supervisorProblem` says why its
  * `supervisor` is null. Callers run applyFilters() once afterwards to place the rows.
  */
-function storeProcess(process, supervisorError = null) {
-  session.processes.set(process.name, { ...process, supervisorError });
+function storeProcess(process, supervisorProblem = null) {
+  session.processes.set(process.name, { ...process, supervisorProblem });
   if (!session.rows.has(process.name)) session.rows.set(process.name, createRow(process.name));
   renderRow(process.name);
 }
@@ -319,26 +363,48 @@ function renderRow(name) {
   );
   row.state.title = supervisor
     ? [supervisor.description, supervisor.spawnError].filter(Boolean).join(" — ")
-    : (process.supervisorError ?? t("supervisorUnknown"));
+    : (process.supervisorProblem?.text ?? t("supervisorUnknown"));
   setBadge(row.health, `health-${process.health}`, process.health);
   row.reasons.textContent = process.healthReasons.join("; ");
   renderHeartbeat(row, process);
   renderControls(row, process);
 }
 
-/** Enables only what makes sense for supervisord's state; nothing while an action runs. */
+/**
+ * Why `action` cannot run on `process` now, as a function that gives the text in the
+ * current language; null when it can. Start / stop / restart need a supervisord that is
+ * set, answers and runs the program, and a state where the action changes something.
+ */
+function blockedBecause(process, action) {
+  if (action === "logs") return null;
+  if (session.busy.has(process.name)) return () => t("busy");
+  if (!process.supervisorHost) return () => t("reasonNoSupervisor");
+  const address = `${process.supervisorHost}:${process.supervisorPort}`;
+  const { supervisor, supervisorProblem: problem } = process;
+  if (!supervisor) {
+    const error = problem?.message ?? process.healthReasons[0] ?? "";
+    if (problem?.code === "NOT_FOUND") return () => t("reasonUnknownProgram", { address, program: process.program });
+    if (problem?.code === "SUPERVISOR_UNAVAILABLE" || process.health === "UNREACHABLE") {
+      return () => t("reasonUnreachable", { address, error });
+    }
+    return () => t("reasonSupervisorUnusable", { address, error });
+  }
+  const { state } = supervisor;
+  if (action === "start" && (state === "RUNNING" || state === "STARTING")) return () => t("reasonRunning", { state });
+  if (action === "stop" && ["STOPPED", "EXITED", "FATAL"].includes(state)) {
+    return () => t("reasonNotRunning", { state });
+  }
+  return null;
+}
+
+/** Enables only what can run now; a disabled button says why in its tooltip. */
 function renderControls(row, process) {
   const busy = session.busy.has(process.name);
-  const state = process.supervisor?.state;
-  const allowed = {
-    start: state !== "RUNNING" && state !== "STARTING",
-    stop: state !== undefined && !["STOPPED", "EXITED", "FATAL"].includes(state),
-    restart: state !== undefined,
-    logs: true,
-  };
   for (const [action, button] of Object.entries(row.buttons)) {
+    const reason = blockedBecause(process, action);
     button.textContent = t(action);
-    button.disabled = action !== "logs" && (busy || !allowed[action]);
+    button.disabled = reason !== null;
+    button.title = reason ? reason() : "";
   }
   row.tr.classList.toggle("busy", busy);
   row.tr.setAttribute("aria-busy", String(busy));
@@ -428,7 +494,7 @@ async function runAction(name, action) {
     });
     const process = data?.[field];
     if (!process) throw errors?.[0] ?? new Error(t("noData"));
-    storeProcess(process, supervisorErrorAt(errors, [field]));
+    storeProcess(process, supervisorProblemAt(errors, [field]));
     applyFilters();
     showMessage("info", () => t("actionDone", { name, action: t(action), status: process.status }));
   } catch (error) {
@@ -508,6 +574,226 @@ function appendLog({ text, overflow }) {
   if (followTail) pre.scrollTop = pre.scrollHeight;
 }
 
+// ---------------------------------------------------------------- the supervisord view
+
+function showView(view) {
+  const supervisors = view === "supervisors" && canSeeSupervisors();
+  supervisorsView.shown = supervisors;
+  byId("processes-view").hidden = supervisors;
+  byId("supervisors-view").hidden = !supervisors;
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.view === (supervisors ? "supervisors" : "processes")));
+  }
+  if (supervisors) loadSupervisors();
+}
+
+/** Reads every supervisord the registry names (each is asked now, in parallel, once). */
+async function loadSupervisors() {
+  const token = session.token;
+  const generation = ++supervisorsView.requests;
+  clearTimeout(supervisorsView.reloadTimer);
+  supervisorsView.loading = true;
+  renderSupervisorsStatus();
+  try {
+    const { data, errors } = await request(SUPERVISORS_QUERY);
+    if (!data?.supervisors) throw errors?.[0] ?? new Error(t("noData"));
+    if (session.token !== token || generation !== supervisorsView.requests) return;
+    Object.assign(supervisorsView, { list: data.supervisors, error: null });
+  } catch (error) {
+    if (error instanceof SessionEnded || generation !== supervisorsView.requests) return;
+    supervisorsView.error = describeError(error);
+  }
+  supervisorsView.loading = false;
+  renderSupervisors();
+}
+
+/** Registry changes come in bursts (a rolling deploy): read the supervisords once after them. */
+function scheduleSupervisorsReload() {
+  clearTimeout(supervisorsView.reloadTimer);
+  supervisorsView.reloadTimer = setTimeout(() => supervisorsView.shown && loadSupervisors(), SUPERVISORS_RELOAD_MS);
+}
+
+function renderSupervisorsStatus() {
+  const { list, error, loading } = supervisorsView;
+  const node = byId("supervisors-status");
+  node.dataset.state = loading ? "loading" : error ? "error" : "ready";
+  if (loading) node.textContent = t("loading");
+  else if (error) node.textContent = t("supervisorsFailed", { error });
+  else node.textContent = list ? t("supervisorsCount", { n: list.length }) : "";
+}
+
+function renderSupervisors() {
+  renderSupervisorsStatus();
+  const { list } = supervisorsView;
+  const container = byId("supervisor-list");
+  if (!list) return;
+  if (list.length === 0) {
+    container.replaceChildren(el("p", { class: "empty" }, t("noSupervisors")));
+    return;
+  }
+  container.replaceChildren(...list.map(supervisorCard));
+}
+
+const addressOf = (host, port) => `${host.toLowerCase()}:${port}`;
+
+function supervisorCard(supervisor) {
+  const { host, port, reachable, error } = supervisor;
+  const address = `${host}:${port}`;
+  const card = el("section", { class: "card supervisor", "data-testid": "supervisor", "data-address": address });
+  const [badgeClass, badgeText] = !reachable
+    ? ["health-UNREACHABLE", t("unreachable")]
+    : error
+      ? ["state-UNKNOWN", t("unusable")]
+      : ["state-RUNNING", t("reachable")];
+  const header = el(
+    "header",
+    { class: "supervisor-header" },
+    el("h2", {}, address),
+    el("span", { class: `badge ${badgeClass}`, "data-testid": "supervisor-reachable" }, badgeText),
+  );
+  const fact = (label, value, testid) =>
+    el(
+      "div",
+      { class: "fact" },
+      el("dt", {}, t(label)),
+      el("dd", { "data-testid": testid }, value === null || value === undefined ? NONE : String(value)),
+    );
+  const facts = el(
+    "dl",
+    { class: "facts" },
+    fact("supervisorState", supervisor.state, "supervisor-state"),
+    fact("supervisorVersion", supervisor.version, "supervisor-version"),
+    fact(
+      "supervisorLatency",
+      supervisor.latencyMs === null ? null : t("milliseconds", { n: Math.round(supervisor.latencyMs) }),
+      "supervisor-latency",
+    ),
+    fact("supervisorPrograms", supervisor.processCount, "supervisor-program-count"),
+    fact("supervisorRegistered", supervisor.registeredProcessCount, "supervisor-registered-count"),
+  );
+  card.append(header, facts);
+  if (error) card.append(el("p", { class: "supervisor-error", "data-testid": "supervisor-error" }, error));
+  if (!supervisor.programs) {
+    card.append(el("p", { class: "hint" }, t("supervisorCannotSay")));
+    return card;
+  }
+  card.append(programsTable(supervisor));
+  // Rows that name this supervisord and a program it does not run.
+  const programs = new Set(supervisor.programs.map((p) => p.program));
+  const missing = [...session.processes.values()]
+    .filter(
+      (p) =>
+        p.supervisorHost &&
+        addressOf(p.supervisorHost, p.supervisorPort) === addressOf(host, port) &&
+        !programs.has(p.program),
+    )
+    .map((p) => `${p.name} (${p.program})`)
+    .sort(compareNames);
+  if (missing.length > 0) {
+    card.append(
+      el("p", { class: "hint", "data-testid": "supervisor-missing" }, t("notRunHere", { names: missing.join(", ") })),
+    );
+  }
+  return card;
+}
+
+function programsTable(supervisor) {
+  const head = el(
+    "tr",
+    {},
+    ...["colProgram", "colState", "colPid", "colRegistry"].map((key) => el("th", { scope: "col" }, t(key))),
+  );
+  const rows = supervisor.programs.map((program) => {
+    const registry = el("td", { "data-testid": "program-registry" });
+    if (program.processNames.length > 0) {
+      registry.append(program.processNames.join(", "));
+    } else {
+      registry.append(el("span", { class: "badge state-UNKNOWN" }, t("notInRegistry")));
+      if (canRegister()) {
+        const add = el("button", { type: "button", class: "btn btn-small", "data-testid": "add-to-registry" });
+        add.textContent = t("addToRegistry");
+        add.addEventListener("click", () => openRegister(supervisor, program.program));
+        registry.append(" ", add);
+      }
+    }
+    return el(
+      "tr",
+      { "data-testid": "supervisor-program", "data-program": program.program },
+      el("td", { class: "name", title: program.description }, program.program),
+      el(
+        "td",
+        { class: "badge-cell", "data-testid": "program-state" },
+        el("span", { class: `badge state-${program.state}` }, program.state),
+      ),
+      el("td", { class: "num" }, program.pid ?? NONE),
+      registry,
+    );
+  });
+  const table = el("table", { class: "processes programs" }, el("thead", {}, head), el("tbody", {}, ...rows));
+  return el("div", { class: "table-wrap" }, table);
+}
+
+/** A process name from a program name: only the characters process names allow. */
+function suggestedName(program) {
+  return program
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 100);
+}
+
+/** The "add to registry" form, prefilled with the program and its supervisord; it asks for the name and port. */
+function openRegister(supervisor, program) {
+  registering = { host: supervisor.host, port: supervisor.port, program };
+  byId("register-name").value = suggestedName(program);
+  byId("register-port").value = "";
+  byId("register-program").value = program;
+  byId("register-supervisor").value = `${supervisor.host}:${supervisor.port}`;
+  renderRegisterHint();
+  showRegisterError(null);
+  byId("register-dialog").showModal();
+  byId("register-port").focus();
+}
+
+function renderRegisterHint() {
+  if (registering) byId("register-hint").textContent = t("registerHint", { program: registering.program });
+}
+
+function showRegisterError(text) {
+  byId("register-error").hidden = !text;
+  byId("register-error").textContent = text ?? "";
+}
+
+async function submitRegister(event) {
+  event.preventDefault();
+  if (!registering) return;
+  const name = byId("register-name").value.trim();
+  const portText = byId("register-port").value.trim();
+  const port = Number(portText);
+  if (!name) return showRegisterError(t("registerNameRequired"));
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) return showRegisterError(t("registerPortInvalid"));
+  const { host, port: supervisorPort, program } = registering;
+  const submit = byId("register-submit");
+  submit.disabled = true;
+  try {
+    const { data, errors } = await request(CREATE_PROCESS, {
+      input: { name, port, supervisorHost: host, supervisorPort, program },
+    });
+    const process = data?.createProcess;
+    if (!process) throw errors?.[0] ?? new Error(t("noData"));
+    session.touched.set(process.name, session.listRequests);
+    storeProcess(process, supervisorProblemAt(errors, ["createProcess"]));
+    applyFilters();
+    registering = null;
+    byId("register-dialog").close();
+    showMessage("info", () => t("registered", { name, program }));
+    if (supervisorsView.shown) loadSupervisors();
+  } catch (error) {
+    if (!(error instanceof SessionEnded)) showRegisterError(t("registerFailed", { error: describeError(error) }));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 // ---------------------------------------------------------------- live updates
 
 function setConnection(state) {
@@ -517,9 +803,6 @@ function setConnection(state) {
 }
 
 function startLive() {
-  live.ready = new Promise((resolve) => {
-    live.markReady = resolve;
-  });
   const client = createClient({
     url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
     connectionParams: { authorization: `Bearer ${session.token}` },
@@ -555,13 +838,12 @@ function onConnected() {
   const reconnected = live.everConnected;
   live.everConnected = true;
   setConnection("connected");
-  live.markReady();
   // graphql-ws resubscribes with the variables of the first subscribe, which would lose
   // what happened while the connection was down: resume from the cursor instead.
   if (reconnected) subscribeChanges();
   // Without a cursor there is nothing to resume from; only a fresh list covers the time
-  // no subscription listened (a lost connection, or a list loaded before the first one).
-  if (live.cursor === null && session.loaded) loadProcesses();
+  // no subscription listened (a lost connection, or the list read before the first one).
+  if (live.cursor === null) loadProcesses();
 }
 
 function onClosed(event) {
@@ -599,9 +881,11 @@ function sink(client, apply) {
 function applyChange(event, errors) {
   // Ids are numeric strings; BigInt compares them without losing digits.
   if (event.id !== null && (live.cursor === null || BigInt(event.id) > BigInt(live.cursor))) live.cursor = event.id;
-  if (event.process) storeProcess(event.process, supervisorErrorAt(errors, ["processChanged", "process"]));
+  session.touched.set(event.processName, session.listRequests);
+  if (event.process) storeProcess(event.process, supervisorProblemAt(errors, ["processChanged", "process"]));
   else if (event.kind === "DELETED") removeProcess(event.processName);
   applyFilters();
+  if (supervisorsView.shown && REGISTRY_KINDS.has(event.kind)) scheduleSupervisorsReload();
 }
 
 /** Heartbeats are not recorded changes: they only move the row's last heartbeat. */
@@ -625,6 +909,8 @@ function switchLanguage() {
   renderLogTitle();
   for (const name of session.rows.keys()) renderRow(name);
   applyFilters();
+  renderSupervisors();
+  renderRegisterHint();
 }
 
 function wireEvents() {
@@ -646,6 +932,16 @@ function wireEvents() {
     button.addEventListener("click", () => showStream(button.dataset.stream));
   }
   byId("log-close").addEventListener("click", closeLog);
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.addEventListener("click", () => showView(tab.dataset.view));
+  }
+  byId("supervisors-refresh").addEventListener("click", loadSupervisors);
+  byId("register-form").addEventListener("submit", submitRegister);
+  byId("register-form").addEventListener("input", () => showRegisterError(null));
+  byId("register-cancel").addEventListener("click", () => {
+    registering = null;
+    byId("register-dialog").close();
+  });
 }
 
 function boot() {

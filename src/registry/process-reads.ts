@@ -63,23 +63,6 @@ export class ProcessReads {
     );
   }
 
-  /** Every distinct supervisord the registry names, with how many processes name it. */
-  async supervisors(): Promise<{ host: string; port: number; processCount: number }[]> {
-    const rows = (await this.dataSource
-      .getRepository(ProcessEntity)
-      .createQueryBuilder("p")
-      .select("p.supervisor_host", "host")
-      .addSelect("p.supervisor_port", "port")
-      .addSelect("COUNT(*)", "processCount")
-      .where("p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL")
-      .groupBy("p.supervisor_host")
-      .addGroupBy("p.supervisor_port")
-      .orderBy("p.supervisor_host", "ASC")
-      .addOrderBy("p.supervisor_port", "ASC")
-      .getRawMany()) as { host: string; port: number | string; processCount: number | string }[];
-    return rows.map((r) => ({ host: r.host, port: Number(r.port), processCount: Number(r.processCount) }));
-  }
-
   /** Registry rows that name this supervisord and program. */
   async findBySupervisorProgram(host: string, port: number, program: string): Promise<ProcessEntity[]> {
     const rows = await this.dataSource.getRepository(ProcessEntity).find({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SupervisorClient } from "./supervisor-client.js";
-import { SupervisorUnavailable } from "./supervisor.errors.js";
+import { SupervisorFault, SupervisorUnavailable, type SupervisorAddress } from "./supervisor.errors.js";
+import type { RawProcessInfo } from "./supervisor-state.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { groupBySupervisor, HostAnswers, SupervisorService, type HostSnapshot } from "./supervisor.service.js";
 
@@ -121,5 +122,112 @@ describe("groupBySupervisor", () => {
       ["web-1:9001", ["a", "b"]],
       ["web-1:9002", ["c"]],
     ]);
+  });
+});
+
+describe("SupervisorService.overview", () => {
+  const raw = (group: string, name: string, statename: string, state: number, pid: number): RawProcessInfo => ({
+    name,
+    group,
+    start: pid ? 1_700_000_000 : 0,
+    stop: 0,
+    now: 1_700_000_060,
+    state,
+    statename,
+    spawnerr: "",
+    exitstatus: 0,
+    pid,
+    description: pid ? `pid ${pid}, uptime 0:01:00` : "Not started",
+  });
+  const row = (name: string, supervisorHost: string | null, supervisorPort: number | null, program: string) =>
+    ({ name, supervisorHost, supervisorPort, program }) as ProcessEntity;
+
+  /** A client whose supervisords answer by port; it records every call. */
+  function fakeClient(answers: Record<number, unknown[] | Error>) {
+    const calls: { port: number; methods: string[] }[] = [];
+    const client = {
+      multicall: async (address: SupervisorAddress, list: readonly { method: string }[]) => {
+        calls.push({ port: address.port, methods: list.map((c) => c.method) });
+        const answer = answers[address.port];
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+    } as unknown as SupervisorClient;
+    return { client, calls };
+  }
+
+  it("joins each supervisord's one answer with the registry rows that name it", async () => {
+    const { client, calls } = fakeClient({
+      9001: [
+        { statename: "RUNNING" },
+        "4.2.5",
+        [
+          raw("python-server", "python-server", "RUNNING", 20, 41),
+          raw("batch", "cron", "STOPPED", 0, 0),
+          raw("fleetvisor", "fleetvisor", "RUNNING", 20, 43),
+        ],
+      ],
+      9002: [{ statename: "RUNNING" }, "4.2.5", [raw("api", "api", "RUNNING", 20, 51)]],
+    });
+    const overview = await new SupervisorService(client).overview([
+      row("web-b", "web-1", 9002, "api"),
+      row("web-a2", "web-1", 9001, "python-server"),
+      row("web-a1", "Web-1", 9001, "python-server"),
+      row("web-ghost", "web-1", 9001, "not-there"),
+      row("nowhere", null, null, "python-server"),
+    ]);
+
+    expect(calls.sort((a, b) => a.port - b.port)).toEqual([
+      {
+        port: 9001,
+        methods: ["supervisor.getState", "supervisor.getSupervisorVersion", "supervisor.getAllProcessInfo"],
+      },
+      {
+        port: 9002,
+        methods: ["supervisor.getState", "supervisor.getSupervisorVersion", "supervisor.getAllProcessInfo"],
+      },
+    ]);
+    expect(overview.map((s) => [s.host, s.port])).toEqual([
+      ["Web-1", 9001],
+      ["web-1", 9002],
+    ]);
+    const [first, second] = overview;
+    expect(first).toMatchObject({
+      reachable: true,
+      state: "RUNNING",
+      version: "4.2.5",
+      processCount: 3,
+      registeredProcessCount: 3,
+      unregisteredPrograms: ["batch:cron", "fleetvisor"],
+      error: null,
+    });
+    expect(first!.programs!.map((p) => [p.info.program, p.info.state, p.info.pid, p.processNames])).toEqual([
+      ["python-server", "RUNNING", 41, ["web-a1", "web-a2"]],
+      ["batch:cron", "STOPPED", 0, []],
+      ["fleetvisor", "RUNNING", 43, []],
+    ]);
+    expect(second).toMatchObject({ processCount: 1, registeredProcessCount: 1, unregisteredPrograms: [] });
+  });
+
+  it("says nothing of programs where supervisord could not: unreachable, a fault, an odd answer", async () => {
+    const address = { host: "127.0.0.1", port: 9001 };
+    const { client } = fakeClient({
+      9001: new SupervisorUnavailable(address, "refused", "supervisord at 127.0.0.1:9001 refused the connection"),
+      9002: [new SupervisorFault({ ...address, port: 9002 }, "UNKNOWN_METHOD", 1, ""), "4.2.5", []],
+      9003: [{ statename: "RUNNING" }, "4.2.5", [{ name: "half a struct" }]],
+    });
+    const overview = await new SupervisorService(client).overview([
+      row("a", "127.0.0.1", 9001, "python-server"),
+      row("b", "127.0.0.1", 9002, "python-server"),
+      row("c", "127.0.0.1", 9003, "python-server"),
+    ]);
+    const nothing = { programs: null, unregisteredPrograms: null, processCount: null, registeredProcessCount: 1 };
+    expect(overview[0]).toMatchObject({ ...nothing, reachable: false, errorCode: "SUPERVISOR_UNAVAILABLE" });
+    expect(overview[1]).toMatchObject({ ...nothing, reachable: true, errorCode: "SUPERVISOR_FAULT" });
+    expect(overview[2]).toMatchObject({
+      ...nothing,
+      reachable: false,
+      error: expect.stringContaining("other than a list of processes"),
+    });
   });
 });

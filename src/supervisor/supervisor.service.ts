@@ -1,5 +1,6 @@
 import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, NotFoundError, type AppError, type InvalidField } from "../errors.js";
+import { unexpectedAnswer } from "./fault-mapping.js";
 import type { LogRead, LogStart, LogStream } from "./process-log.js";
 import type { SupervisorClient } from "./supervisor-client.js";
 import {
@@ -8,7 +9,12 @@ import {
   SupervisorUnavailable,
   type SupervisorAddress,
 } from "./supervisor.errors.js";
-import type { SupervisorProcessInfo, SupervisorView } from "./supervisor-state.js";
+import {
+  isRawProcessInfo,
+  parseProcessInfo,
+  type SupervisorProcessInfo,
+  type SupervisorView,
+} from "./supervisor-state.js";
 
 /** The most a single log read returns. */
 export const MAX_LOG_BYTES = 64 * 1024;
@@ -34,8 +40,27 @@ export interface SupervisordStatus {
   readonly latencyMs: number | null;
   /** Programs supervisord runs. */
   readonly processCount: number | null;
+  /** What it runs, from the same answer; null when it could not say. */
+  readonly programs: readonly SupervisorProcessInfo[] | null;
   readonly error: string | null;
   readonly errorCode: string | null;
+}
+
+/** A program a supervisord runs, and the registry's processes that name it there. */
+export interface SupervisedProgram {
+  readonly info: SupervisorProcessInfo;
+  /** In name order; empty when the registry does not know the program. */
+  readonly processNames: readonly string[];
+}
+
+/** One supervisord the registry names: its status joined with the registry's rows. */
+export interface SupervisordOverview extends Omit<SupervisordStatus, "programs"> {
+  /** Registry rows that name this supervisord. */
+  readonly registeredProcessCount: number;
+  /** In supervisord's order; null when it could not say what it runs. */
+  readonly programs: readonly SupervisedProgram[] | null;
+  /** Programs it runs that no registry row on this supervisord names; null when it could not say. */
+  readonly unregisteredPrograms: readonly string[] | null;
 }
 
 /** The live side of one registry row, as the `supervisor` and `health` fields need it. */
@@ -103,6 +128,28 @@ export function groupBySupervisor(processes: readonly ProcessEntity[]): Map<stri
     else groups.set(key, [process]);
   }
   return groups;
+}
+
+/**
+ * A supervisord's status joined with the registry rows that name it (all of them name it):
+ * each program with the processes naming it, and the programs none names. Pure.
+ */
+export function joinRegistry(status: SupervisordStatus, rows: readonly ProcessEntity[]): SupervisordOverview {
+  const namesByProgram = new Map<string, string[]>();
+  for (const row of [...rows].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const names = namesByProgram.get(row.program);
+    if (names) names.push(row.name);
+    else namesByProgram.set(row.program, [row.name]);
+  }
+  const programs =
+    status.programs?.map((info) => ({ info, processNames: namesByProgram.get(info.program) ?? [] })) ?? null;
+  return {
+    ...status,
+    registeredProcessCount: rows.length,
+    programs,
+    unregisteredPrograms:
+      programs?.filter((program) => program.processNames.length === 0).map((program) => program.info.program) ?? null,
+  };
 }
 
 function parseKey(key: string): SupervisorAddress {
@@ -187,10 +234,40 @@ export class SupervisorService {
     if (this.named.size > REMEMBERED_SELECTIONS) this.named.delete(this.named.keys().next().value!);
   }
 
-  /** supervisord's state, version and program count, in one round trip. */
+  /**
+   * Every supervisord that `rows` name (each row whose supervisord is set), each asked once
+   * and all in parallel (see {@link status}), joined with the rows that name it; ordered by
+   * host and port. The host is spelled as the first of its rows (by name) spells it.
+   */
+  async overview(rows: readonly ProcessEntity[]): Promise<SupervisordOverview[]> {
+    const groups = [...groupBySupervisor(rows).values()];
+    const overviews = await Promise.all(
+      groups.map(async (group) => {
+        const [first] = [...group].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        return joinRegistry(await this.status(addressOf(first!)!), group);
+      }),
+    );
+    return overviews.sort((a, b) => {
+      const [hostA, hostB] = [a.host.toLowerCase(), b.host.toLowerCase()];
+      return hostA < hostB ? -1 : hostA > hostB ? 1 : a.port - b.port;
+    });
+  }
+
+  /** supervisord's state, version and programs, in one round trip. */
   async status(address: SupervisorAddress): Promise<SupervisordStatus> {
     const base = { host: address.host, port: address.port };
     const started = performance.now();
+    const unusable = (error: SupervisorFault | SupervisorUnavailable, latencyMs: number | null) => ({
+      ...base,
+      reachable: error instanceof SupervisorFault,
+      state: null,
+      version: null,
+      latencyMs,
+      processCount: null,
+      programs: null,
+      error: error.message,
+      errorCode: error.code,
+    });
     try {
       const [state, version, processes] = await this.client.multicall(address, [
         { method: "supervisor.getState" },
@@ -199,42 +276,25 @@ export class SupervisorService {
       ]);
       const latencyMs = performance.now() - started;
       const fault = [state, version, processes].find((r): r is SupervisorFault => r instanceof SupervisorFault);
-      if (fault) {
-        return {
-          ...base,
-          reachable: true,
-          state: null,
-          version: null,
-          latencyMs,
-          processCount: null,
-          error: fault.message,
-          errorCode: fault.code,
-        };
+      if (fault) return unusable(fault, latencyMs);
+      if (!Array.isArray(processes) || !processes.every(isRawProcessInfo)) {
+        const odd = unexpectedAnswer(address, "supervisor.getAllProcessInfo", "a list of processes");
+        return unusable(odd, latencyMs);
       }
+      const programs = processes.map(parseProcessInfo);
       return {
         ...base,
         reachable: true,
         state: (state as { statename: string }).statename,
         version: version as string,
         latencyMs,
-        processCount: (processes as unknown[]).length,
+        processCount: programs.length,
+        programs,
         error: null,
         errorCode: null,
       };
     } catch (error) {
-      if (error instanceof SupervisorUnavailable || error instanceof SupervisorFault) {
-        const reachable = error instanceof SupervisorFault;
-        return {
-          ...base,
-          reachable,
-          state: null,
-          version: null,
-          latencyMs: null,
-          processCount: null,
-          error: error.message,
-          errorCode: error.code,
-        };
-      }
+      if (error instanceof SupervisorUnavailable || error instanceof SupervisorFault) return unusable(error, null);
       throw error;
     }
   }

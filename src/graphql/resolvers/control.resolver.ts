@@ -2,26 +2,33 @@ import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver } from "type-grap
 import { Role } from "../../domain/role.js";
 import type { ControlAction, ControlResult } from "../../control/control.service.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
-import type { SupervisordStatus } from "../../supervisor/supervisor.service.js";
+import type { SupervisordOverview } from "../../supervisor/supervisor.service.js";
 import type { RequestContext } from "../context.js";
 import { BulkControlArgs, ProcessControlResult } from "../types/control.types.js";
 import { Process } from "../types/process.type.js";
 import { Supervisor } from "../types/supervisor.types.js";
 
+function toSupervisor(overview: SupervisordOverview): Supervisor {
+  return {
+    ...overview,
+    programs:
+      overview.programs?.map(({ info, processNames }) => ({
+        program: info.program,
+        state: info.state,
+        pid: info.pid || null,
+        description: info.description,
+        processNames: [...processNames],
+      })) ?? null,
+    unregisteredPrograms: overview.unregisteredPrograms && [...overview.unregisteredPrograms],
+  };
+}
+
 @Resolver()
 export class ControlResolver {
   @Authorized(Role.VIEWER)
   @Query(() => [Supervisor], { description: "Every distinct supervisord named in the registry, asked now." })
-  async supervisors(
-    @Ctx() { services }: RequestContext,
-  ): Promise<(SupervisordStatus & { registeredProcessCount: number })[]> {
-    const hosts = await services.processes.supervisors();
-    return Promise.all(
-      hosts.map(async ({ host, port, processCount }) => ({
-        ...(await services.supervisors.status({ host, port })),
-        registeredProcessCount: processCount,
-      })),
-    );
+  async supervisors(@Ctx() { services }: RequestContext): Promise<Supervisor[]> {
+    return (await services.supervisors.overview(await services.processes.withSupervisor())).map(toSupervisor);
   }
 
   @Authorized(Role.OPERATOR)

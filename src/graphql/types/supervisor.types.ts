@@ -74,6 +74,29 @@ export class LogChunk {
   rotated!: boolean;
 }
 
+@ObjectType({
+  simpleResolvers: true,
+  description: "A program one supervisord runs (event listeners included), and the registry's processes that name it.",
+})
+export class SupervisorProgram {
+  @Field(() => String, { description: "The program, as group:name, or name when the group is named after it." })
+  program!: string;
+
+  @Field(() => SupervisorState)
+  state!: SupervisorState;
+
+  @Field(() => Int, { nullable: true, description: "Null when not running." })
+  pid!: number | null;
+
+  @Field(() => String, { description: "supervisord's one-line description (pid and uptime, or when it stopped)." })
+  description!: string;
+
+  @Field(() => [String], {
+    description: "The registry's processes that name this program on this supervisord; empty when none does.",
+  })
+  processNames!: string[];
+}
+
 @ObjectType({ simpleResolvers: true, description: "One supervisord that the registry names." })
 export class Supervisor {
   @Field(() => String)
@@ -102,6 +125,20 @@ export class Supervisor {
 
   @Field(() => Int, { description: "Processes in the registry that name this supervisord." })
   registeredProcessCount!: number;
+
+  @Field(() => [SupervisorProgram], {
+    nullable: true,
+    description: "What it runs, from the same answer as processCount; null when it could not say.",
+  })
+  programs!: SupervisorProgram[] | null;
+
+  @Field(() => [String], {
+    nullable: true,
+    description:
+      "Programs it runs that no registry process on this supervisord names (event listeners too); null when it " +
+      "could not say.",
+  })
+  unregisteredPrograms!: string[] | null;
 
   @Field(() => String, { nullable: true, description: "Why it is unreachable or unusable." })
   error!: string | null;
