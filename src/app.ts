@@ -1,5 +1,4 @@
 import "reflect-metadata";
-import { createServer } from "node:net";
 import type { DataSource } from "typeorm";
 import { TokenService } from "./auth/token.service.js";
 import type { Config } from "./config/config.js";
@@ -14,6 +13,7 @@ import { EventStreams } from "./events/event-stream.js";
 import type { Services } from "./graphql/context.js";
 import { buildFleetvisorSchema } from "./graphql/schema.js";
 import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
+import { ensureCanListen, listenError } from "./http/listen-check.js";
 import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
@@ -26,7 +26,8 @@ import { RegistryAdmin } from "./registry/registry-admin.js";
 import { Transitions } from "./registry/transitions.js";
 import { systemClock, type Clock } from "./clock.js";
 import { SupervisorClient } from "./supervisor/supervisor-client.js";
-import { SupervisorService, supervisorKey } from "./supervisor/supervisor.service.js";
+import { SupervisorService } from "./supervisor/supervisor.service.js";
+import { supervisorKey } from "./supervisor/host-answers.js";
 import { logAlerts } from "./watch/alert-log.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
 import { SupervisorPoller } from "./watch/supervisor-poller.js";
@@ -60,59 +61,6 @@ type Phase =
       readonly bus: EventBus;
     }
   | { readonly phase: "stopping"; readonly done: Promise<void> };
-
-/** The HTTP port cannot be listened on (taken, privileged, or an address not of this machine). */
-export class ListenError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-    this.name = "ListenError";
-  }
-}
-
-/** One sentence for what `listen` refused, naming the variable to change. */
-function listenError(error: unknown, host: string, port: number): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case "EADDRINUSE":
-      return new ListenError(
-        `port ${port} is already in use on ${host}; set PORT to a free port, or stop what listens there`,
-        code,
-      );
-    case "EACCES":
-      return new ListenError(
-        `port ${port} needs privileges this process does not have; set PORT to 1024 or above`,
-        code,
-      );
-    case "EADDRNOTAVAIL":
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return new ListenError(`${host} is not an address of this machine (${code}); set HOST, e.g. to 0.0.0.0`, code);
-    default:
-      return error;
-  }
-}
-
-/**
- * Fails at once when the port cannot be listened on, before waiting for the database and
- * migrating: otherwise a clash would show only then, after the WebSocket server has
- * printed the listen error's stack. A port taken between this check and the real listen
- * still fails, with the same message.
- */
-async function ensureCanListen(host: string, port: number): Promise<void> {
-  if (port === 0) return;
-  const probe = createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      probe.once("error", reject);
-      probe.listen({ host, port }, () => probe.close(() => resolve()));
-    });
-  } catch (error) {
-    throw listenError(error, host, port);
-  }
-}
 
 /**
  * The one place that creates the singletons and wires them: migrations (when asked), the

@@ -1,5 +1,6 @@
 import "reflect-metadata";
-import { ListenError, startApp } from "./app.js";
+import { startApp } from "./app.js";
+import { ListenError } from "./http/listen-check.js";
 import { ConfigError, loadConfig } from "./config/config.js";
 import { DatabaseStartupError } from "./db/connect.js";
 import { createLogger } from "./logger.js";

@@ -202,7 +202,11 @@ export class TokenService {
   }
 
   /** Revokes a token by id. Revoking a revoked token changes nothing and succeeds. */
-  async revoke(id: number): Promise<TokenInfo> {
+  async revoke(tokenId: string): Promise<TokenInfo> {
+    if (!/^\d{1,9}$/.test(tokenId)) {
+      throw BadUserInputError.of([{ field: "id", message: `must be a token id (got "${tokenId}")` }]);
+    }
+    const id = Number(tokenId);
     const repository = this.dataSource.getRepository(ApiTokenEntity);
     await repository.update({ id, revokedAt: IsNull() }, { revokedAt: this.now() });
     const row = await repository.findOne({ where: { id } });

@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
       case "revoke": {
         const id = positionals[0];
         if (!id || !/^\d+$/.test(id)) throw new UsageError("revoke needs a token id (see list)");
-        process.stdout.write(`revoked ${describe(await tokens.revoke(Number(id)))}\n`);
+        process.stdout.write(`revoked ${describe(await tokens.revoke(id))}\n`);
         return;
       }
     }

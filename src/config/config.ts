@@ -1,16 +1,16 @@
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { z } from "zod";
+import type { z } from "zod";
+import { readCredentialsFile } from "./credentials-file.js";
 import { findUnknownVariables } from "./unknown-variables.js";
+import { crossProblems, DEFAULT_DATABASE_URL, LOG_LEVELS, variables, type Env } from "./variables.js";
+
+export { DEFAULT_DATABASE_URL };
 
 /** Credentials for one supervisord's `inet_http_server`. */
 export interface SupervisorCredentials {
   readonly username: string;
   readonly password: string;
 }
-
-/** The embedded default: a file under ./data, for one replica. */
-export const DEFAULT_DATABASE_URL = "sqlite:./data/fleetvisor.db";
 
 /** Where the registry lives: MySQL (production, any number of replicas) or an embedded SQLite file. */
 export type DatabaseConfig = MysqlDatabaseConfig | SqliteDatabaseConfig;
@@ -156,158 +156,6 @@ const SECRET_VARIABLES = new Set([
   "ALERT_WEBHOOK_URL",
 ]);
 
-const MIN_BOOTSTRAP_TOKEN_LENGTH = 16;
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-const NODE_ENVS = ["development", "production", "test"] as const;
-
-/** One of `values`, named in the message when it is not. */
-const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
-  z
-    .string()
-    .trim()
-    .refine((v): v is T[number] => values.includes(v), `must be one of ${values.join(", ")}`)
-    .transform((v) => v as T[number]);
-
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, "must be a whole number")
-    .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
-
-const boolean = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ["true", "false", "1", "0", "yes", "no"].includes(v), "must be true or false")
-  .transform((v) => v === "true" || v === "1" || v === "yes");
-
-const httpUrl = z
-  .string()
-  .trim()
-  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), "must be an http(s):// URL")
-  // fetch refuses user:password@ in a URL; a token belongs in the path or query.
-  .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), "must not contain user:password@");
-
-const redisUrl = z
-  .string()
-  .trim()
-  .refine((v) => URL.canParse(v) && /^rediss?:$/.test(new URL(v).protocol), "must be a redis:// or rediss:// URL");
-
-const databaseUrl = z
-  .string()
-  .trim()
-  .default(DEFAULT_DATABASE_URL)
-  .superRefine((value, ctx) => {
-    if (value.startsWith("sqlite:")) {
-      if (value.length === "sqlite:".length) {
-        ctx.addIssue({ code: "custom", message: "must name a file after sqlite:, e.g. sqlite:./data/fleetvisor.db" });
-      }
-      return;
-    }
-    if (!URL.canParse(value)) {
-      ctx.addIssue({ code: "custom", message: "must be a URL like mysql://user:password@host:3306/fleetvisor" });
-      return;
-    }
-    const url = new URL(value);
-    if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") {
-      ctx.addIssue({ code: "custom", message: `must use mysql:// or sqlite: (got ${url.protocol}//)` });
-    }
-    if (!url.hostname) ctx.addIssue({ code: "custom", message: "must name a host" });
-    if (!/^\/[A-Za-z0-9_$-]{1,64}$/.test(url.pathname)) {
-      ctx.addIssue({ code: "custom", message: "must name a database, e.g. mysql://user@host:3306/fleetvisor" });
-    }
-  });
-
-/** One schema per variable, so that every variable is checked even when others are invalid. */
-const variables = {
-  DATABASE_URL: databaseUrl,
-  DATABASE_POOL_SIZE: integer(1, 1000).default(10),
-  DATABASE_QUERY_TIMEOUT_MS: integer(100, 600_000).default(10_000),
-  DATABASE_CONNECT_TIMEOUT_MS: integer(100, 600_000).default(5_000),
-  DATABASE_STARTUP_RETRY_MS: integer(0, 3_600_000).default(60_000),
-  DATABASE_ACQUIRE_TIMEOUT_MS: integer(50, 600_000).default(2_000),
-  DATABASE_BACKGROUND_POOL_SIZE: integer(1, 100).default(2),
-  AGENT_CALL_TIMEOUT_MS: integer(100, 600_000).default(2_000),
-  HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
-  PORT: integer(0, 65535).default(4000),
-  FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
-    .string()
-    .min(MIN_BOOTSTRAP_TOKEN_LENGTH, `must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters`)
-    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
-    .optional(),
-  TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
-  HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
-  HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
-  HEARTBEAT_CHECK_INTERVAL_SECONDS: integer(0, 3_600).optional(),
-  SUPERVISOR_USERNAME: z.string().min(1, "must not be empty").optional(),
-  SUPERVISOR_PASSWORD: z.string().min(1, "must not be empty").optional(),
-  SUPERVISOR_CREDENTIALS_FILE: z.string().trim().min(1, "must not be empty").optional(),
-  SUPERVISOR_TIMEOUT_MS: integer(50, 600_000).default(3_000),
-  SUPERVISOR_CONTROL_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
-  SUPERVISOR_POLL_INTERVAL_SECONDS: integer(0, 3_600).default(5),
-  SUPERVISOR_UNREACHABLE_POLLS: integer(1, 1_000).default(3),
-  REDIS_URL: redisUrl.optional(),
-  ALERT_WEBHOOK_URL: httpUrl.optional(),
-  ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),
-  MIGRATE_ON_START: boolean.default(true),
-  NODE_ENV: oneOf(NODE_ENVS).default("development"),
-  LOG_LEVEL: oneOf(LOG_LEVELS).default("info"),
-};
-
-type Env = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
-
-/**
- * Checks between variables, made only on the variables that are valid on their own.
- * Each returns the variable to blame and what is wrong.
- */
-function crossProblems(env: Partial<Env>): { variable: string; message: string }[] {
-  const problems: { variable: string; message: string }[] = [];
-  if (env.REDIS_URL !== undefined && env.DATABASE_URL?.startsWith("sqlite:")) {
-    problems.push({
-      variable: "REDIS_URL",
-      message:
-        "is for several replicas, and the embedded SQLite database serves one replica only; " +
-        "set DATABASE_URL=mysql://… to run replicas, or unset REDIS_URL",
-    });
-  }
-  if (
-    env.HEARTBEAT_STALE_SECONDS !== undefined &&
-    env.HEARTBEAT_INTERVAL_SECONDS !== undefined &&
-    env.HEARTBEAT_STALE_SECONDS <= env.HEARTBEAT_INTERVAL_SECONDS
-  ) {
-    problems.push({
-      variable: "HEARTBEAT_STALE_SECONDS",
-      message: `must be greater than HEARTBEAT_INTERVAL_SECONDS (${env.HEARTBEAT_INTERVAL_SECONDS})`,
-    });
-  }
-  if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
-    const [missing, present] =
-      env.SUPERVISOR_USERNAME === undefined
-        ? ["SUPERVISOR_USERNAME", "SUPERVISOR_PASSWORD"]
-        : ["SUPERVISOR_PASSWORD", "SUPERVISOR_USERNAME"];
-    problems.push({ variable: missing, message: `must be set when ${present} is` });
-  }
-  if (
-    env.SUPERVISOR_CONTROL_TIMEOUT_MS !== undefined &&
-    env.SUPERVISOR_TIMEOUT_MS !== undefined &&
-    env.SUPERVISOR_CONTROL_TIMEOUT_MS <= env.SUPERVISOR_TIMEOUT_MS
-  ) {
-    problems.push({
-      variable: "SUPERVISOR_CONTROL_TIMEOUT_MS",
-      message: `must be greater than SUPERVISOR_TIMEOUT_MS (${env.SUPERVISOR_TIMEOUT_MS})`,
-    });
-  }
-  return problems;
-}
-
-const credentialsFileSchema = z.record(
-  z.string().regex(/^[^\s:]+:\d{1,5}$/, "keys must be host:port"),
-  z.object({ username: z.string().min(1), password: z.string().min(1) }).strict(),
-);
-
 function describeProblem(variable: string, message: string, raw: string | undefined, notSet = false): string {
   const shown =
     raw === undefined
@@ -323,41 +171,6 @@ function describeProblem(variable: string, message: string, raw: string | undefi
 function describeIssue(variable: string, issue: z.core.$ZodIssue, raw: string | undefined): string {
   const missing = issue.code === "invalid_type" && raw === undefined;
   return describeProblem(variable, missing ? "is required" : issue.message, raw, missing);
-}
-
-function readCredentialsFile(path: string, problems: string[]): Map<string, SupervisorCredentials> {
-  const credentials = new Map<string, SupervisorCredentials>();
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    problems.push(
-      `SUPERVISOR_CREDENTIALS_FILE cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"} ${path}`,
-    );
-    return credentials;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    problems.push(`SUPERVISOR_CREDENTIALS_FILE is not valid JSON: ${path}`);
-    return credentials;
-  }
-  const parsed = credentialsFileSchema.safeParse(json);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      // Name the entry, never the values: they hold passwords.
-      const where = issue.path.length > 0 ? ` at ${issue.path.map(String).join(".")}` : "";
-      problems.push(
-        `SUPERVISOR_CREDENTIALS_FILE${where}: expected { "host:port": { "username": "…", "password": "…" } } (${issue.message})`,
-      );
-    }
-    return credentials;
-  }
-  for (const [hostPort, pair] of Object.entries(parsed.data)) {
-    credentials.set(hostPort.toLowerCase(), { username: pair.username, password: pair.password });
-  }
-  return credentials;
 }
 
 /** Treat empty variables as unset, as shells and compose files often leave them. */

@@ -7,7 +7,7 @@ import type { ProcessFilter, ProcessReads } from "../registry/process-reads.js";
 import type { Transitions } from "../registry/transitions.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { describeAddress, SupervisorFault, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
-import { addressOf, supervisorKey } from "../supervisor/supervisor.service.js";
+import { addressOf, supervisorKey } from "../supervisor/host-answers.js";
 import { KeyedMutex } from "../keyed-mutex.js";
 
 export type ControlAction = "start" | "stop" | "restart";

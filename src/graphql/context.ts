@@ -9,7 +9,8 @@ import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { RegistryAdmin } from "../registry/registry-admin.js";
-import type { HostAnswers, LiveState, SupervisorService } from "../supervisor/supervisor.service.js";
+import type { SupervisorService } from "../supervisor/supervisor.service.js";
+import type { HostAnswers, LiveState } from "../supervisor/host-answers.js";
 import type { WatchService } from "../watch/watch.service.js";
 
 /** The long-lived services a request reaches through its context. */

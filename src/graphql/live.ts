@@ -1,11 +1,16 @@
 import { createHash } from "node:crypto";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { ProcessFilter } from "../registry/process-reads.js";
-import { addressOf, groupBySupervisor, liveStateFrom, supervisorKey } from "../supervisor/supervisor.service.js";
+import {
+  addressOf,
+  groupBySupervisor,
+  liveStateFrom,
+  supervisorKey,
+  type LiveState,
+} from "../supervisor/host-answers.js";
 import type { Principal } from "../auth/principal.js";
 import { Role } from "../domain/role.js";
 import { deriveHealth, type HealthReport } from "../health/health.js";
-import type { LiveState } from "../supervisor/supervisor.service.js";
 import type { RequestContext } from "./context.js";
 
 const NO_SUPERVISOR: LiveState = { view: { kind: "none" } };

@@ -3,7 +3,8 @@ import type { SupervisorClient } from "./supervisor-client.js";
 import { SupervisorFault, SupervisorUnavailable, type SupervisorAddress } from "./supervisor.errors.js";
 import type { RawProcessInfo } from "./supervisor-state.js";
 import type { ProcessEntity } from "../db/process.entity.js";
-import { groupBySupervisor, HostAnswers, SupervisorService, type HostSnapshot } from "./supervisor.service.js";
+import { SupervisorService } from "./supervisor.service.js";
+import { groupBySupervisor, HostAnswers, type HostSnapshot } from "./host-answers.js";
 
 /** An `ask` whose answers the test hands out, one host at a time. */
 function controlledAsk() {

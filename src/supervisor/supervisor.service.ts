@@ -2,6 +2,16 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, NotFoundError, type AppError, type InvalidField } from "../errors.js";
 import { unexpectedAnswer } from "./fault-mapping.js";
 import type { LogRead, LogStart, LogStream } from "./process-log.js";
+import {
+  addressOf,
+  groupBySupervisor,
+  HostAnswers,
+  liveStateFrom,
+  parseKey,
+  supervisorKey,
+  type HostSnapshot,
+  type LiveState,
+} from "./host-answers.js";
 import type { SupervisorClient } from "./supervisor-client.js";
 import {
   describeAddress,
@@ -21,13 +31,6 @@ export const MAX_LOG_BYTES = 64 * 1024;
 
 /** Selections whose supervisords {@link SupervisorService.lastNamed} remembers. */
 const REMEMBERED_SELECTIONS = 256;
-
-/** One supervisord's answer to `getAllProcessInfo`, indexed by program. */
-export interface HostSnapshot {
-  readonly address: SupervisorAddress;
-  readonly byProgram: ReadonlyMap<string, SupervisorProcessInfo>;
-  readonly latencyMs: number;
-}
 
 /** What `Query.supervisors` reports of one supervisord. */
 export interface SupervisordStatus {
@@ -63,73 +66,6 @@ export interface SupervisordOverview extends Omit<SupervisordStatus, "programs">
   readonly unregisteredPrograms: readonly string[] | null;
 }
 
-/** The live side of one registry row, as the `supervisor` and `health` fields need it. */
-export interface LiveState {
-  readonly view: SupervisorView;
-  /** Why there is no info, as the error the `supervisor` field reports. */
-  readonly error?: AppError;
-}
-
-/**
- * A request's answers from supervisord: however many rows and fields ask, each
- * supervisord is asked once (`getAllProcessInfo`), and each answer settles on its own, so
- * that a host that hangs holds back only its own rows. With `keep` off (a subscription,
- * which lives longer than any answer should), only calls still in flight are shared.
- */
-export class HostAnswers {
-  private readonly answers = new Map<string, Promise<HostSnapshot | Error>>();
-
-  constructor(
-    private readonly ask: (key: string) => Promise<HostSnapshot>,
-    private readonly keep: boolean,
-  ) {}
-
-  /** The answer of the supervisord at `key`, or why there is none; never rejects. */
-  of(key: string): Promise<HostSnapshot | Error> {
-    let answer = this.answers.get(key);
-    if (!answer) {
-      answer = this.ask(key).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
-      this.answers.set(key, answer);
-      if (!this.keep) {
-        const asked = answer;
-        void asked.then(() => {
-          if (this.answers.get(key) === asked) this.answers.delete(key);
-        });
-      }
-    }
-    return answer;
-  }
-
-  /** Asks every supervisord of `keys` now, for fields to read later. */
-  prefetch(keys: Iterable<string>): void {
-    for (const key of keys) void this.of(key);
-  }
-
-  /** Forgets every answer: the next read asks again (after a control call, say). */
-  clear(): void {
-    this.answers.clear();
-  }
-}
-
-/** The key of a supervisord in {@link HostAnswers}. */
-export function supervisorKey(address: SupervisorAddress): string {
-  return `${address.host.toLowerCase()}:${address.port}`;
-}
-
-/** `processes` by the supervisord they name (its key); rows that name none are left out. */
-export function groupBySupervisor(processes: readonly ProcessEntity[]): Map<string, ProcessEntity[]> {
-  const groups = new Map<string, ProcessEntity[]>();
-  for (const process of processes) {
-    const address = addressOf(process);
-    if (!address) continue;
-    const key = supervisorKey(address);
-    const group = groups.get(key);
-    if (group) group.push(process);
-    else groups.set(key, [process]);
-  }
-  return groups;
-}
-
 /**
  * A supervisord's status joined with the registry rows that name it (all of them name it):
  * each program with the processes naming it, and the programs none names. Pure.
@@ -150,36 +86,6 @@ export function joinRegistry(status: SupervisordStatus, rows: readonly ProcessEn
     unregisteredPrograms:
       programs?.filter((program) => program.processNames.length === 0).map((program) => program.info.program) ?? null,
   };
-}
-
-function parseKey(key: string): SupervisorAddress {
-  const at = key.lastIndexOf(":");
-  return { host: key.slice(0, at), port: Number(key.slice(at + 1)) };
-}
-
-/** A row's live state from its supervisord's answer (or the error asking it). */
-export function liveStateFrom(process: ProcessEntity, answer: HostSnapshot | Error): LiveState {
-  if (answer instanceof SupervisorUnavailable)
-    return { view: { kind: "unreachable", reason: answer.message }, error: answer };
-  if (answer instanceof SupervisorFault) return { view: { kind: "unknown", reason: answer.message }, error: answer };
-  if (answer instanceof Error) throw answer;
-  const info = answer.byProgram.get(process.program);
-  if (info) return { view: { kind: "info", info } };
-  const missing = new NotFoundError(
-    `supervisord at ${describeAddress(answer.address)} has no program "${process.program}"`,
-    {
-      supervisor: describeAddress(answer.address),
-      program: process.program,
-    },
-  );
-  return { view: { kind: "unknown", reason: missing.message }, error: missing };
-}
-
-/** The supervisord of a registry row, or `null` when the row names none. */
-export function addressOf(process: Pick<ProcessEntity, "supervisorHost" | "supervisorPort">): SupervisorAddress | null {
-  return process.supervisorHost && process.supervisorPort
-    ? { host: process.supervisorHost, port: process.supervisorPort }
-    : null;
 }
 
 /**

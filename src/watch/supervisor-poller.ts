@@ -7,7 +7,7 @@ import type { ProcessReads } from "../registry/process-reads.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { SupervisorFault, SupervisorUnavailable, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { SupervisorState, type SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
-import { addressOf, groupBySupervisor, supervisorKey } from "../supervisor/supervisor.service.js";
+import { addressOf, groupBySupervisor, supervisorKey } from "../supervisor/host-answers.js";
 import type { Observation } from "../registry/follow.js";
 import { SupervisorProblems } from "./supervisor-problems.js";
 

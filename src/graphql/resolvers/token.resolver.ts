@@ -1,16 +1,10 @@
 import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 import { Role } from "../../domain/role.js";
 import type { CreatedToken, TokenInfo } from "../../auth/token.service.js";
-import { BadUserInputError } from "../../errors.js";
 import type { RequestContext } from "../context.js";
 import { CreateApiTokenInput } from "../types/token.inputs.js";
 import { Me } from "../types/me.type.js";
 import { ApiToken, NewApiToken } from "../types/token.types.js";
-
-function tokenId(id: string): number {
-  if (!/^\d{1,9}$/.test(id)) throw BadUserInputError.of([{ field: "id", message: `must be a token id (got "${id}")` }]);
-  return Number(id);
-}
 
 @Resolver()
 export class TokenResolver {
@@ -43,6 +37,6 @@ export class TokenResolver {
     description: "Revokes a token; it stops working at once on this replica, on others within seconds.",
   })
   revokeApiToken(@Ctx() { services }: RequestContext, @Arg("id", () => ID) id: string): Promise<TokenInfo> {
-    return services.tokens.revoke(tokenId(id));
+    return services.tokens.revoke(id);
   }
 }
