@@ -113,6 +113,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         config.supervisor.credentialsByHost.get(supervisorKey(address)) ?? config.supervisor.defaultCredentials,
       readTimeoutMs: config.supervisor.timeoutMs,
       controlTimeoutMs: config.supervisor.controlTimeoutMs,
+      maxResponseBytes: config.supervisor.maxResponseBytes,
       observe: ({ address, method, outcome, seconds }) => {
         metrics.supervisorCalls.inc({ supervisor: supervisorKey(address), method, outcome });
         metrics.supervisorCallSeconds.observe({ method }, seconds);

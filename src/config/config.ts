@@ -101,6 +101,12 @@ export interface Config {
     readonly pollIntervalSeconds: number;
     /** Polls in a row without an answer before a supervisord is reported unreachable. @default 3 */
     readonly unreachableAfterPolls: number;
+    /**
+     * A larger answer from a supervisord is refused (SUPERVISOR_UNAVAILABLE) and its
+     * connection dropped: a supervisord that lies cannot make Fleetvisor hold more.
+     * @default 16 MiB
+     */
+    readonly maxResponseBytes: number;
   };
   readonly redisUrl: string | undefined;
   readonly alerts: {
@@ -242,6 +248,7 @@ export function loadConfig(
       controlTimeoutMs: e.SUPERVISOR_CONTROL_TIMEOUT_MS,
       pollIntervalSeconds: e.SUPERVISOR_POLL_INTERVAL_SECONDS,
       unreachableAfterPolls: e.SUPERVISOR_UNREACHABLE_POLLS,
+      maxResponseBytes: e.SUPERVISOR_MAX_RESPONSE_BYTES,
     },
     redisUrl: e.REDIS_URL,
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },

@@ -101,6 +101,7 @@ export const variables = {
   SUPERVISOR_CONTROL_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
   SUPERVISOR_POLL_INTERVAL_SECONDS: integer(0, 3_600).default(5),
   SUPERVISOR_UNREACHABLE_POLLS: integer(1, 1_000).default(3),
+  SUPERVISOR_MAX_RESPONSE_BYTES: integer(256 * 1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   REDIS_URL: redisUrl.optional(),
   ALERT_WEBHOOK_URL: httpUrl.optional(),
   ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),

@@ -86,10 +86,19 @@ export function unexpectedAnswer(address: SupervisorAddress, method: string, exp
   );
 }
 
-export function responseTooLarge(address: SupervisorAddress, method: string): SupervisorUnavailable {
+export function responseTooLarge(
+  address: SupervisorAddress,
+  method: string,
+  limitBytes: number,
+): SupervisorUnavailable {
   return new SupervisorUnavailable(
     address,
     "protocol",
-    `supervisord at ${describeAddress(address)} answered ${method} with more than 16 MiB`,
+    `supervisord at ${describeAddress(address)} answered ${method} with more than ${describeBytes(limitBytes)} ` +
+      "(SUPERVISOR_MAX_RESPONSE_BYTES)",
   );
+}
+
+function describeBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }

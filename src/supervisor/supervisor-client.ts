@@ -28,13 +28,18 @@ export interface SupervisorClientOptions {
   readonly controlTimeoutMs: number;
   /** Open connections per supervisord, reused between calls. @default 4 */
   readonly maxSocketsPerHost?: number;
+  /**
+   * A larger answer is refused, and its connection dropped as soon as it passes the limit.
+   * @default 16 MiB
+   */
+  readonly maxResponseBytes?: number;
   /** Told of every call, for metrics. */
   readonly observe?: (call: { address: SupervisorAddress; method: string; outcome: string; seconds: number }) => void;
 }
 
 export type CallKind = "read" | "control";
 
-/** A larger answer is refused (the largest expected, a 64 KiB piece of a log, is far below). */
+/** The default answer cap: the largest expected, a 64 KiB piece of a log, is far below it. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /**
@@ -124,6 +129,7 @@ export class SupervisorClient {
 
   /** One XML-RPC call with the timeout of its kind. */
   call<T>(address: SupervisorAddress, method: string, params: readonly unknown[], kind: CallKind = "read"): Promise<T> {
+    const maxResponseBytes = this.options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     const timeoutMs = kind === "control" ? this.options.controlTimeoutMs : this.options.readTimeoutMs;
     const credentials = this.options.credentials(address);
     const body = serializer.serializeMethodCall(method, params);
@@ -163,8 +169,8 @@ export class SupervisorClient {
           let size = 0;
           response.on("data", (chunk: Buffer) => {
             size += chunk.length;
-            if (size > MAX_RESPONSE_BYTES) {
-              fail(responseTooLarge(address, method));
+            if (size > maxResponseBytes) {
+              fail(responseTooLarge(address, method, maxResponseBytes));
               request.destroy();
             } else chunks.push(chunk);
           });
