@@ -2,6 +2,7 @@ import { RegistryTables1764150000000 } from "./1764150000000-registry-tables.js"
 import { SupervisorObservations1764160000000 } from "./1764160000000-supervisor-observations.js";
 import { DeploymentIdentity1764180000000 } from "./1764180000000-deployment-identity.js";
 import { OwnTablesUtf8mb41764190000000 } from "./1764190000000-own-tables-utf8mb4.js";
+import { ReplicasAndHostObservations1764210000000 } from "./1764210000000-replicas-and-host-observations.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   SupervisorObservations1764160000000,
   DeploymentIdentity1764180000000,
   OwnTablesUtf8mb41764190000000,
+  ReplicasAndHostObservations1764210000000,
 ];

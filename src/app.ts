@@ -20,6 +20,7 @@ import { createMetrics } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
+import { HostObservations } from "./registry/host-observations.js";
 import { Observations } from "./registry/observations.js";
 import { ProcessReads } from "./registry/process-reads.js";
 import { RegistryAdmin } from "./registry/registry-admin.js";
@@ -171,18 +172,24 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       cleanup.unshift(() => webhook.stop());
     }
     cleanup.unshift(logAlerts(events, feed, logger));
+    // What each supervisord answered, kept on the watchers' pool, refreshed by every live answer.
+    const hostObservations = new HostObservations(databases.watchers, clock);
     const services: Services = {
       events,
       subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),
       processes,
       agents,
       registryAdmin: new RegistryAdmin(transitions, observations, clock),
+      hostObservations,
+      clock,
       watch,
       tokens: new TokenService(dataSource, {
         bootstrapAdminToken: config.auth.bootstrapAdminToken,
         cacheTtlMs: config.auth.tokenCacheTtlMs,
       }),
-      supervisors: new SupervisorService(supervisorClient),
+      supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
+        hostObservations.recordSoon(address, answer),
+      ),
       control: new ControlService(processes, transitions, supervisorClient, logger),
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };

@@ -9,6 +9,8 @@ import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { RegistryAdmin } from "../registry/registry-admin.js";
+import type { HostObservations } from "../registry/host-observations.js";
+import type { Clock } from "../clock.js";
 import type { SupervisorService } from "../supervisor/supervisor.service.js";
 import type { HostAnswers, LiveState } from "../supervisor/host-answers.js";
 import type { WatchService } from "../watch/watch.service.js";
@@ -18,6 +20,9 @@ export interface Services {
   readonly processes: ProcessReads;
   readonly agents: AgentLifecycle;
   readonly registryAdmin: RegistryAdmin;
+  /** What each supervisord last answered, for reads that accept an age. */
+  readonly hostObservations: HostObservations;
+  readonly clock: Clock;
   readonly events: EventLogService;
   readonly subscriptions: EventStreams;
   readonly tokens: TokenService;

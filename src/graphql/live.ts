@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
 import type { ProcessEntity } from "../db/process.entity.js";
+import { BadUserInputError } from "../errors.js";
+import type { HostObservation } from "../registry/host-observations.js";
 import type { ProcessFilter } from "../registry/process-reads.js";
 import {
   addressOf,
@@ -80,26 +82,52 @@ export async function startAsking(
   loaders.supervisorAnswers.prefetch(hosts.map(supervisorKey));
 }
 
+/** The most a caller may accept as the age of what was observed: a day. */
+export const MAX_AGE_SECONDS = 86_400;
+
+/** `maxAgeSeconds` checked: 0 (ask live) up to a day. */
+export function checkMaxAge(maxAgeSeconds: number): number {
+  if (!Number.isInteger(maxAgeSeconds) || maxAgeSeconds < 0 || maxAgeSeconds > MAX_AGE_SECONDS) {
+    throw BadUserInputError.of([
+      { field: "maxAgeSeconds", message: `must be between 0 and ${MAX_AGE_SECONDS} (got ${maxAgeSeconds})` },
+    ]);
+  }
+  return maxAgeSeconds;
+}
+
 /**
- * For a list: asks every supervisord the rows name that is not asked yet, and records
- * each row's live state (and, when the query reads it, its health) as soon as its host
- * answers, while the others are still answering. Resolves when all have answered (each
- * within its timeout), so that graphql-js then completes the rows without a promise per
- * field. A host that fails is recorded as such for its rows; it never fails the list.
+ * For a list: records each row's live state (and, when the query reads it, its health) as
+ * soon as its host's answer is in, while the others are still answering. With
+ * `maxAgeSeconds`, a supervisord observed at most that long ago (by the poller, its event
+ * listener's report, or any live answer) is not asked: its stored answer serves; only
+ * hosts whose observation is older, or missing, are asked, once each. Resolves when all
+ * are in (each within its timeout), so that graphql-js then completes the rows without a
+ * promise per field. A host that fails is recorded as such for its rows; it never fails
+ * the list.
  */
 export async function resolveLiveStates(
   rows: readonly ProcessEntity[],
-  filter: ProcessFilter,
+  filter: ProcessFilter | null,
   context: RequestContext,
-  options: { readonly health: boolean },
+  options: { readonly health: boolean; readonly maxAgeSeconds: number },
 ): Promise<void> {
   const { services, principal, loaders } = context;
   for (const row of rows) if (!addressOf(row)) loaders.liveStates.set(row, NO_SUPERVISOR);
   const byHost = groupBySupervisor(rows);
-  services.supervisors.rememberNamed(selectionOf(filter, principal), [...byHost.keys()]);
+  if (filter) services.supervisors.rememberNamed(selectionOf(filter, principal), [...byHost.keys()]);
+  const observed =
+    options.maxAgeSeconds > 0
+      ? await services.hostObservations
+          .since(
+            [...byHost.values()].map((group) => addressOf(group[0]!)!),
+            new Date(services.clock.now().getTime() - options.maxAgeSeconds * 1000),
+          )
+          // Nothing stored can be read: every host is asked live instead.
+          .catch(() => new Map<string, HostObservation>())
+      : new Map<string, HostObservation>();
   await Promise.all(
     [...byHost].map(async ([key, group]) => {
-      const answer = await loaders.supervisorAnswers.of(key);
+      const answer = observed.get(key) ?? (await loaders.supervisorAnswers.of(key));
       for (const row of group) {
         loaders.liveStates.set(row, liveStateFrom(row, answer));
         if (options.health) healthOf(row, context);

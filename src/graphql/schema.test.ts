@@ -19,9 +19,10 @@ describe("schema/schema.graphql", () => {
     };
     const query = schema.getQueryType();
     const mutation = schema.getMutationType();
-    expect([signature(query, "processes"), signature(query, "process")]).toEqual([
-      "processes(filter: ProcessFilter): [Process!]!",
-      "process(name: String!): Process",
+    expect([signature(query, "processes"), signature(query, "process"), signature(query, "processPage")]).toEqual([
+      "processes(filter: ProcessFilter, maxAgeSeconds: Int!): [Process!]!",
+      "process(name: String!, maxAgeSeconds: Int!): Process",
+      "processPage(filter: ProcessFilter, first: Int!, after: String, maxAgeSeconds: Int!): ProcessPage!",
     ]);
     expect(
       [

@@ -16,6 +16,19 @@ export interface ProcessFilter {
 }
 
 const MAX_FILTER_NAMES = 1000;
+/** The most rows one page holds. */
+export const MAX_PAGE_SIZE = 500;
+
+/** A page cursor: the last name of the page, opaque to callers. */
+export function cursorOf(name: string): string {
+  return Buffer.from(name, "utf8").toString("base64url");
+}
+
+function nameOfCursor(cursor: string): string | null {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
+  const name = Buffer.from(cursor, "base64url").toString("utf8");
+  return processNameProblem(name) === undefined ? name : null;
+}
 const MAX_PREFIX_LENGTH = 100;
 
 /** Reads of the registry, each limited to what the caller may see. */
@@ -25,6 +38,37 @@ export class ProcessReads {
   async list(filter: ProcessFilter, principal: Principal): Promise<ProcessEntity[]> {
     const query = this.filtered(filter, principal);
     return query ? rowsOf(query.orderBy("p.process_name", "ASC")) : [];
+  }
+
+  /**
+   * One page of what `filter` selects, in name order, after the process named by `after`
+   * (keyset paging: a row inserted meanwhile is on the page its name puts it, and no row
+   * is skipped or repeated). `first` is 1 to {@link MAX_PAGE_SIZE}.
+   */
+  async page(
+    filter: ProcessFilter,
+    principal: Principal,
+    first: number,
+    after: string | null,
+  ): Promise<{ rows: ProcessEntity[]; hasNextPage: boolean; totalCount: number }> {
+    const problems: InvalidField[] = [];
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
+      problems.push({ field: "first", message: `must be between 1 and ${MAX_PAGE_SIZE} (got ${first})` });
+    }
+    const afterName = after === null ? null : nameOfCursor(after);
+    if (after !== null && afterName === null) {
+      problems.push({ field: "after", message: "must be the endCursor of a previous page" });
+    }
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    const counted = this.filtered(filter, principal);
+    const paged = this.filtered(filter, principal);
+    if (!counted || !paged) return { rows: [], hasNextPage: false, totalCount: 0 };
+    if (afterName !== null) paged.andWhere("p.process_name > :afterName", { afterName });
+    const [rows, totalCount] = await Promise.all([
+      rowsOf(paged.orderBy("p.process_name", "ASC").limit(first + 1)),
+      counted.getCount(),
+    ]);
+    return { rows: rows.slice(0, first), hasNextPage: rows.length > first, totalCount };
   }
 
   /**

@@ -19,6 +19,8 @@ export interface HostSnapshot {
   readonly address: SupervisorAddress;
   readonly byProgram: ReadonlyMap<string, SupervisorProcessInfo>;
   readonly latencyMs: number;
+  /** When Fleetvisor received it (its own clock): now for a live answer, earlier for a stored one. */
+  readonly observedAt: Date;
 }
 
 /** The live side of one registry row, as the `supervisor` and `health` fields need it. */
@@ -26,6 +28,8 @@ export interface LiveState {
   readonly view: SupervisorView;
   /** Why there is no info, as the error the `supervisor` field reports. */
   readonly error?: AppError;
+  /** When the answer it comes from was received. */
+  readonly observedAt?: Date;
 }
 
 /**
@@ -100,7 +104,7 @@ export function liveStateFrom(process: ProcessEntity, answer: HostSnapshot | Err
   if (answer instanceof SupervisorFault) return { view: { kind: "unknown", reason: answer.message }, error: answer };
   if (answer instanceof Error) throw answer;
   const info = answer.byProgram.get(process.program);
-  if (info) return { view: { kind: "info", info } };
+  if (info) return { view: { kind: "info", info }, observedAt: answer.observedAt };
   const missing = new NotFoundError(
     `supervisord at ${describeAddress(answer.address)} has no program "${process.program}"`,
     {

@@ -1,3 +1,4 @@
+import { systemClock } from "../clock.js";
 import { describe, expect, it } from "vitest";
 import type { SupervisorClient } from "./supervisor-client.js";
 import { SupervisorFault, SupervisorUnavailable, type SupervisorAddress } from "./supervisor.errors.js";
@@ -18,6 +19,7 @@ function controlledAsk() {
     address: { host: key.split(":")[0]!, port: Number(key.split(":")[1]) },
     byProgram: new Map(),
     latencyMs: 1,
+    observedAt: new Date(0),
   });
   return {
     ask,
@@ -86,7 +88,7 @@ describe("HostAnswers", () => {
 });
 
 describe("SupervisorService.lastNamed", () => {
-  const service = () => new SupervisorService({} as SupervisorClient);
+  const service = () => new SupervisorService({} as SupervisorClient, systemClock);
 
   it("remembers the supervisords a selection named last, replacing what it named before", () => {
     const supervisors = service();
@@ -170,7 +172,7 @@ describe("SupervisorService.overview", () => {
       ],
       9002: [{ statename: "RUNNING" }, "4.2.5", [raw("api", "api", "RUNNING", 20, 51)]],
     });
-    const overview = await new SupervisorService(client).overview([
+    const overview = await new SupervisorService(client, systemClock).overview([
       row("web-b", "web-1", 9002, "api"),
       row("web-a2", "web-1", 9001, "python-server"),
       row("web-a1", "Web-1", 9001, "python-server"),
@@ -217,7 +219,7 @@ describe("SupervisorService.overview", () => {
       9002: [new SupervisorFault({ ...address, port: 9002 }, "UNKNOWN_METHOD", 1, ""), "4.2.5", []],
       9003: [{ statename: "RUNNING" }, "4.2.5", [{ name: "half a struct" }]],
     });
-    const overview = await new SupervisorService(client).overview([
+    const overview = await new SupervisorService(client, systemClock).overview([
       row("a", "127.0.0.1", 9001, "python-server"),
       row("b", "127.0.0.1", 9002, "python-server"),
       row("c", "127.0.0.1", 9003, "python-server"),

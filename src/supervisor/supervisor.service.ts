@@ -1,3 +1,4 @@
+import type { Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, NotFoundError, type AppError, type InvalidField } from "../errors.js";
 import { unexpectedAnswer } from "./fault-mapping.js";
@@ -88,6 +89,9 @@ export function joinRegistry(status: SupervisordStatus, rows: readonly ProcessEn
   };
 }
 
+/** Why a supervisord gave no usable answer. */
+export type SupervisorAnswerError = SupervisorUnavailable | SupervisorFault;
+
 /**
  * Reads of supervisord for the GraphQL layer: a request's answers (each host once, all
  * hosts in parallel), supervisord's own status, and log tails.
@@ -95,16 +99,33 @@ export function joinRegistry(status: SupervisordStatus, rows: readonly ProcessEn
 export class SupervisorService {
   private readonly named = new Map<string, readonly string[]>();
 
-  constructor(readonly client: SupervisorClient) {}
+  constructor(
+    readonly client: SupervisorClient,
+    private readonly clock: Clock,
+    /** Told of every whole answer (or why there was none), to keep what was observed current. */
+    private readonly onAnswer: (
+      address: SupervisorAddress,
+      answer: HostSnapshot | SupervisorAnswerError,
+    ) => void = () => undefined,
+  ) {}
 
+  /** `getAllProcessInfo` of one supervisord, now. */
   async snapshot(address: SupervisorAddress): Promise<HostSnapshot> {
     const started = performance.now();
-    const processes = await this.client.getAllProcessInfo(address);
-    return {
-      address,
-      byProgram: new Map(processes.map((info) => [info.program, info])),
-      latencyMs: performance.now() - started,
-    };
+    try {
+      const processes = await this.client.getAllProcessInfo(address);
+      const snapshot = {
+        address,
+        byProgram: new Map(processes.map((info) => [info.program, info])),
+        latencyMs: performance.now() - started,
+        observedAt: this.clock.now(),
+      };
+      this.onAnswer(address, snapshot);
+      return snapshot;
+    } catch (error) {
+      if (error instanceof SupervisorUnavailable || error instanceof SupervisorFault) this.onAnswer(address, error);
+      throw error;
+    }
   }
 
   /** A request's answers from supervisord (see {@link HostAnswers}). */

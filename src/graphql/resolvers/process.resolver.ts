@@ -1,5 +1,5 @@
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
-import { Arg, Authorized, Ctx, FieldResolver, Info, Int, Query, Resolver, Root } from "type-graphql";
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+import { Arg, Args, Authorized, Ctx, FieldResolver, Info, Int, Query, Resolver, Root } from "type-graphql";
 import { Role } from "../../domain/role.js";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import type { ProcessHealth as ProcessHealthValue } from "../../health/health.js";
@@ -8,13 +8,15 @@ import type { SupervisorProcessInfo } from "../../supervisor/supervisor-state.js
 import { MAX_LOG_BYTES } from "../../supervisor/supervisor.service.js";
 import { type LiveState } from "../../supervisor/host-answers.js";
 import type { RequestContext } from "../context.js";
-import { healthOf, liveStateOf, resolveLiveStates, startAsking } from "../live.js";
+import { checkMaxAge, healthOf, liveStateOf, resolveLiveStates, startAsking } from "../live.js";
+import { cursorOf, MAX_PAGE_SIZE } from "../../registry/process-reads.js";
+import { ProcessPage } from "../types/process-page.type.js";
+import { ProcessArgs, ProcessesArgs, ProcessPageArgs } from "../types/process-query.args.js";
 import { LogStream, ProcessHealth } from "../types/enums.js";
-import { ProcessFilter } from "../types/process.inputs.js";
 import { Process } from "../types/process.type.js";
 import { LogChunk, SupervisorProcess } from "../types/supervisor.types.js";
 
-function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
+function toSupervisorProcess(info: SupervisorProcessInfo, observedAt: Date): SupervisorProcess {
   return {
     program: info.program,
     state: info.state,
@@ -29,6 +31,7 @@ function toSupervisorProcess(info: SupervisorProcessInfo): SupervisorProcess {
     exitStatus: info.exitStatus,
     spawnError: info.spawnError || null,
     description: info.description,
+    observedAt,
   };
 }
 
@@ -46,6 +49,16 @@ function toLogChunk(read: LogRead, fromEnd: boolean): LogChunk {
 /** Fields of Process that need supervisord. */
 const LIVE_FIELDS = new Set(["supervisor", "health", "healthReasons"]);
 const HEALTH_FIELDS = new Set(["health", "healthReasons"]);
+
+/** The part of a query that selects `field` under the resolved object (as a resolve info). */
+function selectionOf(info: GraphQLResolveInfo, field: string): GraphQLResolveInfo | null {
+  const nodes = info.fieldNodes.flatMap((node) =>
+    (node.selectionSet?.selections ?? []).filter(
+      (selection): selection is FieldNode => selection.kind === Kind.FIELD && selection.name.value === field,
+    ),
+  );
+  return nodes.length > 0 ? { ...info, fieldNodes: nodes } : null;
+}
 
 /** Whether the query selects any of `fields` on the resolved objects (through fragments too). */
 function selects(info: GraphQLResolveInfo, fields: ReadonlySet<string>): boolean {
@@ -66,30 +79,63 @@ function selects(info: GraphQLResolveInfo, fields: ReadonlySet<string>): boolean
 @Resolver(() => Process)
 export class ProcessResolver {
   @Authorized(Role.VIEWER, Role.AGENT)
-  @Query(() => [Process], { description: "Processes in the registry, ordered by name. Agents see only their own." })
+  @Query(() => [Process], {
+    description: "Processes in the registry, ordered by name. A token bound to a pattern sees only its own.",
+  })
   async processes(
     @Ctx() context: RequestContext,
     @Info() info: GraphQLResolveInfo,
-    @Arg("filter", () => ProcessFilter, { nullable: true }) filter?: ProcessFilter | null,
+    @Args(() => ProcessesArgs) { filter, maxAgeSeconds }: ProcessesArgs,
   ): Promise<ProcessEntity[]> {
+    checkMaxAge(maxAgeSeconds);
     const live = selects(info, LIVE_FIELDS);
-    // With live fields, supervisord is asked while the rows are still on their way.
-    const asking = live ? startAsking(filter ?? {}, context) : undefined;
+    // Asked live, supervisord is asked while the rows are still on their way.
+    const asking = live && maxAgeSeconds === 0 ? startAsking(filter ?? {}, context) : undefined;
     const rows = await context.services.processes.list(filter ?? {}, context.principal);
     if (live) {
       await asking;
-      await resolveLiveStates(rows, filter ?? {}, context, { health: selects(info, HEALTH_FIELDS) });
+      await resolveLiveStates(rows, filter ?? {}, context, { health: selects(info, HEALTH_FIELDS), maxAgeSeconds });
     }
     return rows;
   }
 
   @Authorized(Role.VIEWER, Role.AGENT)
+  @Query(() => ProcessPage, {
+    description: `Processes a page at a time, ordered by name (at most ${MAX_PAGE_SIZE} a page). Asked live, only the page's supervisords are asked.`,
+  })
+  async processPage(
+    @Ctx() context: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+    @Args(() => ProcessPageArgs) { filter, first, after, maxAgeSeconds }: ProcessPageArgs,
+  ): Promise<ProcessPage> {
+    checkMaxAge(maxAgeSeconds);
+    const page = await context.services.processes.page(filter ?? {}, context.principal, first, after ?? null);
+    const nodes = selectionOf(info, "nodes");
+    if (nodes && selects(nodes, LIVE_FIELDS)) {
+      await resolveLiveStates(page.rows, null, context, { health: selects(nodes, HEALTH_FIELDS), maxAgeSeconds });
+    }
+    const last = page.rows.at(-1);
+    return {
+      nodes: page.rows,
+      endCursor: last ? cursorOf(last.name) : null,
+      hasNextPage: page.hasNextPage,
+      totalCount: page.totalCount,
+    };
+  }
+
+  @Authorized(Role.VIEWER, Role.AGENT)
   @Query(() => Process, { nullable: true, description: "One process by name; null when there is none." })
-  process(
-    @Ctx() { services, principal }: RequestContext,
-    @Arg("name", () => String) name: string,
+  async process(
+    @Ctx() context: RequestContext,
+    @Info() info: GraphQLResolveInfo,
+    @Args(() => ProcessArgs) { name, maxAgeSeconds }: ProcessArgs,
   ): Promise<ProcessEntity | null> {
-    return services.processes.get(name, principal);
+    checkMaxAge(maxAgeSeconds);
+    const row = await context.services.processes.get(name, context.principal);
+    if (row && maxAgeSeconds > 0 && selects(info, LIVE_FIELDS)) {
+      await resolveLiveStates([row], null, context, { health: selects(info, HEALTH_FIELDS), maxAgeSeconds });
+    }
+    return row;
   }
 
   @FieldResolver(() => SupervisorProcess, {
@@ -104,7 +150,7 @@ export class ProcessResolver {
   ): SupervisorProcess | null | Promise<SupervisorProcess | null> {
     const fromLive = (live: LiveState): SupervisorProcess | null => {
       if (live.error) throw live.error;
-      return live.view.kind === "info" ? toSupervisorProcess(live.view.info) : null;
+      return live.view.kind === "info" ? toSupervisorProcess(live.view.info, live.observedAt ?? new Date()) : null;
     };
     const live = liveStateOf(process, context);
     return live instanceof Promise ? live.then(fromLive) : fromLive(live);

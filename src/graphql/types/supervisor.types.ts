@@ -36,6 +36,13 @@ export class SupervisorProcess {
 
   @Field(() => String, { description: "supervisord's one-line description (pid and uptime, or when it stopped)." })
   description!: string;
+
+  @Field(() => DateTimeISOResolver, {
+    description:
+      "When Fleetvisor received this answer from supervisord: now when asked live, earlier when served from what " +
+      "was observed (maxAgeSeconds).",
+  })
+  observedAt!: Date;
 }
 
 @ObjectType({

@@ -1,0 +1,188 @@
+import type { Clock } from "../clock.js";
+import type { Database } from "../db/database.js";
+import { dateOf } from "./process-rows.js";
+import type { HostSnapshot } from "../supervisor/host-answers.js";
+import {
+  FAULT_NAMES,
+  SupervisorFault,
+  SupervisorUnavailable,
+  type SupervisorAddress,
+  type UnavailableReason,
+} from "../supervisor/supervisor.errors.js";
+import type { SupervisorProcessInfo } from "../supervisor/supervisor-state.js";
+
+/** What a supervisord answered as a whole, when, or why it could not answer. */
+export type HostObservation = HostSnapshot | SupervisorUnavailable | SupervisorFault;
+
+interface HostRow {
+  host: string;
+  port: number | string;
+  observed_at: Date | string | null;
+  programs: string | null;
+  error: string | null;
+  error_code: string | null;
+  listener_at?: Date | string | null;
+}
+
+/** A program's info as stored (dates as ISO text). */
+type StoredInfo = Omit<SupervisorProcessInfo, "startedAt" | "stoppedAt" | "now"> & {
+  startedAt: string | null;
+  stoppedAt: string | null;
+  now: string;
+};
+
+const TABLE = "fleetvisor_supervisor_hosts";
+
+/**
+ * What each supervisord last answered as a whole (`fleetvisor_supervisor_hosts`): written
+ * by the poller, by every live answer a request got, and (its time only) by the event
+ * listener's reports; read by queries that accept an answer up to some age, so that a
+ * dashboard does not send every viewer's every query to production supervisords.
+ */
+export class HostObservations {
+  /** Per host, the newest observation still to be written (see {@link recordSoon}). */
+  private readonly pending = new Map<string, { address: SupervisorAddress; observation: HostObservation; at: Date }>();
+  private readonly writing = new Set<string>();
+
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Stores what `address` answered (or why not), observed at `at`. */
+  async record(address: SupervisorAddress, observation: HostObservation, at: Date = this.clock.now()): Promise<void> {
+    const fields =
+      observation instanceof Error
+        ? {
+            observed_at: at,
+            programs: null,
+            error: observation.message.slice(0, 1000),
+            error_code: codeOf(observation),
+          }
+        : {
+            observed_at: at,
+            programs: JSON.stringify([...observation.byProgram.values()]),
+            error: null,
+            error_code: null,
+          };
+    await this.upsert(address, fields);
+  }
+
+  /**
+   * Stores an answer a request got, off the request's path: per host, one write at a time,
+   * and of the answers that came meanwhile only the newest. A write that fails is dropped
+   * (what was observed is a cache; a read that finds nothing fresh asks live).
+   */
+  recordSoon(address: SupervisorAddress, observation: HostObservation): void {
+    const key = keyOf(address);
+    this.pending.set(key, { address, observation, at: this.clock.now() });
+    if (!this.writing.has(key)) void this.drain(key);
+  }
+
+  private async drain(key: string): Promise<void> {
+    this.writing.add(key);
+    try {
+      for (let next = this.pending.get(key); next; next = this.pending.get(key)) {
+        this.pending.delete(key);
+        await this.record(next.address, next.observation, next.at).catch(() => undefined);
+      }
+    } finally {
+      this.writing.delete(key);
+    }
+  }
+
+  /** The event listener of `address` reported at `at`. */
+  async noteListener(address: SupervisorAddress, at: Date = this.clock.now()): Promise<void> {
+    await this.upsert(address, { listener_at: at });
+  }
+
+  /**
+   * The stored observations of `addresses` made at or after `since`; addresses without one
+   * (never observed, or older) are left out.
+   */
+  async since(addresses: readonly SupervisorAddress[], since: Date): Promise<Map<string, HostObservation>> {
+    const found = new Map<string, HostObservation>();
+    if (addresses.length === 0) return found;
+    const rows = await this.rows(addresses, "h.observed_at >= :since", { since });
+    for (const row of rows) {
+      const observedAt = dateOf(row.observed_at);
+      if (!observedAt) continue;
+      const address = { host: row.host, port: Number(row.port) };
+      found.set(keyOf(address), fromRow(address, row, observedAt));
+    }
+    return found;
+  }
+
+  /** Of `addresses`, those whose event listener reported at or after `since`. */
+  async listenersSince(addresses: readonly SupervisorAddress[], since: Date): Promise<Set<string>> {
+    if (addresses.length === 0) return new Set();
+    const rows = await this.rows(addresses, "h.listener_at >= :since", { since });
+    return new Set(rows.map((row) => keyOf({ host: row.host, port: Number(row.port) })));
+  }
+
+  private async rows(
+    addresses: readonly SupervisorAddress[],
+    condition: string,
+    parameters: Record<string, unknown>,
+  ): Promise<HostRow[]> {
+    const hosts = [...new Set(addresses.map((a) => a.host))];
+    const wanted = new Set(addresses.map(keyOf));
+    const rows = (await this.database.dataSource
+      .createQueryBuilder()
+      .select(["h.host AS host", "h.port AS port", "h.observed_at AS observed_at", "h.programs AS programs"])
+      .addSelect(["h.error AS error", "h.error_code AS error_code"])
+      .from(TABLE, "h")
+      .where("h.host IN (:...hosts)", { hosts })
+      .andWhere(condition, parameters)
+      .getRawMany()) as HostRow[];
+    // Hosts are matched case-insensitively, as the registry's rows are grouped.
+    return rows.filter((row) => wanted.has(keyOf({ host: row.host, port: Number(row.port) })));
+  }
+
+  private async upsert(address: SupervisorAddress, fields: Record<string, unknown>): Promise<void> {
+    const { dataSource } = this.database;
+    await this.database.write(async () => {
+      const updated = await dataSource
+        .createQueryBuilder()
+        .update(TABLE)
+        .set(fields)
+        .where("host = :host AND port = :port", address)
+        .execute();
+      if (updated.affected) return;
+      await dataSource
+        .createQueryBuilder()
+        .insert()
+        .into(TABLE)
+        .values({ host: address.host, port: address.port, ...fields })
+        .orIgnore() // another replica inserted it first; its observation is as good
+        .execute();
+    });
+  }
+}
+
+function keyOf(address: SupervisorAddress): string {
+  return `${address.host.toLowerCase()}:${address.port}`;
+}
+
+function codeOf(error: SupervisorUnavailable | SupervisorFault): string {
+  return error instanceof SupervisorFault ? `fault:${error.faultCode}` : `unavailable:${error.reason}`;
+}
+
+function fromRow(address: SupervisorAddress, row: HostRow, observedAt: Date): HostObservation {
+  if (row.programs !== null) {
+    const infos = (JSON.parse(row.programs) as StoredInfo[]).map((info): SupervisorProcessInfo => ({
+      ...info,
+      startedAt: info.startedAt === null ? null : new Date(info.startedAt),
+      stoppedAt: info.stoppedAt === null ? null : new Date(info.stoppedAt),
+      now: new Date(info.now),
+    }));
+    return { address, byProgram: new Map(infos.map((info) => [info.program, info])), latencyMs: 0, observedAt };
+  }
+  const [kind, detail = ""] = (row.error_code ?? "unavailable:unreachable").split(":");
+  const message = row.error ?? "supervisord did not answer";
+  if (kind === "fault") {
+    const faultCode = Number(detail);
+    return new SupervisorFault(address, FAULT_NAMES[faultCode] ?? "UNKNOWN", faultCode, "", message);
+  }
+  return new SupervisorUnavailable(address, detail as UnavailableReason, message);
+}
