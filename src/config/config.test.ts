@@ -202,6 +202,23 @@ describe("loadConfig", () => {
     expect(config.supervisor.credentialsByHost.get("sv-2:9102")).toEqual({ username: "c", password: "d" });
   });
 
+  it("takes a credentials file alone, without SUPERVISOR_PASSWORD, even beside a default username", () => {
+    const path = tempFile(JSON.stringify({ "sv-1:9101": { username: "a", password: "b" } }));
+    for (const env of [
+      { ...BASE, SUPERVISOR_CREDENTIALS_FILE: path },
+      // What docker-compose.yml passes when .env gives only the file: the guide's `admin`, no password.
+      { ...BASE, SUPERVISOR_CREDENTIALS_FILE: path, SUPERVISOR_USERNAME: "admin", SUPERVISOR_PASSWORD: "" },
+    ]) {
+      const config = loadConfig(env);
+      expect(config.supervisor.defaultCredentials).toBeUndefined();
+      expect(config.supervisor.credentialsByHost.get("sv-1:9101")).toEqual({ username: "a", password: "b" });
+    }
+    // A password still needs its username, file or not.
+    expect(problems({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: path, SUPERVISOR_PASSWORD: "pw" })).toEqual([
+      "SUPERVISOR_USERNAME must be set when SUPERVISOR_PASSWORD is",
+    ]);
+  });
+
   it("names what is wrong with a credentials file without showing its passwords", () => {
     expect(problems({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: "/nonexistent/creds.json" })).toEqual([
       "SUPERVISOR_CREDENTIALS_FILE cannot be read: ENOENT /nonexistent/creds.json",

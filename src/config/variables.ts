@@ -136,7 +136,10 @@ export function crossProblems(env: Partial<Env>): { variable: string; message: s
       message: `must be greater than HEARTBEAT_INTERVAL_SECONDS (${env.HEARTBEAT_INTERVAL_SECONDS})`,
     });
   }
-  if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
+  // A default username alone is no default pair; next to a credentials file it is allowed
+  // (compose files default the guide's `admin`), and the file is then the only source.
+  const usernameAloneWithFile = env.SUPERVISOR_PASSWORD === undefined && env.SUPERVISOR_CREDENTIALS_FILE !== undefined;
+  if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined) && !usernameAloneWithFile) {
     const [missing, present] =
       env.SUPERVISOR_USERNAME === undefined
         ? ["SUPERVISOR_USERNAME", "SUPERVISOR_PASSWORD"]
