@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config.js";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "./config.js";
 import { closestName, editDistance } from "./unknown-variables.js";
 
 const BASE = { DATABASE_URL: "mysql://fleet:s3cret@db.internal:3307/fleetvisor" };
@@ -87,6 +87,7 @@ describe("loadConfig", () => {
       ALERT_WEBHOOK_URL: "https://alerts.example/hook",
       MIGRATE_ON_START: "false",
       NODE_ENV: "production",
+      METRICS_TOKEN: "a-long-enough-metrics-token",
     });
     expect(config).toMatchObject({
       http: { host: "127.0.0.1", port: 0 },
@@ -98,6 +99,7 @@ describe("loadConfig", () => {
         pollIntervalSeconds: 2,
       },
       redisUrl: "redis://127.0.0.1:6379",
+      metrics: { token: "a-long-enough-metrics-token" },
       alerts: { webhookUrl: "https://alerts.example/hook", webhookTimeoutMs: 5000 },
       migrateOnStart: false,
       production: true,
@@ -172,13 +174,16 @@ describe("loadConfig", () => {
     const found = problems({
       DATABASE_URL: "mysql://u:hunter2@",
       FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: "short-secret",
+      METRICS_TOKEN: "short metrics",
       PORT: "x",
     });
     const text = found.join("\n");
     expect(text).toContain("DATABASE_URL");
     expect(text).toContain("FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN must be at least 16 characters");
+    expect(text).toContain("METRICS_TOKEN must be at least 16 characters");
     expect(text).not.toContain("hunter2");
     expect(text).not.toContain("short-secret");
+    expect(text).not.toContain("short metrics");
   });
 
   it("refuses credentials in the webhook URL, and echoes neither it nor REDIS_URL", () => {
@@ -327,6 +332,13 @@ describe("loadConfig", () => {
         "  - SUPERVISOR_PASWORD is not a Fleetvisor variable and is ignored; did you mean SUPERVISOR_PASSWORD?",
     );
     expect(error.message).not.toContain("hunter2-secret");
+  });
+
+  it("names every variable it reads in CONFIG_VARIABLES", () => {
+    expect(CONFIG_VARIABLES).toContain("DATABASE_URL");
+    expect(CONFIG_VARIABLES).toContain("METRICS_TOKEN");
+    expect(CONFIG_VARIABLES).toContain("SUPERVISOR_CREDENTIALS_FILE");
+    expect(new Set(CONFIG_VARIABLES).size).toBe(CONFIG_VARIABLES.length);
   });
 
   it("returns a frozen configuration", () => {
