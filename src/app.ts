@@ -205,6 +205,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       authenticate: (token) => services.tokens.authenticate(token),
       readiness,
       metrics: metrics.registry,
+      metricsToken: config.metrics.token,
       production: config.production,
       logger,
     }).catch((error: unknown) => {

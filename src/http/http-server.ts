@@ -9,6 +9,7 @@ import type { Logger } from "../logger.js";
 import { withDatabaseOutage, type Authenticate } from "./bearer-auth.js";
 import { startGraphQLHttp } from "./graphql-http.js";
 import { protectWithArmor } from "./request-limits.js";
+import { serveMetrics } from "./metrics-endpoint.js";
 import { sendJson } from "./send-json.js";
 import { dashboardFiles } from "./static-files.js";
 import { startWsTransport } from "./ws-transport.js";
@@ -32,6 +33,8 @@ export interface HttpServerOptions {
   readonly readiness: () => Promise<Readiness>;
   /** Served at `/metrics` (Prometheus text format). */
   readonly metrics: Registry;
+  /** When set, `/metrics` requires `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken?: string | undefined;
   readonly production: boolean;
   readonly logger: Logger;
   /**
@@ -115,9 +118,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         });
       }
       case "/metrics":
-        res.setHeader("content-type", options.metrics.contentType);
-        res.end(await options.metrics.metrics());
-        return;
+        return serveMetrics(req, res, options.metrics, options.metricsToken);
       default:
         if (req.method === "GET" && (await dashboard.serve(url.pathname, res))) return;
         return sendJson(res, 404, { error: `no such path: ${url.pathname}` });
