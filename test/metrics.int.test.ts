@@ -115,3 +115,79 @@ describe("/metrics behind METRICS_TOKEN", () => {
     expect(logLines.join("\n")).not.toContain("not-the-metrics-token");
   });
 });
+
+describe("fleet-state gauges", () => {
+  it("count processes by health as the process starts and stops", async () => {
+    // Not started: the first polls see it STOPPED.
+    await untilGauges("the process counted as stopped", {
+      'fleetvisor_processes{health="STOPPED"}': 1,
+      'fleetvisor_processes{health="HEALTHY"}': 0,
+    });
+
+    await app.admin.data(`mutation { startProcess(name: "${NAME}") { status } }`);
+    const running = await untilGauges("the started process counted as healthy", {
+      'fleetvisor_processes{health="HEALTHY"}': 1,
+      'fleetvisor_processes{health="STOPPED"}': 0,
+    });
+    // Every health has a sample, so that a graph has no gap where a count is 0.
+    for (const health of ["STARTING", "STOPPING", "UNRESPONSIVE", "ORPHANED", "CRASHED", "UNREACHABLE", "UNKNOWN"]) {
+      expect(sample(running, "fleetvisor_processes", { health }), health).toBe(0);
+    }
+    // The API, asking supervisord live, agrees.
+    const live = await viewer.http.data<{ process: { health: string } }>(`{ process(name: "${NAME}") { health } }`);
+    expect(live.process.health).toBe("HEALTHY");
+
+    await app.admin.data(`mutation { stopProcess(name: "${NAME}") { status } }`);
+    await untilGauges("the stopped process counted as stopped again", {
+      'fleetvisor_processes{health="STOPPED"}': 1,
+      'fleetvisor_processes{health="HEALTHY"}': 0,
+    });
+  });
+
+  it("count open subscriptions as they open and close", async () => {
+    await untilGauges("no subscription", { fleetvisor_open_subscriptions: 0 });
+    const ws = connectWs(app.url, viewer.token);
+    try {
+      await ws.connected;
+      const query = `subscription { processChanged(names: ["${NAME}"]) { kind } }`;
+      const first = ws.client.subscribe(
+        { query },
+        { next: () => undefined, error: () => undefined, complete: () => undefined },
+      );
+      await untilGauges("one subscription", { fleetvisor_open_subscriptions: 1 });
+      ws.subscribe(query);
+      await untilGauges("two subscriptions", { fleetvisor_open_subscriptions: 2 });
+      // A query over the same socket answers once: it is no subscription.
+      await ws.client.iterate({ query: `{ me { role } }` }).next();
+      expect(sample(await scrape(), "fleetvisor_open_subscriptions")).toBe(2);
+
+      first();
+      await untilGauges("one subscription after the other completed", { fleetvisor_open_subscriptions: 1 });
+    } finally {
+      await ws.dispose();
+    }
+    await untilGauges("none once the socket closed", { fleetvisor_open_subscriptions: 0 });
+  });
+
+  it("count supervisords that answer the polls and that do not", async () => {
+    await untilGauges("the supervisord reachable", {
+      'fleetvisor_supervisors{state="reachable"}': 1,
+      'fleetvisor_supervisors{state="unreachable"}': 0,
+    });
+    supervisord.pause();
+    try {
+      await untilGauges("the frozen supervisord unreachable, and its process with it", {
+        'fleetvisor_supervisors{state="reachable"}': 0,
+        'fleetvisor_supervisors{state="unreachable"}': 1,
+        'fleetvisor_processes{health="UNREACHABLE"}': 1,
+      });
+    } finally {
+      supervisord.resume();
+    }
+    await untilGauges("the supervisord reachable again", {
+      'fleetvisor_supervisors{state="reachable"}': 1,
+      'fleetvisor_supervisors{state="unreachable"}': 0,
+      'fleetvisor_processes{health="UNREACHABLE"}': 0,
+    });
+  });
+});

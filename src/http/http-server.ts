@@ -12,7 +12,7 @@ import { protectWithArmor } from "./request-limits.js";
 import { serveMetrics } from "./metrics-endpoint.js";
 import { sendJson } from "./send-json.js";
 import { dashboardFiles } from "./static-files.js";
-import { startWsTransport } from "./ws-transport.js";
+import { startWsTransport, type WsTransport } from "./ws-transport.js";
 
 const GRAPHQL_PATH = "/graphql";
 /** How long running requests may take to finish once stopping. */
@@ -49,6 +49,8 @@ export interface RunningHttpServer {
   /** e.g. `http://127.0.0.1:4000` */
   readonly url: string;
   readonly port: number;
+  /** Subscriptions open over WebSocket now; see {@link WsTransport.openSubscriptions}. */
+  openSubscriptions(): number;
   /** Stops accepting, lets running requests finish (bounded), closes every WebSocket. */
   stop(): Promise<void>;
 }
@@ -137,6 +139,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
+    openSubscriptions: () => ws.openSubscriptions(),
     // Apollo's drain plugins close the WebSockets and let running requests finish.
     stop: () => graphql.stop(),
   };
