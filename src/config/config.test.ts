@@ -262,6 +262,7 @@ describe("loadConfig", () => {
     ["LOG_LEVL", "LOG_LEVEL"],
     ["MIGRATE_ON_STARTUP", "MIGRATE_ON_START"],
     ["TOKEN_CACHE_TTL", "TOKEN_CACHE_TTL_MS"],
+    ["METRICS_TOKN", "METRICS_TOKEN"],
   ])("warns about %s, suggesting %s, without showing its value", (variable, suggestion) => {
     const config = loadConfig({ ...BASE, [variable]: "value-never-shown" });
     expect(config.unknownVariables).toEqual([
