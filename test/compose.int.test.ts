@@ -1,11 +1,10 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
 import {
   environmentOf,
   interpolate,
@@ -16,6 +15,7 @@ import {
 } from "./support/deployment-files.js";
 import { GraphQLHttpClient } from "./support/graphql-client.js";
 import { freePort } from "./support/supervisord.js";
+import { tempDir } from "./support/temp-dir.js";
 import { until } from "./support/wait.js";
 
 /**
@@ -141,15 +141,17 @@ function startContainer(name: string, service: ComposeService, entry: FleetEntry
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "fv-compose-"));
+  // Removed when the file ends (test/setup.ts): it holds agent tokens.
+  work = tempDir("compose");
   tokenDir = join(work, "tokens");
   db = await createTestDatabase("compose");
-  // A replica's environment from the compose file; only where the database and Redis are differs.
+  // A replica's environment from the compose file; only where the database and Redis are
+  // differs (the embedded database, when the run is on it, serves one replica: no Redis).
   const replica = environmentOf(compose.services["fleetvisor-1"]!, DOT_ENV);
   app = await startTestApp(db.url, {
     ...replica,
     DATABASE_URL: db.url,
-    REDIS_URL: "redis://127.0.0.1:6379",
+    REDIS_URL: onMysql ? "redis://127.0.0.1:6379" : "",
     SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
   });
   localFleet = await Promise.all(
@@ -176,7 +178,6 @@ afterAll(async () => {
   );
   await app?.stop();
   await db?.drop();
-  if (work) rmSync(work, { recursive: true, force: true });
 }, 30_000);
 
 describe("the seed (deploy/seed_fleet.py)", () => {

@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CONFIG_VARIABLES, loadConfig } from "../src/config/config.js";
 import { MAX_BODY_BYTES } from "../src/http/request-limits.js";
 import {
@@ -18,6 +17,7 @@ import {
   variablesIn,
   type ComposeService,
 } from "./support/deployment-files.js";
+import { tempDir } from "./support/temp-dir.js";
 
 /**
  * No Docker engine runs where the tests run, so the deployment is checked as files: the
@@ -52,11 +52,6 @@ function mounts(service: ComposeService): { source: string; target: string; read
     return { source, target, readOnly: mode === "ro" };
   });
 }
-
-const temporary: string[] = [];
-afterAll(() => {
-  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
-});
 
 describe("docker-compose.yml", () => {
   it("runs more than one replica, with Redis, against MySQL, behind one address", () => {
@@ -131,9 +126,7 @@ describe("docker-compose.yml", () => {
   });
 
   it("needs no SUPERVISOR_PASSWORD for Fleetvisor when a credentials file is given", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fv-deployment-"));
-    temporary.push(dir);
-    const file = join(dir, "supervisor-credentials.json");
+    const file = join(tempDir("deployment"), "supervisor-credentials.json");
     writeFileSync(file, JSON.stringify({ "domaeka-server-test-01:9101": { username: "admin", password: "x" } }));
     const withFile = {
       MYSQL_PASSWORD: DOT_ENV.MYSQL_PASSWORD,
