@@ -16,7 +16,7 @@ import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/
 import { ensureCanListen, listenError } from "./http/listen-check.js";
 import { ControlService } from "./control/control.service.js";
 import { createLogger, type Logger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
+import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
@@ -31,6 +31,7 @@ import { SupervisorService } from "./supervisor/supervisor.service.js";
 import { supervisorKey } from "./supervisor/host-answers.js";
 import { logAlerts } from "./watch/alert-log.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
+import { FleetState } from "./watch/fleet-state.js";
 import { SupervisorPoller } from "./watch/supervisor-poller.js";
 import { WatchService } from "./watch/watch.service.js";
 
@@ -143,18 +144,19 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       },
       clock,
     );
+    const poller = new SupervisorPoller(
+      watcherProcesses,
+      watcherObservations,
+      supervisorClient,
+      { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
+      logger,
+      clock,
+    );
     const watch = new WatchService(
       processes,
       new HeartbeatWatchdog(background, watcherTransitions, health, clock, config.heartbeat.staleSeconds),
       observations,
-      new SupervisorPoller(
-        watcherProcesses,
-        watcherObservations,
-        supervisorClient,
-        { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
-        logger,
-        clock,
-      ),
+      poller,
       {
         heartbeatStaleSeconds: config.heartbeat.staleSeconds,
         heartbeatCheckIntervalSeconds: config.heartbeat.checkIntervalSeconds,
@@ -212,12 +214,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       authenticate: (token) => services.tokens.authenticate(token),
       readiness,
       metrics: metrics.registry,
+      metricsToken: config.metrics.token,
       production: config.production,
       logger,
     }).catch((error: unknown) => {
       throw listenError(error, config.http.host, config.http.port);
     });
     logger.info({ url: `${http.url}/graphql` }, "fleetvisor is listening");
+    // Read at each scrape from what the watchers and the WebSocket transport keep.
+    const fleetState = new FleetState(watcherObservations, config.heartbeat.staleSeconds, clock);
+    registerFleetGauges(metrics, {
+      processesByHealth: () => fleetState.processesByHealth(),
+      supervisors: () => poller.reachability(),
+      openSubscriptions: () => http.openSubscriptions(),
+    });
     watch.start();
     cleanup.unshift(() => watch.stop());
 

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** Prometheus metrics of one Fleetvisor process, served at `/metrics`. */
 export interface Metrics {
@@ -28,4 +28,64 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Where the fleet-state gauges read their values at each scrape. Each must be cheap: it
+ * reads what the watchers and the WebSocket transport already keep, never asks a
+ * supervisord.
+ */
+export interface FleetStateSources {
+  /** Processes by health (every health named); rejects when that cannot be read now. */
+  processesByHealth(): Promise<ReadonlyMap<string, number>>;
+  /** Supervisords that answered this replica's last poll and that did not; `null` when none was polled. */
+  supervisors(): { readonly reachable: number; readonly unreachable: number } | null;
+  /** Subscriptions streaming over this replica's WebSockets. */
+  openSubscriptions(): number;
+}
+
+/**
+ * Gauges of the fleet's state beside the counters: processes by health, supervisords
+ * reachable or not, open subscriptions. A gauge that cannot be read at a scrape (the
+ * database away, polling off) has no sample then, rather than a stale one.
+ */
+export function registerFleetGauges(metrics: Metrics, sources: FleetStateSources): void {
+  const registers = [metrics.registry];
+  new Gauge({
+    name: "fleetvisor_processes",
+    help: "Registry processes by health, as the poller and the event listener last saw them",
+    labelNames: ["health"],
+    registers,
+    async collect() {
+      let counts: ReadonlyMap<string, number>;
+      try {
+        counts = await sources.processesByHealth();
+      } catch {
+        // DATABASE_UNAVAILABLE is reported where it matters (readiness, requests).
+        this.reset();
+        return;
+      }
+      for (const [health, count] of counts) this.set({ health }, count);
+    },
+  });
+  new Gauge({
+    name: "fleetvisor_supervisors",
+    help: "supervisords the registry names, by whether they answered this replica's last poll",
+    labelNames: ["state"],
+    registers,
+    collect() {
+      const counts = sources.supervisors();
+      if (!counts) return this.reset();
+      this.set({ state: "reachable" }, counts.reachable);
+      this.set({ state: "unreachable" }, counts.unreachable);
+    },
+  });
+  new Gauge({
+    name: "fleetvisor_open_subscriptions",
+    help: "GraphQL subscriptions open over this replica's WebSockets",
+    registers,
+    collect() {
+      this.set(sources.openSubscriptions());
+    },
+  });
 }

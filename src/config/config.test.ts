@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config.js";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "./config.js";
 import { closestName, editDistance } from "./unknown-variables.js";
 
 const BASE = { DATABASE_URL: "mysql://fleet:s3cret@db.internal:3307/fleetvisor" };
@@ -87,6 +87,7 @@ describe("loadConfig", () => {
       ALERT_WEBHOOK_URL: "https://alerts.example/hook",
       MIGRATE_ON_START: "false",
       NODE_ENV: "production",
+      METRICS_TOKEN: "a-long-enough-metrics-token",
     });
     expect(config).toMatchObject({
       http: { host: "127.0.0.1", port: 0 },
@@ -98,6 +99,7 @@ describe("loadConfig", () => {
         pollIntervalSeconds: 2,
       },
       redisUrl: "redis://127.0.0.1:6379",
+      metrics: { token: "a-long-enough-metrics-token" },
       alerts: { webhookUrl: "https://alerts.example/hook", webhookTimeoutMs: 5000 },
       migrateOnStart: false,
       production: true,
@@ -172,13 +174,16 @@ describe("loadConfig", () => {
     const found = problems({
       DATABASE_URL: "mysql://u:hunter2@",
       FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: "short-secret",
+      METRICS_TOKEN: "short metrics",
       PORT: "x",
     });
     const text = found.join("\n");
     expect(text).toContain("DATABASE_URL");
     expect(text).toContain("FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN must be at least 16 characters");
+    expect(text).toContain("METRICS_TOKEN must be at least 16 characters");
     expect(text).not.toContain("hunter2");
     expect(text).not.toContain("short-secret");
+    expect(text).not.toContain("short metrics");
   });
 
   it("refuses credentials in the webhook URL, and echoes neither it nor REDIS_URL", () => {
@@ -200,6 +205,23 @@ describe("loadConfig", () => {
     const config = loadConfig({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: path });
     expect(config.supervisor.credentialsByHost.get("sv-1:9101")).toEqual({ username: "a", password: "b" });
     expect(config.supervisor.credentialsByHost.get("sv-2:9102")).toEqual({ username: "c", password: "d" });
+  });
+
+  it("takes a credentials file alone, without SUPERVISOR_PASSWORD, even beside a default username", () => {
+    const path = tempFile(JSON.stringify({ "sv-1:9101": { username: "a", password: "b" } }));
+    for (const env of [
+      { ...BASE, SUPERVISOR_CREDENTIALS_FILE: path },
+      // What docker-compose.yml passes when .env gives only the file: the guide's `admin`, no password.
+      { ...BASE, SUPERVISOR_CREDENTIALS_FILE: path, SUPERVISOR_USERNAME: "admin", SUPERVISOR_PASSWORD: "" },
+    ]) {
+      const config = loadConfig(env);
+      expect(config.supervisor.defaultCredentials).toBeUndefined();
+      expect(config.supervisor.credentialsByHost.get("sv-1:9101")).toEqual({ username: "a", password: "b" });
+    }
+    // A password still needs its username, file or not.
+    expect(problems({ ...BASE, SUPERVISOR_CREDENTIALS_FILE: path, SUPERVISOR_PASSWORD: "pw" })).toEqual([
+      "SUPERVISOR_USERNAME must be set when SUPERVISOR_PASSWORD is",
+    ]);
   });
 
   it("names what is wrong with a credentials file without showing its passwords", () => {
@@ -240,6 +262,7 @@ describe("loadConfig", () => {
     ["LOG_LEVL", "LOG_LEVEL"],
     ["MIGRATE_ON_STARTUP", "MIGRATE_ON_START"],
     ["TOKEN_CACHE_TTL", "TOKEN_CACHE_TTL_MS"],
+    ["METRICS_TOKN", "METRICS_TOKEN"],
   ])("warns about %s, suggesting %s, without showing its value", (variable, suggestion) => {
     const config = loadConfig({ ...BASE, [variable]: "value-never-shown" });
     expect(config.unknownVariables).toEqual([
@@ -310,6 +333,13 @@ describe("loadConfig", () => {
         "  - SUPERVISOR_PASWORD is not a Fleetvisor variable and is ignored; did you mean SUPERVISOR_PASSWORD?",
     );
     expect(error.message).not.toContain("hunter2-secret");
+  });
+
+  it("names every variable it reads in CONFIG_VARIABLES", () => {
+    expect(CONFIG_VARIABLES).toContain("DATABASE_URL");
+    expect(CONFIG_VARIABLES).toContain("METRICS_TOKEN");
+    expect(CONFIG_VARIABLES).toContain("SUPERVISOR_CREDENTIALS_FILE");
+    expect(new Set(CONFIG_VARIABLES).size).toBe(CONFIG_VARIABLES.length);
   });
 
   it("returns a frozen configuration", () => {

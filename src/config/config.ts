@@ -2,9 +2,9 @@ import { resolve } from "node:path";
 import type { z } from "zod";
 import { readCredentialsFile } from "./credentials-file.js";
 import { findUnknownVariables } from "./unknown-variables.js";
-import { crossProblems, DEFAULT_DATABASE_URL, LOG_LEVELS, variables, type Env } from "./variables.js";
+import { CONFIG_VARIABLES, crossProblems, DEFAULT_DATABASE_URL, LOG_LEVELS, variables, type Env } from "./variables.js";
 
-export { DEFAULT_DATABASE_URL };
+export { CONFIG_VARIABLES, DEFAULT_DATABASE_URL };
 
 /** Credentials for one supervisord's `inet_http_server`. */
 export interface SupervisorCredentials {
@@ -109,6 +109,10 @@ export interface Config {
     readonly maxResponseBytes: number;
   };
   readonly redisUrl: string | undefined;
+  readonly metrics: {
+    /** When set, `/metrics` answers only `Authorization: Bearer <token>`. */
+    readonly token: string | undefined;
+  };
   readonly alerts: {
     readonly webhookUrl: string | undefined;
     /** Per attempt. @default 5000 */
@@ -157,6 +161,7 @@ const SECRET_VARIABLES = new Set([
   "DATABASE_URL",
   "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN",
   "SUPERVISOR_PASSWORD",
+  "METRICS_TOKEN",
   // URLs that may carry a password or a token (redis://:pass@…, a Slack hook's path).
   "REDIS_URL",
   "ALERT_WEBHOOK_URL",
@@ -188,7 +193,7 @@ function withoutEmpty(env: Readonly<Record<string, string | undefined>>): Record
   return result;
 }
 
-const KNOWN_VARIABLES: ReadonlySet<string> = new Set(Object.keys(variables));
+const KNOWN_VARIABLES: ReadonlySet<string> = new Set(CONFIG_VARIABLES);
 
 function describeUnknown(variable: string, suggestion: string | undefined): string {
   return suggestion
@@ -251,6 +256,7 @@ export function loadConfig(
       maxResponseBytes: e.SUPERVISOR_MAX_RESPONSE_BYTES,
     },
     redisUrl: e.REDIS_URL,
+    metrics: { token: e.METRICS_TOKEN },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },
     migrateOnStart: e.MIGRATE_ON_START,
     production: e.NODE_ENV === "production",

@@ -6,7 +6,8 @@
 
 /**
  * Prefixes that only Fleetvisor's own variables use in its environment. `HOST`, `PORT` and
- * `NODE_ENV` are too common elsewhere to guess at; `LOG_` is here for `LOG_LEVEL`.
+ * `NODE_ENV` are too common elsewhere to guess at; `LOG_` is here for `LOG_LEVEL`, and
+ * `METRICS_` for `METRICS_TOKEN`.
  */
 export const FLEETVISOR_PREFIXES = [
   "FLEETVISOR_",
@@ -18,6 +19,7 @@ export const FLEETVISOR_PREFIXES = [
   "TOKEN_",
   "MIGRATE_",
   "LOG_",
+  "METRICS_",
 ] as const;
 
 /**

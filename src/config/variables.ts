@@ -21,6 +21,12 @@ const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
     .refine((v): v is T[number] => values.includes(v), `must be one of ${values.join(", ")}`)
     .transform((v) => v as T[number]);
 
+/** A secret that clients send as `Authorization: Bearer <it>`. */
+const bearerSecret = z
+  .string()
+  .min(MIN_BOOTSTRAP_TOKEN_LENGTH, `must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters`)
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
+
 const integer = (min: number, max: number) =>
   z
     .string()
@@ -85,11 +91,7 @@ export const variables = {
   AGENT_CALL_TIMEOUT_MS: integer(100, 600_000).default(2_000),
   HOST: z.string().trim().min(1, "must not be empty").default("0.0.0.0"),
   PORT: integer(0, 65535).default(4000),
-  FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: z
-    .string()
-    .min(MIN_BOOTSTRAP_TOKEN_LENGTH, `must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters`)
-    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces")
-    .optional(),
+  FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: bearerSecret.optional(),
   TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
   HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
   HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
@@ -103,6 +105,7 @@ export const variables = {
   SUPERVISOR_UNREACHABLE_POLLS: integer(1, 1_000).default(3),
   SUPERVISOR_MAX_RESPONSE_BYTES: integer(256 * 1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   REDIS_URL: redisUrl.optional(),
+  METRICS_TOKEN: bearerSecret.optional(),
   ALERT_WEBHOOK_URL: httpUrl.optional(),
   ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),
   MIGRATE_ON_START: boolean.default(true),
@@ -111,6 +114,12 @@ export const variables = {
 };
 
 export type Env = { [K in keyof typeof variables]: z.output<(typeof variables)[K]> };
+
+/**
+ * The name of every variable Fleetvisor reads: the configuration contract that deployment
+ * files (docker-compose.yml) are checked against.
+ */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(variables));
 
 /**
  * Checks between variables, made only on the variables that are valid on their own.
@@ -136,7 +145,10 @@ export function crossProblems(env: Partial<Env>): { variable: string; message: s
       message: `must be greater than HEARTBEAT_INTERVAL_SECONDS (${env.HEARTBEAT_INTERVAL_SECONDS})`,
     });
   }
-  if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined)) {
+  // A default username alone is no default pair; next to a credentials file it is allowed
+  // (compose files default the guide's `admin`), and the file is then the only source.
+  const usernameAloneWithFile = env.SUPERVISOR_PASSWORD === undefined && env.SUPERVISOR_CREDENTIALS_FILE !== undefined;
+  if ((env.SUPERVISOR_USERNAME === undefined) !== (env.SUPERVISOR_PASSWORD === undefined) && !usernameAloneWithFile) {
     const [missing, present] =
       env.SUPERVISOR_USERNAME === undefined
         ? ["SUPERVISOR_USERNAME", "SUPERVISOR_PASSWORD"]

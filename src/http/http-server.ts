@@ -9,9 +9,10 @@ import type { Logger } from "../logger.js";
 import { withDatabaseOutage, type Authenticate } from "./bearer-auth.js";
 import { startGraphQLHttp } from "./graphql-http.js";
 import { protectWithArmor } from "./request-limits.js";
+import { serveMetrics } from "./metrics-endpoint.js";
 import { sendJson } from "./send-json.js";
 import { dashboardFiles } from "./static-files.js";
-import { startWsTransport } from "./ws-transport.js";
+import { startWsTransport, type WsTransport } from "./ws-transport.js";
 
 const GRAPHQL_PATH = "/graphql";
 /** How long running requests may take to finish once stopping. */
@@ -32,6 +33,8 @@ export interface HttpServerOptions {
   readonly readiness: () => Promise<Readiness>;
   /** Served at `/metrics` (Prometheus text format). */
   readonly metrics: Registry;
+  /** When set, `/metrics` requires `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken?: string | undefined;
   readonly production: boolean;
   readonly logger: Logger;
   /**
@@ -46,6 +49,8 @@ export interface RunningHttpServer {
   /** e.g. `http://127.0.0.1:4000` */
   readonly url: string;
   readonly port: number;
+  /** Subscriptions open over WebSocket now; see {@link WsTransport.openSubscriptions}. */
+  openSubscriptions(): number;
   /** Stops accepting, lets running requests finish (bounded), closes every WebSocket. */
   stop(): Promise<void>;
 }
@@ -115,9 +120,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         });
       }
       case "/metrics":
-        res.setHeader("content-type", options.metrics.contentType);
-        res.end(await options.metrics.metrics());
-        return;
+        return serveMetrics(req, res, options.metrics, options.metricsToken);
       default:
         if (req.method === "GET" && (await dashboard.serve(url.pathname, res))) return;
         return sendJson(res, 404, { error: `no such path: ${url.pathname}` });
@@ -136,6 +139,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
+    openSubscriptions: () => ws.openSubscriptions(),
     // Apollo's drain plugins close the WebSockets and let running requests finish.
     stop: () => graphql.stop(),
   };

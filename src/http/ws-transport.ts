@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import { parse, specifiedRules, validate, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
-import { CloseCode } from "graphql-ws";
+import { CloseCode, type Context } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Principal } from "../auth/principal.js";
@@ -38,6 +38,11 @@ export interface WsTransportOptions {
 }
 
 export interface WsTransport {
+  /**
+   * Subscriptions streaming now, over every open WebSocket (a query or mutation sent over
+   * WebSocket is not one), read from graphql-ws's own bookkeeping: it cannot drift.
+   */
+  openSubscriptions(): number;
   /** Stops the token re-check, closes every socket (1001) and the WebSocket server. */
   dispose(): Promise<void>;
 }
@@ -52,6 +57,8 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
   const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_BODY_BYTES });
   /** The token of every open, authenticated WebSocket. */
   const socketTokens = new Map<WebSocket, string>();
+  /** Every open, authenticated connection, whose `subscriptions` graphql-ws keeps current. */
+  const connections = new Set<Context>();
 
   const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
     {
@@ -79,7 +86,11 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
           return false;
         }
         socketTokens.set(ctx.extra.socket, token!);
-        ctx.extra.socket.once("close", () => socketTokens.delete(ctx.extra.socket));
+        connections.add(ctx);
+        ctx.extra.socket.once("close", () => {
+          socketTokens.delete(ctx.extra.socket);
+          connections.delete(ctx);
+        });
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
@@ -130,6 +141,15 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
   rechecker.unref();
 
   return {
+    openSubscriptions() {
+      let open = 0;
+      for (const connection of connections) {
+        // An entry is null while an operation is being prepared or answers once; an
+        // iterator once it streams (graphql-ws's Context.subscriptions).
+        for (const subscription of Object.values(connection.subscriptions)) if (subscription) open += 1;
+      }
+      return open;
+    },
     async dispose() {
       clearInterval(rechecker);
       await wsHandle.dispose();

@@ -6,13 +6,26 @@ import { isDuplicateKey } from "../db/db-errors.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { SupervisorState } from "../supervisor/supervisor-state.js";
 import { followSupervisor, type Observation, type ObservedState } from "./follow.js";
-import { findProcess, mustFindProcess } from "./process-rows.js";
+import {
+  dateOf,
+  findProcess,
+  fromRaw,
+  mustFindProcess,
+  selectProcessColumns,
+  type RawProcessRow,
+} from "./process-rows.js";
 import type { Transitions } from "./transitions.js";
 
 /** What was last seen of one program: its state and pid. */
 export interface LastSeen {
   readonly state: string;
   readonly pid: number;
+}
+
+/** A registry row, and what supervisord was last seen to say of its program (null: nothing yet). */
+export interface ProcessLastSeen {
+  readonly process: ProcessEntity;
+  readonly seen: (LastSeen & { readonly at: Date }) | null;
 }
 
 /**
@@ -59,6 +72,30 @@ export class Observations {
       .addSelect("o.pid", "pid")
       .getRawMany()) as { name: string; state: string; pid: number | string }[];
     return new Map(rows.map((r) => [r.name, { state: r.state, pid: Number(r.pid) }]));
+  }
+
+  /**
+   * Every registry row with what was last seen of its program, in one read: the fleet as
+   * the watchers (poller and listener) last saw it, without asking any supervisord.
+   */
+  async everyProcessLastSeen(): Promise<ProcessLastSeen[]> {
+    const query = selectProcessColumns(this.dataSource.getRepository(ProcessEntity).createQueryBuilder("p"))
+      .leftJoin(SupervisorObservationEntity, "o", "o.process_name = p.process_name")
+      .addSelect("o.state", "seen_state")
+      .addSelect("o.pid", "seen_pid")
+      .addSelect("o.observed_at", "seen_at");
+    const rows = (await query.getRawMany()) as (RawProcessRow & {
+      seen_state: string | null;
+      seen_pid: number | string | null;
+      seen_at: Date | string | null;
+    })[];
+    return rows.map((row) => ({
+      process: fromRaw(row),
+      seen:
+        row.seen_state === null
+          ? null
+          : { state: row.seen_state, pid: Number(row.seen_pid), at: dateOf(row.seen_at) ?? new Date(0) },
+    }));
   }
 
   /**

@@ -25,7 +25,7 @@ const PROCESS_COLUMNS = [
 ] as const;
 const SELECT_PROCESS = `SELECT ${PROCESS_COLUMNS.join(", ")} FROM kb_server_processes`;
 
-interface RawProcessRow {
+export interface RawProcessRow {
   id: number;
   process_name: string;
   port: number;
@@ -39,11 +39,16 @@ interface RawProcessRow {
   updated_at: Date | string | null;
 }
 
-/** The rows a query (aliased `p`) selects. */
-export async function rowsOf(query: SelectQueryBuilder<ProcessEntity>): Promise<ProcessEntity[]> {
+/** Makes a query (aliased `p`) select a row's columns, as {@link fromRaw} reads them. */
+export function selectProcessColumns<Q extends SelectQueryBuilder<ProcessEntity>>(query: Q): Q {
   query.select(`p.${PROCESS_COLUMNS[0]}`, PROCESS_COLUMNS[0]);
   for (const column of PROCESS_COLUMNS.slice(1)) query.addSelect(`p.${column}`, column);
-  return ((await query.getRawMany()) as RawProcessRow[]).map(fromRaw);
+  return query;
+}
+
+/** The rows a query (aliased `p`) selects. */
+export async function rowsOf(query: SelectQueryBuilder<ProcessEntity>): Promise<ProcessEntity[]> {
+  return ((await selectProcessColumns(query).getRawMany()) as RawProcessRow[]).map(fromRaw);
 }
 
 /** One row by name, or `null`. */
@@ -69,7 +74,7 @@ export function dateOf(value: Date | string | null): Date | null {
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value.replace(" ", "T")}Z`);
 }
 
-function fromRaw(row: RawProcessRow): ProcessEntity {
+export function fromRaw(row: RawProcessRow): ProcessEntity {
   return normalise(
     Object.assign(new ProcessEntity(), {
       id: Number(row.id),

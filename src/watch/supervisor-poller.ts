@@ -11,6 +11,12 @@ import { addressOf, groupBySupervisor, supervisorKey } from "../supervisor/host-
 import type { Observation } from "../registry/follow.js";
 import { SupervisorProblems } from "./supervisor-problems.js";
 
+/** How many supervisords answered this replica's last poll of them, and how many did not. */
+export interface Reachability {
+  readonly reachable: number;
+  readonly unreachable: number;
+}
+
 export interface PollerOptions {
   /** Polls in a row without an answer before the host's processes are reported unreachable. */
   readonly unreachableAfterPolls: number;
@@ -40,6 +46,9 @@ export function observationOf(info: SupervisorProcessInfo): Observation {
 export class SupervisorPoller {
   /** Each failing host's problem and its polls in a row (this replica's view). */
   private readonly problems: SupervisorProblems;
+  /** Whether each supervisord the registry names answered its last poll (a fault is an answer). */
+  private readonly answeredLastPoll = new Map<string, boolean>();
+  private polled = false;
 
   constructor(
     private readonly processes: ProcessReads,
@@ -57,8 +66,11 @@ export class SupervisorPoller {
     // and what was last seen of each.
     const [rows, last] = await Promise.all([this.processes.withSupervisor(), this.observations.lastSeen()]);
     const groups = groupBySupervisor(rows);
-    this.problems.retain(new Set(groups.keys()));
+    const keys = new Set(groups.keys());
+    this.problems.retain(keys);
+    for (const key of this.answeredLastPoll.keys()) if (!keys.has(key)) this.answeredLastPoll.delete(key);
     await Promise.all([...groups.values()].map((group) => this.pollHost(addressOf(group[0]!)!, group, last)));
+    this.polled = true;
   }
 
   private async pollHost(
@@ -75,6 +87,8 @@ export class SupervisorPoller {
         this.logger.error({ err: error, supervisor: key }, "supervisord poll failed");
         return;
       }
+      // As the supervisors query says: a fault came from a supervisord that answered.
+      this.answeredLastPoll.set(key, error instanceof SupervisorFault);
       const failures = this.problems.failed(key, error);
       // Reachable but misconfigured (a fault): health reports it; nothing to observe.
       if (error instanceof SupervisorFault) return;
@@ -90,12 +104,24 @@ export class SupervisorPoller {
       }
       return;
     }
+    this.answeredLastPoll.set(key, true);
     this.problems.answered(key);
     const byProgram = new Map(infos.map((info) => [info.program, info]));
     await this.observeChanged(rows, last, (row) => {
       const info = byProgram.get(row.program);
       return info ? observationOf(info) : null;
     });
+  }
+
+  /**
+   * Of the supervisords the registry named at the last poll, how many answered it and how
+   * many did not; `null` before the first poll is done (and so with polling off).
+   */
+  reachability(): Reachability | null {
+    if (!this.polled) return null;
+    let reachable = 0;
+    for (const answered of this.answeredLastPoll.values()) if (answered) reachable += 1;
+    return { reachable, unreachable: this.answeredLastPoll.size - reachable };
   }
 
   /** Hands over only what differs from the last observation (changes are rare; polls are not). */
