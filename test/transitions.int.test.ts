@@ -1,10 +1,10 @@
-import type { DataSource } from "typeorm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Principal } from "../src/auth/principal.js";
 import { ManualClock } from "../src/clock.js";
 import { loadConfig } from "../src/config/config.js";
-import { createDataSource } from "../src/db/data-source.js";
-import { Database } from "../src/db/database.js";
+import { openDatabases } from "../src/db/connect.js";
+import { DatabaseHealth } from "../src/db/database-health.js";
+import type { OpenDatabases } from "../src/db/database.js";
 import { runMigrations } from "../src/db/migrate.js";
 import { ProcessEventKind } from "../src/domain/event-kind.js";
 import { ProcessStatus } from "../src/domain/process-status.js";
@@ -13,12 +13,12 @@ import { MemoryEventBus, type Topic } from "../src/events/event-bus.js";
 import { EventLogService } from "../src/events/event-log.service.js";
 import { createLogger } from "../src/logger.js";
 import { Transitions } from "../src/registry/transitions.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, storedTime, type TestDatabase } from "./support/database.js";
 
 /**
- * Recorded transitions against the real database: the conditional move, recorded only
- * when it moved, never "to itself", NULL counting as stopped, and published only after
- * the commit.
+ * Recorded transitions against the real database (MariaDB, or the embedded SQLite with
+ * DB=sqlite): the conditional move, recorded only when it moved, never "to itself", NULL
+ * counting as stopped, and published only after the commit.
  */
 
 const silent = createLogger("silent");
@@ -53,7 +53,7 @@ class CommitCheckingBus extends MemoryEventBus {
 }
 
 let db: TestDatabase;
-let dataSource: DataSource;
+let databases: OpenDatabases;
 let bus: CommitCheckingBus;
 let transitions: Transitions;
 let processes = 0;
@@ -62,13 +62,13 @@ beforeAll(async () => {
   db = await createTestDatabase("transitions");
   const config = loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent" });
   await runMigrations(config.database, silent);
-  dataSource = await createDataSource(config.database).initialize();
+  databases = await openDatabases(config.database, { health: new DatabaseHealth(clock), logger: silent });
   bus = new CommitCheckingBus(silent);
-  transitions = new Transitions(new Database(dataSource, "mysql"), new EventLogService(bus, silent, clock), clock);
+  transitions = new Transitions(databases.requests, new EventLogService(bus, silent, clock), clock);
 });
 
 afterAll(async () => {
-  await dataSource?.destroy();
+  await databases?.close();
   await db?.drop();
 });
 
@@ -86,12 +86,12 @@ async function processWith(status: ProcessStatus | null): Promise<string> {
   return name;
 }
 
-async function rowOf(name: string): Promise<{ status: string | null; pid: number | null; updated_at: Date }> {
-  const [row] = await db.query<{ status: string | null; pid: number | null; updated_at: Date }>(
+async function rowOf(name: string): Promise<{ status: string | null; pid: number | null; updated_at: Date | null }> {
+  const [row] = await db.query<{ status: string | null; pid: number | null; updated_at: Date | string | null }>(
     "SELECT status, pid, updated_at FROM kb_server_processes WHERE process_name = ?",
     [name],
   );
-  return row!;
+  return { ...row!, updated_at: storedTime(row!.updated_at) };
 }
 
 async function eventsOf(
@@ -105,7 +105,7 @@ async function eventsOf(
 }
 
 const move = (name: string, from: readonly ProcessStatus[], to: ProcessStatus, clearPid = false) =>
-  dataSource.transaction((manager) => transitions.moveStatus(manager, name, from, to, clearPid));
+  databases.requests.transaction((manager) => transitions.moveStatus(manager, name, from, to, clearPid));
 
 describe("Transitions.moveStatus", () => {
   it("moves only from the statuses it is given, and says whether it moved", async () => {
