@@ -23,7 +23,8 @@ export default defineConfig({
         resolve,
         test: {
           // The same integration tests on the embedded SQLite database (test/support/database.ts
-          // reads DB): the registry, the watchers, subscriptions, control and the role matrix.
+          // reads DB): the registry, the watchers, subscriptions, control, the role matrix and
+          // the recorded transitions.
           name: "integration-sqlite",
           include: [
             "test/registry.int.test.ts",
@@ -31,6 +32,7 @@ export default defineConfig({
             "test/subscription.int.test.ts",
             "test/supervisor.int.test.ts",
             "test/auth.int.test.ts",
+            "test/transitions.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },
