@@ -24,7 +24,7 @@ export default defineConfig({
         test: {
           // The same integration tests on the embedded SQLite database (test/support/database.ts
           // reads DB): the registry, the watchers, subscriptions, control, the role matrix and
-          // the fleet-state metrics.
+          // the fleet-state metrics and the recorded transitions.
           name: "integration-sqlite",
           include: [
             "test/registry.int.test.ts",
@@ -33,6 +33,7 @@ export default defineConfig({
             "test/supervisor.int.test.ts",
             "test/auth.int.test.ts",
             "test/metrics.int.test.ts",
+            "test/transitions.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

@@ -125,13 +125,21 @@ describe("the dashboard, in a real browser", () => {
     // A marker that a reload would wipe.
     await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
 
-    // Stop, behind a confirmation; cancel first changes nothing.
+    // Stop, behind a confirmation; cancel first changes nothing: it sends no control call,
+    // which the one the confirmed stop sends afterwards shows.
+    const controlCalls: string[] = [];
+    page.on("request", (request) => {
+      const body = request.method() === "POST" ? (request.postData() ?? "") : "";
+      const call = /\b(start|stop|restart)Process(es)?\b/.exec(body);
+      if (call) controlCalls.push(call[0]);
+    });
     await cell(page, "domaeka-test-01", "action-stop").click();
     await page.getByTestId("confirm-dialog").waitFor({ state: "visible" });
     expect(await page.getByTestId("confirm-dialog").textContent()).toContain("domaeka-test-01");
     await page.getByTestId("confirm-no").click();
-    await page.waitForTimeout(500);
+    await page.getByTestId("confirm-dialog").waitFor({ state: "hidden" });
     expect(await supervisord.programState("python-server")).toBe("RUNNING");
+    expect(controlCalls).toEqual([]);
 
     await cell(page, "domaeka-test-01", "action-stop").click();
     await page.getByTestId("confirm-yes").click();
@@ -142,6 +150,7 @@ describe("the dashboard, in a real browser", () => {
       .poll(() => cell(page, "domaeka-test-01", "cell-status").textContent(), { timeout: 15_000 })
       .toBe("STOPPED");
     expect(await supervisord.programState("python-server")).toBe("STOPPED");
+    expect(controlCalls).toEqual(["stopProcess"]);
     expect(await cell(page, "domaeka-test-01", "action-start").isDisabled()).toBe(false);
 
     await cell(page, "domaeka-test-01", "action-start").click();

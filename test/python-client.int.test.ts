@@ -123,8 +123,21 @@ describe("the Python registry client, in the example server under a real supervi
   it("takes its name from SUPERVISOR_PROCESS_NAME when supervisord names it", async () => {
     await app.admin.data(`mutation { startProcess(name: "domaeka-test-02") { status } }`);
     const pid = await supervisord.programPid("domaeka-test-02");
-    await until("the registration", async () => (await row("domaeka-test-02")).pid === pid);
-    await app.admin.data(`mutation { stopProcess(name: "domaeka-test-02") { status } }`);
+    const registered = await until("the registration", async () => {
+      const r = await row("domaeka-test-02");
+      return r.pid === pid && r;
+    });
+    expect(registered.status).toBe("running");
+    // It serves under the name supervisord gave it, on the port the registry has for it.
+    const served = (await (await fetch(`http://127.0.0.1:${registered.port}/`)).json()) as {
+      name: string;
+      pid: number;
+    };
+    expect(served).toMatchObject({ name: "domaeka-test-02", pid });
+    const stopped = await app.admin.data<{ stopProcess: { status: string } }>(
+      `mutation { stopProcess(name: "domaeka-test-02") { status } }`,
+    );
+    expect(stopped.stopProcess.status).toBe("STOPPED");
   });
 
   it("survives Fleetvisor being down for a while, and resumes heartbeats when it is back", async () => {

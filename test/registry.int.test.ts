@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, storedTime, type TestDatabase } from "./support/database.js";
 import { connectWs, type WsConnection } from "./support/graphql-client.js";
+import { until } from "./support/wait.js";
 
 const PROCESS_FIELDS =
   "id name port pid status lastHeartbeat supervisorHost supervisorPort program createdAt updatedAt";
@@ -94,14 +95,15 @@ describe("a managed server's life, as a subscriber sees it", () => {
     });
     await seen.count(1);
 
-    const heartbeatSeen = seen.until((events) => events.some((e) => e.processChanged.kind === "HEARTBEAT"));
-    let beat;
-    do {
-      beat = await agent.http.data<{ heartbeat: { ok: boolean; serverTime: string; nextHeartbeatInSeconds: number } }>(
+    // Heartbeats are live only: beat until the subscriber has one.
+    type Beat = { heartbeat: { ok: boolean; serverTime: string; nextHeartbeatInSeconds: number } };
+    const beat = await until("a heartbeat reaching the subscriber", async () => {
+      const answer = await agent.http.data<Beat>(
         `mutation { heartbeat(name: "domaeka-test-01", pid: 4242) { ok serverTime nextHeartbeatInSeconds } }`,
       );
-      expect(beat.heartbeat.ok).toBe(true);
-    } while (!(await Promise.race([heartbeatSeen.then(() => true), new Promise((r) => setTimeout(r, 100, false))])));
+      expect(answer.heartbeat.ok).toBe(true);
+      return seen.values.some((e) => e.processChanged.kind === "HEARTBEAT") && answer;
+    });
     expect(beat.heartbeat.nextHeartbeatInSeconds).toBe(30);
     expect(Math.abs(Date.parse(beat.heartbeat.serverTime) - Date.now())).toBeLessThan(5_000);
 

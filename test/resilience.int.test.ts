@@ -5,6 +5,7 @@ import { createLogger } from "../src/logger.js";
 import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, TEST_MYSQL_URL, type TestDatabase } from "./support/database.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
+import { until } from "./support/wait.js";
 
 let db: TestDatabase;
 let proxy: TcpProxy;
@@ -97,8 +98,16 @@ describe("the registry database goes away and comes back", () => {
       DATABASE_STARTUP_RETRY_MS: "20000",
       ...TIMEOUTS,
     });
-    const starting = startApp(config, { logger: createLogger("silent") });
-    await new Promise((r) => setTimeout(r, 1_500));
+    const lines: string[] = [];
+    const starting = startApp(config, { logger: createLogger("warn", {}, { write: (line) => lines.push(line) }) });
+    // Up only once start-up has found it down and said it will retry.
+    const refused = await until(
+      "a refused start-up attempt in the log",
+      async () => lines.map((line) => JSON.parse(line) as { msg: string; reason?: string }).find((l) => l.reason),
+      10_000,
+    );
+    expect(refused.msg).toMatch(/^waiting for mysql:\/\/.*attempt 1 failed, retrying in/);
+    expect(refused.reason).toBe("connection refused");
     await proxy.restore();
     const late = await starting;
     try {

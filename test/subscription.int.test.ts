@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
 import { connectWs, type WsConnection } from "./support/graphql-client.js";
+import { until } from "./support/wait.js";
 
 interface Event {
   id: string | null;
@@ -93,9 +94,14 @@ describe("processChanged(after:)", () => {
     await update("resume-b", 8301);
     const all = (await after.count(4)).map((e) => e.processChanged);
     expect(all[3]).toMatchObject({ processName: "resume-b", kind: "UPDATED", message: "port: 8203 → 8301" });
-    // Nothing more than that: no duplicate of a replayed event arrived late.
-    await new Promise((r) => setTimeout(r, 300));
-    expect(after.values).toHaveLength(4);
+    // Nothing more than that: no duplicate of a replayed event arrived late. Events reach
+    // a stream in the log's order, so once a marker recorded now has arrived, anything
+    // sent before it has too.
+    await update("resume-a", 8302);
+    const logged = await idsAfter(seenBefore.at(-1)!.id!, names);
+    await after.until((v) => v.some((e) => e.processChanged.id === logged.at(-1)), 10_000, "the marker");
+    expect(after.values).toHaveLength(4 + 1);
+    expect(after.values.map((e) => e.processChanged.id)).toEqual(logged);
   });
 
   it("no gap and no duplicate when events keep arriving during a long replay", async () => {
@@ -128,8 +134,12 @@ describe("processChanged(after:)", () => {
     const expected = await idsAfter(cursor, ["busy-a"]);
     expect(expected).toHaveLength(1_234 + 40);
     const received = (await recorder.count(expected.length, 20_000)).map((e) => e.processChanged.id!);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(recorder.values).toHaveLength(expected.length);
+    // Nothing after them but a marker recorded now: a late duplicate would come before it.
+    await update("busy-a", 20_000);
+    const [marker] = await idsAfter(expected.at(-1)!, ["busy-a"]);
+    await recorder.until((v) => v.some((e) => e.processChanged.id === marker), 10_000, "the marker");
+    expect(recorder.values).toHaveLength(expected.length + 1);
+    expect(recorder.values.at(-1)!.processChanged.id).toBe(marker);
     expect(new Set(received).size).toBe(received.length);
     expect([...received].sort((a, b) => Number(a) - Number(b))).toEqual(expected);
     // The replayed backlog comes first and in order.
@@ -150,18 +160,24 @@ describe("processChanged(after:)", () => {
     await app.admin.data(`mutation { registerProcess(name: "other", pid: 5) { port } }`);
     await registrations.count(1);
     // Heartbeats are live only: beat until the heartbeat subscriber has one.
-    while (heartbeats.values.length === 0) {
+    await until("a heartbeat reaching the HEARTBEAT subscriber", async () => {
       await app.admin.data(`mutation { heartbeat(name: "other", pid: 5) { ok } }`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return heartbeats.values.length > 0;
+    });
     await app.admin.data(`mutation { deregisterProcess(name: "other") { status } }`);
-    await everything.count(2);
-    await new Promise((r) => setTimeout(r, 200));
+    // A marker every kind-filtered stream but the heartbeats' accepts. This replica's feed
+    // offers each event to every stream in the log's order: once the marker is there,
+    // every stream has been offered everything before it.
+    await app.admin.data(`mutation { registerProcess(name: "other", pid: 6) { port } }`);
+    const marker = (await idsAfter(cursor, ["other"])).at(-1);
+    const hasMarker = (v: readonly Changed[]) => v.some((e) => e.processChanged.id === marker);
+    await everything.until(hasMarker, 10_000, "the marker");
+    await registrations.until(hasMarker, 10_000, "the marker");
 
-    expect(everything.values.map((e) => e.processChanged.kind)).toEqual(["REGISTERED", "DEREGISTERED"]);
+    expect(everything.values.map((e) => e.processChanged.kind)).toEqual(["REGISTERED", "DEREGISTERED", "REGISTERED"]);
     expect(new Set(heartbeats.values.map((e) => e.processChanged.kind))).toEqual(new Set(["HEARTBEAT"]));
     expect(heartbeats.values.every((e) => e.processChanged.id === null)).toBe(true);
-    expect(registrations.values.map((e) => e.processChanged.kind)).toEqual(["REGISTERED"]);
+    expect(registrations.values.map((e) => e.processChanged.kind)).toEqual(["REGISTERED", "REGISTERED"]);
   });
 
   it.each([
@@ -169,8 +185,7 @@ describe("processChanged(after:)", () => {
     ["a malformed name", { names: ["no spaces allowed"] }, "names[0]"],
   ])("refuses %s with BAD_USER_INPUT", async (_label, variables, field) => {
     const recorder = ws().subscribe<Changed>(SUBSCRIPTION, variables);
-    await recorder.until(() => false, 5_000).catch(() => undefined);
-    const errors = recorder.errors[0] as {
+    const errors = (await recorder.failure(5_000, "the refusal")) as {
       message: string;
       extensions: { code: string; invalidFields: { field: string }[] };
     }[];
@@ -195,10 +210,10 @@ describe.runIf(onMysql)("several replicas on one database, through Redis (MySQL 
       // Heartbeats are live only: once one made on replica two reaches replica one's
       // subscriber, the subscription is attached and Redis carries events across.
       await two.admin.data(`mutation { registerProcess(name: "resume-a", pid: 77) { port } }`);
-      while (!seen.values.some((e) => e.processChanged.kind === "HEARTBEAT")) {
+      await until("a heartbeat from replica two reaching replica one's subscriber", async () => {
         await two.admin.data(`mutation { heartbeat(name: "resume-a", pid: 77) { ok } }`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return seen.values.some((e) => e.processChanged.kind === "HEARTBEAT");
+      });
       await two.admin.data(`mutation { updateProcess(name: "resume-a", input: { port: 9999 }) { port } }`);
       const updated = await seen.until((v) => v.some((e) => e.processChanged.kind === "UPDATED"));
       expect(updated.find((e) => e.processChanged.kind === "UPDATED")!.processChanged).toMatchObject({

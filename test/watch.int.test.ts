@@ -59,6 +59,28 @@ function subscribe(app: TestApp, token: string, variables: Record<string, unknow
   return ws.subscribe<Changed>(SUBSCRIPTION, variables);
 }
 
+let markers = 0;
+
+/**
+ * Records an UPDATED event for `name` and waits until `seen` has it. A stream delivers in
+ * the log's order: whatever was recorded for it before the marker has arrived by then.
+ */
+async function marker(app: TestApp, seen: SubscriptionRecorder<Changed>, name: string): Promise<void> {
+  const port = 20_000 + ++markers;
+  await app.admin.data(
+    `mutation($name: String!, $port: Int!) { updateProcess(name: $name, input: { port: $port }) { port } }`,
+    {
+      name,
+      port,
+    },
+  );
+  await seen.until(
+    (v) => v.some((e) => e.processChanged.kind === "UPDATED" && e.processChanged.message?.endsWith(`→ ${port}`)),
+    10_000,
+    `the marker on ${name}`,
+  );
+}
+
 async function createRow(app: TestApp, name: string, supervisord: Supervisord, program: string): Promise<void> {
   await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
     input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: supervisord.port, program },
@@ -119,11 +141,13 @@ describe("supervisord changes, pushed by the event listener", () => {
     await app.admin.data(`mutation($p: Int!) { registerProcess(name: "pushed-worker", pid: $p) { port } }`, {
       p: await supervisord.programPid("worker"),
     });
+    // From where the log ends now: whenever the subscription attaches, nothing the stop
+    // records can fall before it, and a late attachment only counts against the latency.
     const seen = subscribe(app, viewer.token, {
       names: ["pushed-worker"],
       kinds: ["SUPERVISOR_STATE_CHANGED", "STATUS_CHANGED"],
+      after: await lastEventId(),
     });
-    await new Promise((r) => setTimeout(r, 300)); // let the subscription attach; the change must come live
     await supervisord.ctl("stop", "worker"); // returns once supervisord has it STOPPED
     const stoppedAt = Date.now();
     const all = (await seen.until((v) => v.some((e) => e.processChanged.status === "STOPPED"), 5_000)).map(
@@ -223,16 +247,21 @@ describe("supervisord changes, polled", () => {
   it("a stop outside Fleetvisor is found by the next poll and recorded once", async () => {
     const seen = subscribe(app, viewer.token, {
       names: ["polled-worker"],
-      kinds: ["SUPERVISOR_STATE_CHANGED"],
+      // UPDATED only for the marker below.
+      kinds: ["SUPERVISOR_STATE_CHANGED", "UPDATED"],
       after: await lastEventId(),
     });
     await supervisord.ctl("stop", "worker");
     const [change] = (await seen.count(1, 5_000)).map((e) => e.processChanged);
     expect(change).toMatchObject({ actor: "fleetvisor" });
     expect(change!.message).toMatch(/RUNNING \(pid \d+\) → STOPPED \(poll\)/);
-    // Later polls see the same state and record nothing more.
-    await new Promise((r) => setTimeout(r, 2_500));
-    expect(seen.values).toHaveLength(1);
+    // Later polls see the same state and record nothing more: two whole polls, then a
+    // marker; the stream follows the log's order, so anything they recorded comes before it.
+    await app.services.watch.pollOnce();
+    await app.services.watch.pollOnce();
+    await marker(app, seen, "polled-worker");
+    expect(seen.values.filter((e) => e.processChanged.kind === "SUPERVISOR_STATE_CHANGED")).toHaveLength(1);
+    expect(seen.values).toHaveLength(2);
   });
 
   it("a process deleted and created again under its old name is first seen afresh", async () => {
@@ -247,7 +276,8 @@ describe("supervisord changes, polled", () => {
   it("a supervisord that stays unreachable is an alert of its own, once; its return is recorded", async () => {
     const seen = subscribe(app, viewer.token, {
       names: ["polled-other"],
-      kinds: ["SUPERVISOR_UNREACHABLE", "SUPERVISOR_STATE_CHANGED"],
+      // UPDATED only for the marker below.
+      kinds: ["SUPERVISOR_UNREACHABLE", "SUPERVISOR_STATE_CHANGED", "UPDATED"],
       after: await lastEventId(),
     });
     supervisord.pause();
@@ -255,7 +285,10 @@ describe("supervisord changes, polled", () => {
       .map((e) => e.processChanged)
       .filter((e) => e.kind === "SUPERVISOR_UNREACHABLE");
     expect(alert!.message).toContain("did not answer");
-    await new Promise((r) => setTimeout(r, 2_500));
+    // Two more polls that get no answer either, then a marker after them.
+    await app.services.watch.pollOnce();
+    await app.services.watch.pollOnce();
+    await marker(app, seen, "polled-other");
     expect(seen.values.filter((e) => e.processChanged.kind === "SUPERVISOR_UNREACHABLE")).toHaveLength(1);
     supervisord.resume();
     const back = await seen.until(
@@ -388,7 +421,13 @@ describe.runIf(onMysql)("two replicas on one database (MySQL: the embedded datab
     await until("the lost heartbeat", async () => (await events("replicated", "HEARTBEAT_LOST")).length > 0);
     await supervisord.ctl("stop", "shared");
     await until("the stop", async () => (await events("replicated")).some((e) => e.message?.includes("→ STOPPED")));
-    await new Promise((r) => setTimeout(r, 3_000)); // several more polls and checks on both replicas
+    // More polls and watchdog passes on both replicas at once. Each waits for the pass under
+    // way on its replica first, so none that saw the changes above is still to record.
+    for (let round = 0; round < 2; round++) {
+      await Promise.all(
+        [one, two].flatMap((app) => [app.services.watch.pollOnce(), app.services.watch.checkHeartbeats()]),
+      );
+    }
 
     const all = await events("replicated");
     const count = (kind: string, match?: string) =>

@@ -9,6 +9,7 @@ import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { describeAddress, SupervisorFault, type SupervisorAddress } from "../supervisor/supervisor.errors.js";
 import { addressOf, supervisorKey } from "../supervisor/host-answers.js";
 import { KeyedMutex } from "../keyed-mutex.js";
+import { runBulk } from "./bulk-schedule.js";
 
 export type ControlAction = "start" | "stop" | "restart";
 
@@ -92,39 +93,17 @@ export class ControlService {
       ]);
     }
     const rows = await this.processes.list(filter, principal);
-    const results = new Map<string, ControlResult>();
-    const pending = [...rows];
-    const busyHosts = new Set<string>();
-    let running = 0;
-    let failed = false;
-
-    await new Promise<void>((resolve) => {
-      const pump = (): void => {
-        if (failed && !options.continueOnError) {
-          for (const row of pending.splice(0)) {
-            results.set(row.name, { name: row.name, outcome: "SKIPPED", process: row, error: null });
-          }
-        }
-        while (running < options.maxParallel) {
-          const index = pending.findIndex((row) => !busyHosts.has(hostOf(row)));
-          if (index < 0) break;
-          const [row] = pending.splice(index, 1) as [ProcessEntity];
-          const host = hostOf(row);
-          if (host) busyHosts.add(host);
-          running++;
-          void this.one(action, row.name, principal).then((result) => {
-            results.set(row.name, result);
-            if (result.outcome === "FAILED") failed = true;
-            if (host) busyHosts.delete(host);
-            running--;
-            pump();
-          });
-        }
-        if (running === 0 && pending.length === 0) resolve();
-      };
-      pump();
+    return runBulk(rows, {
+      maxParallel: options.maxParallel,
+      continueOnError: options.continueOnError,
+      supervisorOf: (row) => {
+        const address = addressOf(row);
+        return address ? supervisorKey(address) : null;
+      },
+      run: (row) => this.one(action, row.name, principal),
+      failed: (result) => result.outcome === "FAILED",
+      skipped: (row) => ({ name: row.name, outcome: "SKIPPED", process: row, error: null }),
     });
-    return rows.map((row) => results.get(row.name)!);
   }
 
   private async one(action: ControlAction, name: string, principal: Principal): Promise<ControlResult> {
@@ -287,9 +266,4 @@ function capture<T>(promise: Promise<T>): Promise<Outcome<T>> {
 function unwrap<T>(outcome: Outcome<T>): T {
   if (!outcome.ok) throw outcome.error;
   return outcome.value;
-}
-
-function hostOf(row: ProcessEntity): string {
-  const address = addressOf(row);
-  return address ? supervisorKey(address) : "";
 }

@@ -110,6 +110,7 @@ describe("EventFeed", () => {
   it("reads only while someone listens, and starts where its first listener says", async () => {
     const { log, feed, seen, listen } = setup({ pollIntervalMs: 10 });
     log.commit(event(1), event(2), event(3));
+    // Five poll intervals, in which a feed that nobody listens to reads nothing.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(log.reads).toEqual([]);
     expect(feed.active).toBe(false);
@@ -121,6 +122,7 @@ describe("EventFeed", () => {
     leave();
     expect(feed.active).toBe(false);
     const reads = log.reads.length;
+    // Five poll intervals again: once its last listener left, it reads nothing more.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(log.reads.length).toBe(reads);
   });

@@ -37,12 +37,17 @@ async function take(stream: AsyncIterableIterator<ProcessEventRecord>, n: number
   return ids;
 }
 
-/** Resolves once the stream has attached to the live feed (it reads where the log ends first). */
-const attached = (feed: EventFeed) =>
-  new Promise<void>((resolve) => {
-    const check = () => (feed.active ? resolve() : setTimeout(check, 1));
-    check();
-  });
+/**
+ * Resolves once the stream has attached to the live feed (it reads where the log ends
+ * first); fails after two seconds.
+ */
+async function attached(feed: EventFeed): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (!feed.active) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the stream to attach to the live feed");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 describe("EventStreams.stream", () => {
   it("replays, then goes live, dropping live copies of replayed events and keeping late commits", async () => {

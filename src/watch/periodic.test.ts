@@ -42,12 +42,20 @@ describe("Periodic", () => {
     await stopping;
   });
 
-  it("keeps going after a failed run", async () => {
+  it("keeps going after a failed run, which it logs", async () => {
+    const lines: string[] = [];
     const work = vi.fn().mockRejectedValueOnce(new Error("database down")).mockResolvedValue(undefined);
-    const periodic = new Periodic("watchdog", 1_000, work, logger);
+    const periodic = new Periodic("watchdog", 1_000, work, createLogger("error", {}, { write: (l) => lines.push(l) }));
     periodic.start();
     await vi.advanceTimersByTimeAsync(3_000);
     expect(work).toHaveBeenCalledTimes(3);
+    expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({
+        msg: "watchdog failed",
+        task: "watchdog",
+        err: expect.objectContaining({ message: "database down" }),
+      }),
+    ]);
     await periodic.stop();
   });
 
@@ -68,6 +76,37 @@ describe("Periodic", () => {
     await vi.advanceTimersByTimeAsync(500);
     await stopping;
     expect(finished).toBe(true);
+  });
+
+  it("runOnce() runs now, off the schedule, with the work's result; a failure reaches its caller", async () => {
+    const work = vi.fn().mockResolvedValueOnce(["lost-01"]).mockRejectedValueOnce(new Error("database down"));
+    const periodic = new Periodic<string[]>("watchdog", 0, work, logger);
+    await expect(periodic.runOnce()).resolves.toEqual(["lost-01"]);
+    await expect(periodic.runOnce()).rejects.toThrow("database down");
+    expect(work).toHaveBeenCalledTimes(2);
+  });
+
+  it("runOnce() waits for a scheduled run under way and then runs a whole one of its own", async () => {
+    const order: string[] = [];
+    let run = 0;
+    const periodic = new Periodic(
+      "poller",
+      1_000,
+      async () => {
+        const n = ++run;
+        order.push(`${n} in`);
+        await new Promise((r) => setTimeout(r, 500));
+        order.push(`${n} out`);
+      },
+      logger,
+    );
+    periodic.start();
+    await vi.advanceTimersByTimeAsync(1_100); // the scheduled run is under way
+    const driven = periodic.runOnce();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await driven;
+    expect(order).toEqual(["1 in", "1 out", "2 in", "2 out"]);
+    await periodic.stop();
   });
 
   it("an interval of 0 means off", async () => {

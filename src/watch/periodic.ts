@@ -2,17 +2,18 @@ import type { Logger } from "../logger.js";
 
 /**
  * Runs `work` every `intervalMs`, never twice at once: the next run is scheduled when the
- * previous one ends. A failing run is logged and the loop goes on.
+ * previous one ends. A failing scheduled run is logged and the loop goes on.
  */
-export class Periodic {
+export class Periodic<T = unknown> {
   private timer: NodeJS.Timeout | undefined;
+  /** The run under way, settled (it never rejects) once the run has ended. */
   private running: Promise<void> | undefined;
   private stopped = true;
 
   constructor(
     private readonly name: string,
     private readonly intervalMs: number,
-    private readonly work: () => Promise<unknown>,
+    private readonly work: () => Promise<T>,
     private readonly logger: Logger,
   ) {}
 
@@ -29,23 +30,32 @@ export class Periodic {
     await this.running;
   }
 
-  /** One run now (for tests and tools); it does not overlap a scheduled one. */
-  async runOnce(): Promise<void> {
+  /**
+   * One run now, after the one under way if any (never beside it), whether or not the
+   * schedule is on. Resolves with what the work returned and rejects when it fails, so
+   * that a test or a tool driving a pass sees the pass it asked for, not a logged error.
+   */
+  async runOnce(): Promise<T> {
     while (this.running) await this.running;
-    this.running = this.work()
-      .then(() => undefined)
-      .catch((error: unknown) => this.logger.error({ err: error, task: this.name }, `${this.name} failed`))
+    const run = this.work();
+    this.running = run
+      .then(
+        () => undefined,
+        () => undefined,
+      )
       .finally(() => {
         this.running = undefined;
       });
-    await this.running;
+    return run;
   }
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      void this.runOnce().then(() => {
-        if (!this.stopped) this.schedule();
-      });
+      void this.runOnce()
+        .catch((error: unknown) => this.logger.error({ err: error, task: this.name }, `${this.name} failed`))
+        .then(() => {
+          if (!this.stopped) this.schedule();
+        });
     }, this.intervalMs);
     this.timer.unref();
   }

@@ -58,10 +58,10 @@ export interface WatchSettings {
  * records it once across replicas and publishes it.
  */
 export class WatchService {
-  private readonly watchdog: Periodic;
+  private readonly watchdog: Periodic<ProcessEntity[]>;
   /** Whether the watchdog holds back after an outage (logged once per outage, not per pass). */
   private inGrace = false;
-  private readonly polling: Periodic;
+  private readonly polling: Periodic<void>;
 
   constructor(
     private readonly processes: ProcessReads,
@@ -75,7 +75,7 @@ export class WatchService {
     this.watchdog = new Periodic(
       "heartbeat watchdog",
       settings.heartbeatCheckIntervalSeconds * 1000,
-      () => this.checkHeartbeats(),
+      () => this.heartbeatPass(),
       logger,
     );
     this.polling = new Periodic(
@@ -96,10 +96,24 @@ export class WatchService {
   }
 
   /**
-   * One watchdog pass: running processes with a stale heartbeat become ERROR, unless the
-   * database was away within the last stale period. Returns the processes it moved.
+   * One watchdog pass now, after the one under way if any: running processes with a stale
+   * heartbeat become ERROR, unless the database was away within the last stale period.
+   * Returns the processes it moved; rejects if the pass fails. Tests drive the watchdog
+   * with it instead of waiting for its interval.
    */
-  async checkHeartbeats(): Promise<ProcessEntity[]> {
+  checkHeartbeats(): Promise<ProcessEntity[]> {
+    return this.watchdog.runOnce();
+  }
+
+  /**
+   * One supervisord poll now, after the one under way if any; rejects if the poll fails.
+   * Tests drive the poller with it instead of waiting for its interval.
+   */
+  pollOnce(): Promise<void> {
+    return this.polling.runOnce();
+  }
+
+  private async heartbeatPass(): Promise<ProcessEntity[]> {
     const pass = await this.watchdogPass.pass();
     if (pass.kind === "checked") {
       this.inGrace = false;

@@ -67,7 +67,7 @@ export class SubscriptionRecorder<T> {
   readonly values: T[] = [];
   readonly errors: unknown[] = [];
   completed = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Set<() => unknown>();
 
   push(value: T): void {
     this.values.push(value);
@@ -89,25 +89,53 @@ export class SubscriptionRecorder<T> {
   }
 
   /** Waits until `predicate` holds for what was seen so far, or fails after `timeoutMs`. */
-  async until(
-    predicate: (values: readonly T[]) => boolean,
-    timeoutMs = 10_000,
-    what = "the expected events",
-  ): Promise<T[]> {
-    if (predicate(this.values)) return this.values;
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (predicate(this.values)) {
-          cleanup();
-          resolve(this.values);
-        } else if (this.errors.length > 0 || this.completed) {
-          cleanup();
-          reject(
-            new Error(
-              `subscription ended before ${what}: ${JSON.stringify(this.errors)} after ${JSON.stringify(this.values)}`,
-            ),
-          );
+  until(predicate: (values: readonly T[]) => boolean, timeoutMs = 10_000, what = "the expected events"): Promise<T[]> {
+    return this.wait<T[]>(
+      () => {
+        if (predicate(this.values)) return { done: this.values };
+        if (this.errors.length > 0 || this.completed) {
+          return {
+            failed: `subscription ended before ${what}: ${JSON.stringify(this.errors)} after ${JSON.stringify(this.values)}`,
+          };
         }
+        return undefined;
+      },
+      timeoutMs,
+      what,
+    );
+  }
+
+  /**
+   * Waits until the subscription fails, and returns its first error; fails if it delivers
+   * or completes instead, or after `timeoutMs`.
+   */
+  failure(timeoutMs = 10_000, what = "the subscription to fail"): Promise<unknown> {
+    return this.wait<unknown>(
+      () => {
+        if (this.values.length > 0 || (this.completed && this.errors.length === 0)) {
+          return { failed: `expected ${what}, but it delivered ${JSON.stringify(this.values)}` };
+        }
+        return this.errors.length > 0 ? { done: this.errors[0] } : undefined;
+      },
+      timeoutMs,
+      what,
+    );
+  }
+
+  /** Settles as soon as `outcome` says so after something arrives, or fails after `timeoutMs`. */
+  private wait<R>(
+    outcome: () => { readonly done: R } | { readonly failed: string } | undefined,
+    timeoutMs: number,
+    what: string,
+  ): Promise<R> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const now = outcome();
+        if (!now) return false;
+        cleanup();
+        if ("done" in now) resolve(now.done);
+        else reject(new Error(now.failed));
+        return true;
       };
       const timer = setTimeout(() => {
         cleanup();
@@ -117,7 +145,7 @@ export class SubscriptionRecorder<T> {
         clearTimeout(timer);
         this.waiters.delete(check);
       };
-      this.waiters.add(check);
+      if (!check()) this.waiters.add(check);
     });
   }
 
