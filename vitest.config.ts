@@ -34,6 +34,7 @@ export default defineConfig({
             "test/auth.int.test.ts",
             "test/metrics.int.test.ts",
             "test/transitions.int.test.ts",
+            "test/observed-state.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

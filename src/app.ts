@@ -33,7 +33,11 @@ import { logAlerts } from "./watch/alert-log.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
 import { FleetState } from "./watch/fleet-state.js";
 import { SupervisorPoller } from "./watch/supervisor-poller.js";
+import { Replicas } from "./watch/replicas.js";
 import { WatchService } from "./watch/watch.service.js";
+
+/** How often each replica reads the event log while anyone subscribes. */
+const EVENT_LOG_READ_INTERVAL_MS = 500;
 
 /** How long `/readyz` waits for the database. */
 const READINESS_TIMEOUT_MS = 2_000;
@@ -124,7 +128,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanup.push(async () => supervisorClient.close());
 
     const events = new EventLogService(bus, logger, clock);
-    const feed = new EventFeed(new EventLogReads(background), bus, clock, logger);
+    const feed = new EventFeed(new EventLogReads(background), bus, clock, logger, {
+      pollIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
+    });
     feed.start();
     cleanup.unshift(() => feed.stop());
     const transitions = new Transitions(database, events, clock);
@@ -144,11 +150,27 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       },
       clock,
     );
+    // Replicas announce themselves: each supervisord is polled by one of them.
+    const replicas = new Replicas(databases.watchers, clock, logger, {
+      redis: config.redisUrl !== undefined,
+      logReadIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
+    });
+    await replicas.start();
+    cleanup.unshift(() => replicas.stop());
+    // What each supervisord answered, kept on the watchers' pool, refreshed by every live answer.
+    const hostObservations = new HostObservations(databases.watchers, clock);
     const poller = new SupervisorPoller(
       watcherProcesses,
       watcherObservations,
+      hostObservations,
       supervisorClient,
-      { unreachableAfterPolls: config.supervisor.unreachableAfterPolls },
+      replicas,
+      {
+        unreachableAfterPolls: config.supervisor.unreachableAfterPolls,
+        listenerFreshSeconds: config.supervisor.listenerFreshSeconds,
+        pollIntervalWithListenerSeconds: config.supervisor.pollIntervalWithListenerSeconds,
+        concurrency: config.supervisor.pollConcurrency,
+      },
       logger,
       clock,
     );
@@ -156,6 +178,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       processes,
       new HeartbeatWatchdog(background, watcherTransitions, health, clock, config.heartbeat.staleSeconds),
       observations,
+      hostObservations,
       poller,
       {
         heartbeatStaleSeconds: config.heartbeat.staleSeconds,
@@ -174,8 +197,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       cleanup.unshift(() => webhook.stop());
     }
     cleanup.unshift(logAlerts(events, feed, logger));
-    // What each supervisord answered, kept on the watchers' pool, refreshed by every live answer.
-    const hostObservations = new HostObservations(databases.watchers, clock);
     const services: Services = {
       events,
       subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),
@@ -184,6 +205,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       registryAdmin: new RegistryAdmin(transitions, observations, clock),
       hostObservations,
       clock,
+      replicas,
       watch,
       tokens: new TokenService(dataSource, {
         bootstrapAdminToken: config.auth.bootstrapAdminToken,

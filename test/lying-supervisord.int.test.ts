@@ -11,7 +11,8 @@ import { FakeSupervisord, methodResponse, writeForever } from "./support/fake-su
  */
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
-const TIMEOUT_MS = 1_500;
+// Long enough for 1 MiB to arrive on a busy machine: the size cap, not the timeout, must end those.
+const TIMEOUT_MS = 4_000;
 
 let db: TestDatabase;
 let app: TestApp;

@@ -99,6 +99,12 @@ export interface Config {
     readonly controlTimeoutMs: number;
     /** 0 turns polling off (event listeners only). @default 5 */
     readonly pollIntervalSeconds: number;
+    /** A supervisord whose event listener reported within this long counts as listened to. @default 60 */
+    readonly listenerFreshSeconds: number;
+    /** How often a supervisord that is listened to is polled all the same. @default 60 */
+    readonly pollIntervalWithListenerSeconds: number;
+    /** Supervisords one replica polls at once. @default 16 */
+    readonly pollConcurrency: number;
     /** Polls in a row without an answer before a supervisord is reported unreachable. @default 3 */
     readonly unreachableAfterPolls: number;
     /**
@@ -252,6 +258,9 @@ export function loadConfig(
       timeoutMs: e.SUPERVISOR_TIMEOUT_MS,
       controlTimeoutMs: e.SUPERVISOR_CONTROL_TIMEOUT_MS,
       pollIntervalSeconds: e.SUPERVISOR_POLL_INTERVAL_SECONDS,
+      listenerFreshSeconds: e.SUPERVISOR_LISTENER_FRESH_SECONDS,
+      pollIntervalWithListenerSeconds: e.SUPERVISOR_POLL_INTERVAL_WITH_LISTENER_SECONDS,
+      pollConcurrency: e.SUPERVISOR_POLL_CONCURRENCY,
       unreachableAfterPolls: e.SUPERVISOR_UNREACHABLE_POLLS,
       maxResponseBytes: e.SUPERVISOR_MAX_RESPONSE_BYTES,
     },

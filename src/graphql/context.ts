@@ -11,6 +11,7 @@ import type { ProcessReads } from "../registry/process-reads.js";
 import type { RegistryAdmin } from "../registry/registry-admin.js";
 import type { HostObservations } from "../registry/host-observations.js";
 import type { Clock } from "../clock.js";
+import type { Replicas } from "../watch/replicas.js";
 import type { SupervisorService } from "../supervisor/supervisor.service.js";
 import type { HostAnswers, LiveState } from "../supervisor/host-answers.js";
 import type { WatchService } from "../watch/watch.service.js";
@@ -23,6 +24,8 @@ export interface Services {
   /** What each supervisord last answered, for reads that accept an age. */
   readonly hostObservations: HostObservations;
   readonly clock: Clock;
+  /** The replicas on this database, as this one last saw them. */
+  readonly replicas: Replicas;
   readonly events: EventLogService;
   readonly subscriptions: EventStreams;
   readonly tokens: TokenService;

@@ -2,6 +2,7 @@ import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { Logger } from "../logger.js";
+import type { HostObservation, HostObservations } from "../registry/host-observations.js";
 import type { LastSeen, Observations } from "../registry/observations.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
@@ -20,6 +21,17 @@ export interface Reachability {
 export interface PollerOptions {
   /** Polls in a row without an answer before the host's processes are reported unreachable. */
   readonly unreachableAfterPolls: number;
+  /** A supervisord whose event listener reported within this long is polled less often. */
+  readonly listenerFreshSeconds: number;
+  /** How often such a supervisord is polled (its listener pushes changes meanwhile). */
+  readonly pollIntervalWithListenerSeconds: number;
+  /** Supervisords asked at once: 500 hosts never open 500 sockets together. */
+  readonly concurrency: number;
+}
+
+/** Which replica polls which supervisord. */
+export interface PollOwnership {
+  owns(supervisorKey: string): boolean;
 }
 
 /** The observation a poll makes of one program. */
@@ -37,23 +49,30 @@ export function observationOf(info: SupervisorProcessInfo): Observation {
 }
 
 /**
- * For supervisords without the event listener: asks each supervisord of the registry once
- * per poll (`getAllProcessInfo`, all hosts in parallel), compares with what MySQL says was
- * last seen, and hands only the differences to the registry, which records each change once
- * however many replicas poll. What goes wrong with a supervisord (unreachable, credentials
- * rejected, no rpcinterface section) is logged when it begins and when it ends.
+ * Asks each supervisord this replica owns (see {@link PollOwnership}: every supervisord is
+ * polled by one live replica) once per poll (`getAllProcessInfo`, a bounded number of hosts
+ * at once), stores the whole answer (what observed reads serve), compares it with what the
+ * database says was last seen, and hands only the differences to the registry, which
+ * records each change once. A supervisord whose event listener reports is polled only now
+ * and then: its listener pushes the changes. What goes wrong with a supervisord
+ * (unreachable, credentials rejected, no rpcinterface section) is logged when it begins
+ * and when it ends.
  */
 export class SupervisorPoller {
   /** Each failing host's problem and its polls in a row (this replica's view). */
   private readonly problems: SupervisorProblems;
   /** Whether each supervisord the registry names answered its last poll (a fault is an answer). */
   private readonly answeredLastPoll = new Map<string, boolean>();
+  /** When this replica last polled each supervisord it owns. */
+  private readonly lastPolledAt = new Map<string, number>();
   private polled = false;
 
   constructor(
     private readonly processes: ProcessReads,
     private readonly observations: Observations,
+    private readonly hosts: HostObservations,
     private readonly client: SupervisorClient,
+    private readonly ownership: PollOwnership,
     private readonly options: PollerOptions,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
@@ -65,12 +84,35 @@ export class SupervisorPoller {
     // Two reads per poll, whatever the size of the fleet: the rows that name a supervisord,
     // and what was last seen of each.
     const [rows, last] = await Promise.all([this.processes.withSupervisor(), this.observations.lastSeen()]);
-    const groups = groupBySupervisor(rows);
+    const groups = new Map([...groupBySupervisor(rows)].filter(([key]) => this.ownership.owns(key)));
     const keys = new Set(groups.keys());
     this.problems.retain(keys);
-    for (const key of this.answeredLastPoll.keys()) if (!keys.has(key)) this.answeredLastPoll.delete(key);
-    await Promise.all([...groups.values()].map((group) => this.pollHost(addressOf(group[0]!)!, group, last)));
+    for (const map of [this.answeredLastPoll, this.lastPolledAt]) {
+      for (const key of map.keys()) if (!keys.has(key)) map.delete(key);
+    }
+    const due = await this.due(groups);
+    await forEachAtMost(this.options.concurrency, due, async ([key, group]) => {
+      this.lastPolledAt.set(key, this.clock.now().getTime());
+      await this.pollHost(addressOf(group[0]!)!, group, last);
+    });
     this.polled = true;
+  }
+
+  /** The groups to poll now: all but those whose listener reports and that were polled lately. */
+  private async due(groups: Map<string, ProcessEntity[]>): Promise<[string, ProcessEntity[]][]> {
+    const now = this.clock.now().getTime();
+    const withListener = await this.hosts
+      .listenersSince(
+        [...groups.values()].map((group) => addressOf(group[0]!)!),
+        new Date(now - this.options.listenerFreshSeconds * 1000),
+      )
+      .catch(() => new Set<string>());
+    const everyMs = this.options.pollIntervalWithListenerSeconds * 1000;
+    return [...groups].filter(([key]) => {
+      if (!withListener.has(key)) return true;
+      const last = this.lastPolledAt.get(key);
+      return last === undefined || now - last >= everyMs;
+    });
   }
 
   private async pollHost(
@@ -80,6 +122,7 @@ export class SupervisorPoller {
   ): Promise<void> {
     const key = supervisorKey(address);
     let infos: SupervisorProcessInfo[];
+    const started = performance.now();
     try {
       infos = await this.client.getAllProcessInfo(address);
     } catch (error) {
@@ -87,6 +130,7 @@ export class SupervisorPoller {
         this.logger.error({ err: error, supervisor: key }, "supervisord poll failed");
         return;
       }
+      await this.store(address, error);
       // As the supervisors query says: a fault came from a supervisord that answered.
       this.answeredLastPoll.set(key, error instanceof SupervisorFault);
       const failures = this.problems.failed(key, error);
@@ -107,15 +151,30 @@ export class SupervisorPoller {
     this.answeredLastPoll.set(key, true);
     this.problems.answered(key);
     const byProgram = new Map(infos.map((info) => [info.program, info]));
+    await this.store(address, {
+      address,
+      byProgram,
+      latencyMs: performance.now() - started,
+      observedAt: this.clock.now(),
+    });
     await this.observeChanged(rows, last, (row) => {
       const info = byProgram.get(row.program);
       return info ? observationOf(info) : null;
     });
   }
 
+  /** Keeps the whole answer for observed reads; a failure to store it is no failure of the poll. */
+  private async store(address: SupervisorAddress, observation: HostObservation): Promise<void> {
+    await this.hosts
+      .record(address, observation)
+      .catch((error: unknown) =>
+        this.logger.debug({ reason: (error as Error).message }, "could not store a supervisord's answer"),
+      );
+  }
+
   /**
-   * Of the supervisords the registry named at the last poll, how many answered it and how
-   * many did not; `null` before the first poll is done (and so with polling off).
+   * Of the supervisords this replica polls, how many answered its last poll and how many
+   * did not; `null` before the first poll is done (and so with polling off).
    */
   reachability(): Reachability | null {
     if (!this.polled) return null;
@@ -138,4 +197,13 @@ export class SupervisorPoller {
       await this.observations.apply(row.name, observation, SYSTEM_PRINCIPAL);
     }
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function forEachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(lanes);
 }

@@ -5,6 +5,7 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { HeartbeatWatchdog } from "../registry/heartbeat-watchdog.js";
+import type { HostObservations } from "../registry/host-observations.js";
 import type { Observations } from "../registry/observations.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import { check, hostProblem, portProblem, programNameProblem } from "../domain/validation.js";
@@ -67,6 +68,7 @@ export class WatchService {
     private readonly processes: ProcessReads,
     private readonly watchdogPass: HeartbeatWatchdog,
     private readonly observations: Observations,
+    private readonly hosts: HostObservations,
     poller: SupervisorPoller,
     private readonly settings: WatchSettings,
     private readonly clock: Clock,
@@ -167,6 +169,8 @@ export class WatchService {
       );
     }
     const at = report.at ?? this.clock.now();
+    // This supervisord is listened to: the poller may leave it alone for a while.
+    this.hosts.noteListener({ host, port }).catch(() => undefined);
     // supervisord's events name the pid a stopped or exited process had; a poll says 0 for
     // it. Observations must compare alike, or every poll would see a "change".
     const pid = NOT_RUNNING.has(report.state) ? 0 : (report.pid ?? 0);

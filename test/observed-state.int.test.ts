@@ -1,0 +1,272 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "./support/app.js";
+import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
+import { metric } from "./support/metrics.js";
+import { Supervisord } from "./support/supervisord.js";
+import { until } from "./support/wait.js";
+
+/**
+ * Observed state: reads that accept an age are served from what was last observed
+ * without asking supervisord; pages; each supervisord polled by one replica.
+ */
+
+const GET_ALL = "supervisor.getAllProcessInfo";
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+interface Row {
+  name: string;
+  health: string;
+  supervisor: { state: string; pid: number | null; observedAt: string } | null;
+}
+
+async function fleet(count: number): Promise<Supervisord[]> {
+  const started = await Promise.all(
+    Array.from({ length: count }, () =>
+      Supervisord.start({ programs: { worker: { command: "sleep 1000" }, idle: { command: "sleep 1000" } } }),
+    ),
+  );
+  cleanups.push(() => Promise.all(started.map((s) => s.stop())));
+  return started;
+}
+
+async function register(app: TestApp, supervisords: readonly Supervisord[]): Promise<void> {
+  for (const [i, supervisord] of supervisords.entries()) {
+    for (const program of ["worker", "idle"]) {
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: {
+          name: `host${i}-${program}`,
+          port: 8000,
+          supervisorHost: "127.0.0.1",
+          supervisorPort: supervisord.port,
+          program,
+        },
+      });
+    }
+  }
+}
+
+const calls = (app: TestApp, port?: number) =>
+  metric(app.url, "fleetvisor_supervisor_calls_total", {
+    method: GET_ALL,
+    ...(port === undefined ? {} : { supervisor: `127.0.0.1:${port}` }),
+  });
+
+describe("reads that accept an age", () => {
+  let db: TestDatabase;
+  let app: TestApp;
+  let supervisords: Supervisord[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase("observed");
+    cleanups.push(() => db.drop());
+    supervisords = await fleet(3);
+    app = await startTestApp(db.url, { SUPERVISOR_POLL_INTERVAL_SECONDS: "1" });
+    cleanups.push(() => app.stop());
+    await register(app, supervisords);
+  });
+
+  const read = async (maxAgeSeconds: number) =>
+    (
+      await app.admin.data<{ processes: Row[] }>(
+        `query($age: Int!) { processes(maxAgeSeconds: $age) { name health supervisor { state pid observedAt } } }`,
+        { age: maxAgeSeconds },
+      )
+    ).processes;
+
+  it("equal what supervisord says when nothing changed, and ask no supervisord", async () => {
+    await until("every supervisord observed by a poll", async () => (await calls(app)) >= 3);
+    // Polling paused, so that every call counted below would be a read's own.
+    await app.services.watch.stop();
+    try {
+      const live = await read(0);
+      const before = await calls(app);
+      const observed: Row[][] = [];
+      for (let i = 0; i < 100; i++) observed.push(await read(30));
+      expect((await calls(app)) - before).toBe(0);
+      const strip = (rows: Row[]) =>
+        rows.map(({ name, health, supervisor }) => [name, health, supervisor?.state, supervisor?.pid]);
+      for (const rows of observed) expect(strip(rows)).toEqual(strip(live));
+      expect(live.every((row) => row.supervisor?.state === "RUNNING")).toBe(true);
+    } finally {
+      app.services.watch.start();
+    }
+  });
+
+  it("says honestly how old each answer is", async () => {
+    const started = Date.now();
+    const live = await read(0);
+    for (const row of live) expect(Date.parse(row.supervisor!.observedAt)).toBeGreaterThanOrEqual(started - 5);
+    const observed = await read(30);
+    for (const row of observed) {
+      const at = Date.parse(row.supervisor!.observedAt);
+      expect(at).toBeLessThanOrEqual(Date.now());
+      expect(Date.now() - at).toBeLessThanOrEqual(30_000);
+    }
+  });
+
+  it("shows a change made behind Fleetvisor's back within the poll interval", async () => {
+    await supervisords[1]!.ctl("stop", "worker");
+    const seen = await until(
+      "the stop in an observed read",
+      async () => (await read(5)).find((row) => row.name === "host1-worker" && row.supervisor?.state === "STOPPED"),
+      5_000,
+    );
+    expect(seen.supervisor!.pid).toBeNull();
+    await supervisords[1]!.ctl("start", "worker");
+  });
+
+  it("asks live only the supervisord whose observation is too old", async () => {
+    // Polling off from now on: observations only age.
+    await app.services.watch.stop();
+    await until("every observation older than 2 s", async () => {
+      const rows = await read(3_600);
+      return rows.every((row) => Date.now() - Date.parse(row.supervisor!.observedAt) > 2_000);
+    });
+    // One host refreshed by a live read of its rows only.
+    const refreshed = supervisords[2]!;
+    await app.admin.data(`{ processes(filter: { names: ["host2-worker"] }) { supervisor { state } } }`);
+    await until("the live answer stored", async () => {
+      const row = (await read(3_600)).find((r) => r.name === "host2-worker")!;
+      return Date.now() - Date.parse(row.supervisor!.observedAt) < 1_000;
+    });
+    const before = await Promise.all(supervisords.map((s) => calls(app, s.port)));
+    const rows = await read(2);
+    const after = await Promise.all(supervisords.map((s) => calls(app, s.port)));
+    expect(after.map((n, i) => n - before[i]!)).toEqual(supervisords.map((s) => (s === refreshed ? 0 : 1)));
+    expect(rows.every((row) => row.supervisor?.state === "RUNNING")).toBe(true);
+  });
+});
+
+describe("pages", () => {
+  it("through 1,000 rows while rows are inserted: each row that existed, exactly once, in name order", async () => {
+    const db = await createTestDatabase("pages");
+    cleanups.push(() => db.drop());
+    const app = await startTestApp(db.url);
+    cleanups.push(() => app.stop());
+    const names = Array.from({ length: 1_000 }, (_, i) => `page-${String(i * 2).padStart(5, "0")}`);
+    for (let i = 0; i < names.length; i += 100) {
+      await Promise.all(
+        names.slice(i, i + 100).map((name) =>
+          app.admin.data(`mutation($name: String!) { createProcess(input: { name: $name, port: 1 }) { id } }`, {
+            name,
+          }),
+        ),
+      );
+    }
+    const seen: string[] = [];
+    let after: string | null = null;
+    let inserted = 0;
+    for (let page = 0; ; page++) {
+      const result: {
+        processPage: { nodes: { name: string }[]; endCursor: string | null; hasNextPage: boolean; totalCount: number };
+      } = await app.admin.data(
+        `query($after: String) { processPage(first: 70, after: $after, filter: { namePrefix: "page-" }) {
+            nodes { name } endCursor hasNextPage totalCount } }`,
+        { after },
+      );
+      const { nodes, endCursor, hasNextPage, totalCount } = result.processPage;
+      expect(totalCount).toBe(1_000 + inserted);
+      seen.push(...nodes.map((n) => n.name));
+      // Rows inserted between pages: before, inside and after the page just read.
+      for (const name of [
+        `page-${String(page * 140 + 1).padStart(5, "0")}`,
+        `page-${String(1_999 - page * 2).padStart(5, "0")}1`,
+      ]) {
+        await app.admin.data(`mutation($name: String!) { createProcess(input: { name: $name, port: 1 }) { id } }`, {
+          name,
+        });
+        inserted++;
+      }
+      if (!hasNextPage) break;
+      after = endCursor;
+    }
+    const existing = new Set(names);
+    expect(seen.filter((name) => existing.has(name))).toEqual(names);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...seen].sort()).toEqual(seen);
+  });
+
+  it("refuses first outside 1–500 and a cursor that is not one, naming the field", async () => {
+    const db = await createTestDatabase("pages_input");
+    cleanups.push(() => db.drop());
+    const app = await startTestApp(db.url);
+    cleanups.push(() => app.stop());
+    const error = await app.admin.error(`{ processPage(first: 501, after: "!!") { totalCount } }`);
+    expect(error.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(error.message).toBe(
+      "first must be between 1 and 500 (got 501); after must be the endCursor of a previous page",
+    );
+  });
+});
+
+describe.runIf(onMysql)("replicas share the polling (MySQL: the embedded database serves one replica)", () => {
+  it("three replicas poll each supervisord once per interval; when one stops, the others take its share", async () => {
+    const db = await createTestDatabase("shared_polling");
+    cleanups.push(() => db.drop());
+    const supervisords = await fleet(6);
+    const env = {
+      SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
+      REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+    };
+    const apps = await Promise.all([0, 1, 2].map(() => startTestApp(db.url, env)));
+    cleanups.push(() => Promise.all(apps.map((app) => app.stop())));
+    await register(apps[0]!, supervisords);
+    const total = async (running: readonly TestApp[], port: number) =>
+      (await Promise.all(running.map((app) => calls(app, port)))).reduce((a, b) => a + b, 0);
+
+    // Over a window of polls, each host is polled by one replica: about once per second.
+    await until("every replica sees the others", async () =>
+      apps.every((app) => app.services.replicas.live.length === 3),
+    );
+    const before = await Promise.all(supervisords.map((s) => total(apps, s.port)));
+    const windowStarted = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 4_000)); // the window being measured
+    const after = await Promise.all(supervisords.map((s) => total(apps, s.port)));
+    const seconds = (Date.now() - windowStarted) / 1000;
+    for (const [i, n] of after.entries()) {
+      const polls = n - before[i]!;
+      expect(polls, `polls of supervisord ${i} in ${seconds.toFixed(1)} s`).toBeGreaterThanOrEqual(
+        Math.floor(seconds) - 1,
+      );
+      expect(polls, `polls of supervisord ${i} in ${seconds.toFixed(1)} s`).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    }
+
+    // The replica that owns the most hosts stops; within two intervals its hosts are polled again.
+    const [stopping, ...rest] = apps;
+    const orphaned = supervisords.filter((s) => stopping!.services.replicas.owns(`127.0.0.1:${s.port}`));
+    expect(orphaned.length).toBeGreaterThan(0);
+    await stopping!.stop();
+    const stoppedAt = Date.now();
+    const counts = await Promise.all(orphaned.map((s) => total(rest, s.port)));
+    await until(
+      "the stopped replica's supervisords polled by the others",
+      async () => (await Promise.all(orphaned.map((s) => total(rest, s.port)))).every((n, i) => n > counts[i]!),
+      10_000,
+    );
+    expect(Date.now() - stoppedAt).toBeLessThanOrEqual(2_000 + 500);
+  });
+
+  it("a replica that finds another on its database without REDIS_URL says so, once", async () => {
+    const db = await createTestDatabase("replicas_no_redis");
+    cleanups.push(() => db.drop());
+    const lines: string[] = [];
+    const one = await startTestApp(db.url, { LOG_LEVEL: "warn" }, lines);
+    cleanups.push(() => one.stop());
+    const two = await startTestApp(db.url);
+    cleanups.push(() => two.stop());
+    const warnings = () =>
+      lines
+        .map((line) => JSON.parse(line) as { msg: string })
+        .filter((line) => line.msg.includes("REDIS_URL is not set"));
+    await until("the warning", async () => warnings().length > 0, 5_000);
+    await until("a few more heartbeats", async () => one.services.replicas.live.length === 2);
+    expect(warnings().map((line) => line.msg)).toEqual([
+      "2 replicas share this database and REDIS_URL is not set: events recorded by another replica reach this one's " +
+        "subscribers from the event log, within 500 ms instead of at once; set REDIS_URL on every replica for the fast path",
+    ]);
+  });
+});
