@@ -10,6 +10,19 @@ const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 export const MAX_NAME_LENGTH = 100;
 
+/**
+ * A name prefix filters by the start of a process name: it is the start of a valid name
+ * (so it can match something), or empty (every name).
+ */
+export function namePrefixProblem(prefix: string): string | undefined {
+  if (prefix.length === 0) return undefined;
+  if (prefix.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters (got ${prefix.length})`;
+  if (!PROCESS_NAME.test(prefix)) {
+    return "must be the start of a process name: letters, digits, '.', '_' or '-', starting with a letter or digit";
+  }
+  return undefined;
+}
+
 export function processNameProblem(name: string): string | undefined {
   if (name.length === 0) return "must not be empty";
   if (name.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters (got ${name.length})`;

@@ -3,7 +3,7 @@ import { assertMayTouch, type Principal } from "../auth/principal.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessStatus } from "../domain/process-status.js";
 import { Role } from "../domain/role.js";
-import { check, hostProblem, processNameProblem } from "../domain/validation.js";
+import { check, hostProblem, namePrefixProblem, processNameProblem } from "../domain/validation.js";
 import { BadUserInputError, type InvalidField } from "../errors.js";
 import { findProcess, likePrefix, normalise, rowsOf } from "./process-rows.js";
 
@@ -29,7 +29,6 @@ function nameOfCursor(cursor: string): string | null {
   const name = Buffer.from(cursor, "base64url").toString("utf8");
   return processNameProblem(name) === undefined ? name : null;
 }
-const MAX_PREFIX_LENGTH = 100;
 
 /** Reads of the registry, each limited to what the caller may see. */
 export class ProcessReads {
@@ -166,9 +165,7 @@ function filterProblems(filter: ProcessFilter): InvalidField[] {
     problems.push({ field: "filter.names", message: `may list at most ${MAX_FILTER_NAMES} names` });
   }
   filter.names?.forEach((name, i) => check(problems, `filter.names[${i}]`, name, processNameProblem));
-  if (filter.namePrefix != null && filter.namePrefix.length > MAX_PREFIX_LENGTH) {
-    problems.push({ field: "filter.namePrefix", message: `must be at most ${MAX_PREFIX_LENGTH} characters` });
-  }
+  check(problems, "filter.namePrefix", filter.namePrefix, namePrefixProblem);
   check(problems, "filter.supervisorHost", filter.supervisorHost, hostProblem);
   return problems;
 }
