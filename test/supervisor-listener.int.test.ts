@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
-import { Supervisord } from "./support/supervisord.js";
+import { RecordingProxy, type ProxiedRequest } from "./support/recording-proxy.js";
+import { freePort, Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
 
 const LISTENER = fileURLToPath(
@@ -16,6 +17,7 @@ let db: TestDatabase;
 let app: TestApp;
 let supervisord: Supervisord;
 let recorder: Server;
+let agentToken: string;
 /** The extensions.code of each error in each answer to reportSupervisorEvent ("ok" when none). */
 const answers: string[][] = [];
 
@@ -50,14 +52,17 @@ function startRecorder(target: string): Promise<string> {
   );
 }
 
-function listenerLog(): string[] {
-  return readFileSync(join(supervisord.dir, "fleetvisor.err.log"), "utf8").split("\n").filter(Boolean);
+function listenerLog(instance = supervisord, name = "fleetvisor"): string[] {
+  return readFileSync(join(instance.dir, `${name}.err.log`), "utf8")
+    .split("\n")
+    .filter(Boolean);
 }
 
 beforeAll(async () => {
   db = await createTestDatabase("listener");
   app = await startTestApp(db.url);
   const agent = await app.client("AGENT", "listener", "listen-*");
+  agentToken = agent.token;
   const via = await startRecorder(app.url);
   supervisord = await Supervisord.start({
     programs: { worker: { command: "sleep 1000" } },
@@ -135,5 +140,99 @@ describe("the supervisord event listener with a FLEETVISOR_SUPERVISOR the regist
     const lines = listenerLog();
     expect(lines).toHaveLength(2);
     expect(lines[1]).toBe("fleetvisor-listener: Fleetvisor accepts this listener's events again");
+  });
+});
+
+describe("the supervisord event listener's FLEETVISOR_URL and token", () => {
+  const WRONG_TOKEN = "not-a-token-fleetvisor-knows";
+  let proxy: RecordingProxy;
+  let second: Supervisord;
+
+  beforeAll(async () => {
+    // Three listeners in one supervisord, told the same but for one thing each: the
+    // endpoint form of FLEETVISOR_URL, a wrong path, a wrong token.
+    proxy = await RecordingProxy.start(app.url);
+    const port = await freePort();
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: {
+        name: "listen-second",
+        port: 8002,
+        supervisorHost: "127.0.0.1",
+        supervisorPort: port,
+        program: "worker",
+      },
+    });
+    const listener = (env: Record<string, string>) => ({
+      command: `python3 ${LISTENER}`,
+      events: "PROCESS_STATE",
+      environment: () => ({
+        FLEETVISOR_URL: proxy.url,
+        FLEETVISOR_TOKEN: agentToken,
+        FLEETVISOR_SUPERVISOR: `127.0.0.1:${port}`,
+        ...env,
+      }),
+    });
+    second = await Supervisord.start({
+      port,
+      programs: { worker: { command: "sleep 1000", autostart: false } },
+      eventListeners: {
+        endpoint: listener({ FLEETVISOR_URL: `${proxy.url}/graphql/` }),
+        "wrong-path": listener({ FLEETVISOR_URL: `${proxy.url}/fleetvisor` }),
+        "wrong-token": listener({ FLEETVISOR_TOKEN: WRONG_TOKEN }),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await second?.stop();
+    await proxy?.close();
+  });
+
+  it("takes the /graphql endpoint, and says a wrong path or token once while acknowledging every event", async () => {
+    for (let i = 0; i < 3; i++) {
+      await second.ctl("start", "worker");
+      await second.ctl("stop", "worker");
+    }
+    // Three starts and stops are at least twelve events, which each listener reports. A
+    // request still in flight has no status yet: only answered ones are counted.
+    const answered = (match: (r: ProxiedRequest) => boolean) => () =>
+      proxy.requests.filter((r) => r.status !== 0 && match(r));
+    const through = {
+      endpoint: answered((r) => r.path === "/graphql" && r.authorization === `Bearer ${agentToken}`),
+      wrongPath: answered((r) => r.path === "/fleetvisor/graphql"),
+      wrongToken: answered((r) => r.authorization === `Bearer ${WRONG_TOKEN}`),
+    };
+    await until(
+      "twelve events from each listener",
+      async () => Object.values(through).every((requests) => requests().length >= 12),
+      30_000,
+    );
+    const statuses = (requests: ProxiedRequest[]) => [...new Set(requests.map((r) => r.status))];
+    expect(statuses(through.endpoint())).toEqual([200]);
+    expect(statuses(through.wrongPath())).toEqual([404]);
+    expect(statuses(through.wrongToken())).toEqual([401]);
+    const recorded = await db.query<{ kind: string }>(
+      "SELECT kind FROM fleetvisor_process_events WHERE process_name = 'listen-second' AND kind = 'SUPERVISOR_STATE_CHANGED'",
+    );
+    expect(recorded.length).toBeGreaterThan(0);
+
+    expect(listenerLog(second, "endpoint")).toEqual([]);
+    expect(listenerLog(second, "wrong-path")).toEqual([
+      `fleetvisor-listener: no GraphQL endpoint at ${proxy.url}/fleetvisor/graphql (HTTP 404): set FLEETVISOR_URL ` +
+        "to Fleetvisor's address, such as http://fleetvisor:4000 (or its /graphql endpoint), then restart this " +
+        "listener; until then its events are acknowledged and dropped",
+    ]);
+    expect(listenerLog(second, "wrong-token")).toEqual([
+      `fleetvisor-listener: Fleetvisor at ${proxy.url}/graphql refused the token (HTTP 401): set FLEETVISOR_TOKEN ` +
+        "or FLEETVISOR_TOKEN_FILE to an AGENT token bound to this supervisord's processes, then restart this " +
+        "listener; until then its events are acknowledged and dropped",
+    ]);
+    // Each event once, answered OK: supervisord neither sends them again nor holds them back.
+    const endpointCount = through.endpoint().length;
+    expect(through.wrongPath().length).toBeLessThanOrEqual(endpointCount + 4);
+    expect(through.wrongToken().length).toBeLessThanOrEqual(endpointCount + 4);
+    const supervisordLog = readFileSync(join(second.dir, "supervisord.log"), "utf8");
+    expect(supervisordLog).not.toContain("event was rejected");
+    expect(supervisordLog).not.toContain("overflowed");
   });
 });

@@ -3,11 +3,17 @@ import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { RegistryClient, tokenFromEnvironment } from "../client-examples/typescript/registry-client.js";
+import {
+  configRetrySecondsFromEnvironment,
+  graphqlEndpoint,
+  RegistryClient,
+  tokenFromEnvironment,
+} from "../client-examples/typescript/registry-client.js";
 import { subscribeToChanges, type ProcessChange } from "../client-examples/typescript/subscriber.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { until } from "./support/wait.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { RecordingProxy } from "./support/recording-proxy.js";
 import { freePort } from "./support/supervisord.js";
 import { tempDir } from "./support/temp-dir.js";
 
@@ -17,6 +23,12 @@ let appPort: number;
 let token: string;
 const env = () => ({ PORT: String(appPort), HEARTBEAT_INTERVAL_SECONDS: "1", HEARTBEAT_STALE_SECONDS: "5" });
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+/** A logger that keeps every line, as "level: message". */
+const recording = (lines: string[]) => ({
+  info: (message: string) => void lines.push(`info: ${message}`),
+  warn: (message: string) => void lines.push(`warn: ${message}`),
+  error: (message: string) => void lines.push(`error: ${message}`),
+});
 
 async function row(name: string): Promise<{ status: string; pid: number | null; last_heartbeat: Date | null }> {
   const [r] = await db.query<{ status: string; pid: number | null; last_heartbeat: Date | null }>(
@@ -44,6 +56,7 @@ beforeAll(async () => {
     ["node-02", 9302],
     ["node-03", 9303],
     ["node-04", 9304],
+    ["node-05", 9305],
   ] as const) {
     await app.admin.data(`mutation($n: String!, $p: Int!) { createProcess(input: { name: $n, port: $p }) { id } }`, {
       n: name,
@@ -220,5 +233,200 @@ describe("the subscriber example", () => {
         "check FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE\n",
     );
     expect(out).toBe("");
+  });
+});
+
+describe("the TypeScript registry client's forgiveness of the usual configuration mistakes", () => {
+  it.each(["/graphql", "/graphql/", "/"])("takes FLEETVISOR_URL with %s after Fleetvisor's address", async (suffix) => {
+    const client = new RegistryClient({ name: "node-05", url: `${app.url}${suffix}`, token, pid: 4501, logger: quiet });
+    expect(await client.start()).toBe(9305);
+    expect(await row("node-05")).toMatchObject({ status: "running", pid: 4501 });
+    await client.stop();
+    expect(await row("node-05")).toMatchObject({ status: "stopped", pid: null });
+  });
+
+  it("the subscriber takes the /graphql endpoint as FLEETVISOR_URL too", async () => {
+    const viewer = (await app.client("VIEWER", "endpoint-viewer")).token;
+    const seen: ProcessChange[] = [];
+    const [{ last }] = (await db.query<{ last: string }>(
+      "SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events",
+    )) as [{ last: string }];
+    const stop = subscribeToChanges({
+      url: `${app.url}/graphql/`,
+      token: viewer,
+      names: ["node-04"],
+      after: String(last),
+      onChange: (change) => seen.push(change),
+    });
+    onTestFinished(stop);
+    await app.admin.data(`mutation { updateProcess(name: "node-04", input: { port: 9404 }) { port } }`);
+    await until("the change", async () => seen.length === 1);
+    expect(seen[0]).toMatchObject({ kind: "UPDATED", processName: "node-04", message: "port: 9304 → 9404" });
+  });
+
+  it("says what is wrong with a FLEETVISOR_URL that is no http(s) URL, or a retry interval that is no number", () => {
+    expect(() => graphqlEndpoint("localhost:4000")).toThrow(
+      `FLEETVISOR_URL must be Fleetvisor's http:// or https:// address, such as http://fleetvisor:4000 (got "localhost:4000")`,
+    );
+    expect(configRetrySecondsFromEnvironment({})).toBe(30);
+    expect(configRetrySecondsFromEnvironment({ FLEETVISOR_CONFIG_RETRY_SECONDS: "2.5" })).toBe(2.5);
+    expect(() => configRetrySecondsFromEnvironment({ FLEETVISOR_CONFIG_RETRY_SECONDS: "0" })).toThrow(
+      `FLEETVISOR_CONFIG_RETRY_SECONDS must be a number of seconds above 0 (got "0")`,
+    );
+  });
+
+  // One case per configuration error: FLEETVISOR_URL, the token, the name. Fleetvisor's own
+  // answers, through a proxy that notes when each request came.
+  let otherAgentToken: string;
+  beforeAll(async () => {
+    otherAgentToken = (await app.client("AGENT", "other-agent", "other-*")).token;
+  });
+  const mistakes = [
+    {
+      mistake: "a token Fleetvisor does not know",
+      name: "node-05",
+      path: "",
+      token: () => "not-a-token-fleetvisor-knows",
+      line: (url: string) =>
+        `error: Fleetvisor at ${url}/graphql refused the token (HTTP 401: unknown or revoked API token): ` +
+        'set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE to an AGENT token bound to "node-05"; retrying every 1 s',
+    },
+    {
+      mistake: "a FLEETVISOR_URL with a path where nothing answers GraphQL (HTTP 404)",
+      name: "node-05",
+      path: "/api/v1/",
+      token: () => token,
+      line: (url: string) =>
+        `error: no GraphQL endpoint at ${url}/api/v1/graphql (HTTP 404): set FLEETVISOR_URL to ` +
+        "Fleetvisor's address, such as http://fleetvisor:4000 (or its /graphql endpoint); retrying every 1 s",
+    },
+    {
+      mistake: "a process name the registry does not have",
+      name: "node-99",
+      path: "",
+      token: () => token,
+      line: (url: string) =>
+        `error: Fleetvisor at ${url}/graphql has no process named "node-99": add it to the ` +
+        "registry (createProcess), or run this server under the name the registry has for it; retrying every 1 s",
+    },
+    {
+      mistake: "a token bound to other processes",
+      name: "node-05",
+      path: "",
+      token: () => otherAgentToken,
+      line: (url: string) =>
+        `error: Fleetvisor at ${url}/graphql refused "node-05" to this token (token "other-agent" ` +
+        'is bound to "other-*" and may not touch "node-05"): use an AGENT token bound to this process\'s ' +
+        "name or to a prefix-* that matches it; retrying every 1 s",
+    },
+  ];
+
+  it.each(mistakes)("says so once, in one line, for $mistake, and asks again only slowly", async (mistake) => {
+    const proxy = await RecordingProxy.start(app.url);
+    onTestFinished(() => proxy.close());
+    const lines: string[] = [];
+    const client = new RegistryClient({
+      name: mistake.name,
+      url: `${proxy.url}${mistake.path}`,
+      token: mistake.token(),
+      pid: 4502,
+      configRetrySeconds: 1,
+      logger: recording(lines),
+    });
+    const started = client.start();
+    started.catch(() => undefined);
+    const startedAt = Date.now();
+    await until("its fourth attempt", async () => proxy.requests.length >= 4);
+    const elapsedMs = Date.now() - startedAt;
+
+    // Every attempt got the same answer, and it was said once, in one line, without the token.
+    expect(lines).toEqual([mistake.line(proxy.url)]);
+    expect(lines.join("\n")).not.toContain(mistake.token());
+    // At the configured pace, not every few hundred milliseconds.
+    expect(Math.min(...proxy.gapsMs())).toBeGreaterThanOrEqual(900);
+    expect(proxy.requests.length).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 900));
+    // Still waiting for a port, until stopped.
+    expect(client.isRegistered).toBe(false);
+    await client.stop();
+    await expect(started).rejects.toThrow(`stopped before Fleetvisor gave ${mistake.name} a port`);
+  });
+
+  it("waits 30 s between attempts by default", async () => {
+    const proxy = await RecordingProxy.start(app.url);
+    onTestFinished(() => proxy.close());
+    const lines: string[] = [];
+    const client = RegistryClient.fromEnvironment(
+      { pid: 4503, logger: recording(lines) },
+      {
+        FLEETVISOR_URL: proxy.url,
+        FLEETVISOR_TOKEN: "not-a-token-fleetvisor-knows",
+        SUPERVISOR_PROCESS_NAME: "node-05",
+      },
+    );
+    const started = client.start();
+    started.catch(() => undefined);
+    onTestFinished(() => client.stop());
+    await until("the line about the token", async () => lines.length > 0);
+    expect(lines).toEqual([expect.stringMatching(/^error: .* refused the token .*; retrying every 30 s$/)]);
+    // Watched for a while: no second attempt.
+    const firstAt = proxy.requests[0]!.at;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(proxy.requests.filter((r) => r.at < firstAt + 3_000)).toHaveLength(1);
+  });
+
+  it("treats a token revoked while it runs the same way: heartbeats refused are said once and retried slowly", async () => {
+    const agent = await app.client("AGENT", "node-05-agent", "node-05");
+    const proxy = await RecordingProxy.start(app.url);
+    onTestFinished(() => proxy.close());
+    const lines: string[] = [];
+    const client = new RegistryClient({
+      name: "node-05",
+      url: proxy.url,
+      token: agent.token,
+      pid: 4504,
+      configRetrySeconds: 1,
+      logger: recording(lines),
+    });
+    onTestFinished(() => client.stop());
+    await client.start();
+    await app.admin.data(`mutation($id: ID!) { revokeApiToken(id: $id) { id } }`, { id: agent.id });
+    const refused = () => proxy.requests.filter((r) => r.status === 401);
+    await until("four refused heartbeats", async () => refused().length >= 4);
+    expect(Math.min(...proxy.gapsMs(refused()))).toBeGreaterThanOrEqual(900);
+    expect(lines).toEqual([
+      "info: registered node-05 (pid 4504, port 9305)",
+      `error: Fleetvisor at ${proxy.url}/graphql refused the token (HTTP 401: unknown or revoked API token): ` +
+        'set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE to an AGENT token bound to "node-05"; retrying every 1 s',
+    ]);
+  });
+
+  it("retries a 5xx soon, with backoff, not at the configuration-error pace", async () => {
+    const proxy = await RecordingProxy.start(app.url);
+    onTestFinished(() => proxy.close());
+    proxy.answerWith = 502;
+    const lines: string[] = [];
+    const client = new RegistryClient({
+      name: "node-05",
+      url: proxy.url,
+      token,
+      pid: 4505,
+      configRetrySeconds: 60,
+      logger: recording(lines),
+    });
+    onTestFinished(() => client.stop());
+    const started = client.start();
+    await until("three attempts", async () => proxy.requests.length >= 3, 10_000);
+    const gaps = proxy.gapsMs();
+    // 0.5 s, then 1 s: growing, and far below 60 s.
+    expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
+    expect(Math.max(...gaps)).toBeLessThan(5_000);
+    expect(lines.slice(0, 2)).toEqual([
+      `warn: Fleetvisor at ${proxy.url}/graphql answered HTTP 502; retrying in 500 ms`,
+      `warn: Fleetvisor at ${proxy.url}/graphql answered HTTP 502; retrying in 1000 ms`,
+    ]);
+
+    proxy.answerWith = undefined;
+    expect(await started).toBe(9305);
+    expect(await row("node-05")).toMatchObject({ status: "running", pid: 4505 });
   });
 });

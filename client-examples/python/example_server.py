@@ -5,7 +5,9 @@ HTTP on it, sends heartbeats, and deregisters when supervisord stops it.
     FLEETVISOR_URL=http://fleetvisor:4000 FLEETVISOR_TOKEN=... python3 example_server.py --name domaeka-test-01
 
 Under supervisord the name may come from the program's SUPERVISOR_PROCESS_NAME instead.
-GET / answers {"name", "pid", "port"}.
+GET / answers {"name", "pid", "port"}. A configuration that cannot work at all (no
+FLEETVISOR_URL, a token file that cannot be read) ends it at once with one line on stderr
+and exit status 2; see fleetvisor_client for what is retried.
 """
 
 import argparse
@@ -27,8 +29,15 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    registry = ServerProcess.from_environment(args.name, fallback_port=args.fallback_port)
-    port = registry.start()
+    try:
+        registry = ServerProcess.from_environment(args.name, fallback_port=args.fallback_port)
+    except (ValueError, OSError) as error:
+        logging.getLogger("example").error("%s", error)
+        sys.exit(2)
+    try:
+        port = registry.start()
+    except KeyboardInterrupt:  # Ctrl-C while waiting to register: deregistered already, nothing to serve
+        return
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming

@@ -12,7 +12,9 @@ mutation, so that subscribers see the change within a second instead of at the n
     environment=FLEETVISOR_URL="http://fleetvisor:4000",FLEETVISOR_SUPERVISOR="domaeka-server-test-01:9101"
 
 Configuration (environment):
-  FLEETVISOR_URL          where Fleetvisor listens (its /graphql is used)
+  FLEETVISOR_URL          Fleetvisor's address (http://fleetvisor:4000) or its GraphQL
+                          endpoint (http://fleetvisor:4000/graphql), with or without a
+                          trailing slash
   FLEETVISOR_TOKEN        an AGENT token bound to this supervisord's processes, or
   FLEETVISOR_TOKEN_FILE   a file holding it (preferred: keeps it out of supervisord.conf)
   FLEETVISOR_SUPERVISOR   this supervisord as the registry names it: supervisor_host:supervisor_port
@@ -25,20 +27,24 @@ has it. Events about the listener itself are ignored.
 
 When Fleetvisor answers but refuses the event, the event is answered OK and dropped, and
 the refusal is logged once, not once per event. Most refusals are configuration errors: a
-token Fleetvisor does not accept, or a FLEETVISOR_SUPERVISOR that names no supervisord in
-the registry. Sending the same event again cannot fix those; answering FAIL would only
-keep the listener backing off on the oldest event while supervisord's buffer
-(buffer_size) fills and it discards events itself. Acknowledged, the listener stays
-current: once the configuration is fixed the next event goes through, and Fleetvisor's
-poller (SUPERVISOR_POLL_INTERVAL_SECONDS) covers what was dropped meanwhile. When events
-are accepted again after such a refusal, that is logged once too.
+FLEETVISOR_URL where no GraphQL endpoint answers (HTTP 404, a redirect, an answer that is
+not Fleetvisor's), a token Fleetvisor does not accept (HTTP 401 / 403), or a
+FLEETVISOR_SUPERVISOR that names no supervisord in the registry. Sending the same event
+again cannot fix those; answering FAIL would only keep the listener backing off on the
+oldest event while supervisord's buffer (buffer_size) fills and it discards events
+itself. Acknowledged, the listener stays current: once the configuration is fixed the
+next event goes through, and Fleetvisor's poller (SUPERVISOR_POLL_INTERVAL_SECONDS)
+covers what was dropped meanwhile. When events are accepted again after such a refusal,
+that is logged once too.
 """
 
+import http.client
 import json
 import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 STATES = {"STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "UNKNOWN"}
@@ -51,6 +57,35 @@ MUTATION = """mutation ($input: SupervisorEventInput!) {
 def log(message):
     sys.stderr.write("fleetvisor-listener: %s\n" % message)
     sys.stderr.flush()
+
+
+def graphql_endpoint(url):
+    """Fleetvisor's GraphQL endpoint from FLEETVISOR_URL, its address or the endpoint itself."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "FLEETVISOR_URL must be Fleetvisor's http:// or https:// address, such as http://fleetvisor:4000 "
+            "(got %r)" % without_credentials(url)
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith("/graphql"):
+        path += "/graphql"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def without_credentials(url):
+    """The URL as it may appear in a log line: without a ``user:password@`` part."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered, not followed: followed, a POST becomes a GET elsewhere and hides a wrong URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
 
 
 def parse_tokens(text):
@@ -88,15 +123,20 @@ def event_input(eventname, payload, supervisor_host, supervisor_port, at):
 class Fleetvisor:
     #: Answers that mean "not now" rather than "no": the event is sent again.
     RETRYABLE_CODES = {"DATABASE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"}
+    #: HTTP statuses below 500 that mean "not now" too (a proxy's timeout, rate limiting).
+    RETRYABLE_STATUSES = {408, 429}
     #: How many distinct refusals of single events are remembered as already logged.
     MAX_REMEMBERED_REFUSALS = 100
+    UNTIL_FIXED = "then restart this listener; until then its events are acknowledged and dropped"
 
     def __init__(self, url, token, timeout):
-        self.endpoint = url.rstrip("/") + "/graphql"
+        self.endpoint = graphql_endpoint(url)
+        self.shown_endpoint = without_credentials(self.endpoint)
         self.token = token
         self.timeout = timeout
-        # A refusal of every event (the token, FLEETVISOR_SUPERVISOR), logged when it
-        # begins and cleared, with one more line, when an event is accepted again.
+        self.opener = urllib.request.build_opener(NoRedirects)
+        # A refusal of every event (the URL, the token, FLEETVISOR_SUPERVISOR), logged when
+        # it begins and cleared, with one more line, when an event is accepted again.
         self.misconfiguration = None
         # Refusals of single events (a program outside the token's binding): each once.
         self.logged_refusals = set()
@@ -113,42 +153,74 @@ class Fleetvisor:
                 "authorization": "Bearer " + self.token,
             },
         )
+        location = None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read().decode("utf-8"))
+            with self.opener.open(request, timeout=self.timeout) as response:
+                status, text = response.status, response.read()
         except urllib.error.HTTPError as error:
-            if error.code in (401, 403):
-                self.misconfigured(
-                    "Fleetvisor refused the token (HTTP %d): set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE "
-                    "to an AGENT token bound to this supervisord's processes, then restart this listener; "
-                    "until then its events are acknowledged and dropped" % error.code
-                )
-                return True
-            if error.code == 400:
-                self.refused("Fleetvisor refused the event (HTTP 400); dropping it")
-                return True
-            log("Fleetvisor answered HTTP %d; will retry" % error.code)
+            status, location = error.code, error.headers.get("location") if error.headers else None
+            try:
+                text = error.read()
+            except (OSError, http.client.HTTPException):
+                text = b""
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", None) or error
+            log("Fleetvisor at %s is unreachable (%s); will retry" % (self.shown_endpoint, reason))
             return False
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            log("Fleetvisor is unreachable (%s); will retry" % getattr(error, "reason", error))
+        return self.answered(status, text, location)
+
+    def answered(self, status, text, location):
+        url = self.shown_endpoint
+        if status >= 500 or status in self.RETRYABLE_STATUSES:
+            log("Fleetvisor at %s answered HTTP %d; will retry" % (url, status))
             return False
-        errors = answer.get("errors") or []
-        codes = {((e.get("extensions") or {}).get("code")) for e in errors}
+        try:
+            answer = json.loads(text.decode("utf-8"))
+            errors = answer.get("errors") or []
+        except (ValueError, AttributeError):
+            answer, errors = None, []
+        if 300 <= status < 400:
+            target = without_credentials(urllib.parse.urljoin(self.endpoint, location)) if location else "elsewhere"
+            self.misconfigured(
+                "%s redirects (HTTP %d) to %s: set FLEETVISOR_URL to where Fleetvisor is (often https:// instead of "
+                "http://), %s" % (url, status, target, self.UNTIL_FIXED)
+            )
+            return True
+        if status in (404, 405):
+            self.misconfigured(
+                "no GraphQL endpoint at %s (HTTP %d): set FLEETVISOR_URL to Fleetvisor's address, such as "
+                "http://fleetvisor:4000 (or its /graphql endpoint), %s" % (url, status, self.UNTIL_FIXED)
+            )
+            return True
+        if status in (401, 403):
+            self.misconfigured(
+                "Fleetvisor at %s refused the token (HTTP %d): set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE "
+                "to an AGENT token bound to this supervisord's processes, %s" % (url, status, self.UNTIL_FIXED)
+            )
+            return True
+        if not isinstance(answer, dict) or (not errors and not isinstance(answer.get("data"), dict)):
+            self.misconfigured(
+                "the answer from %s is not Fleetvisor's (HTTP %d, not a GraphQL result): set FLEETVISOR_URL to "
+                "Fleetvisor's address, such as http://fleetvisor:4000, %s" % (url, status, self.UNTIL_FIXED)
+            )
+            return True
+        codes = {((e.get("extensions") or {}).get("code")) for e in errors if isinstance(e, dict)}
         if codes & self.RETRYABLE_CODES:
             log("Fleetvisor could not record the event (%s); will retry" % ", ".join(sorted(c for c in codes if c)))
             return False
         for error in errors:
-            extensions = error.get("extensions") or {}
+            extensions = (error.get("extensions") if isinstance(error, dict) else None) or {}
             if extensions.get("code") == "NOT_FOUND" and extensions.get("supervisor"):
                 supervisor = extensions["supervisor"]
                 self.misconfigured(
                     "FLEETVISOR_SUPERVISOR=%s names a supervisord Fleetvisor does not know (no process in the "
                     "registry has supervisorHost:supervisorPort %s): set FLEETVISOR_SUPERVISOR to this "
-                    "supervisord as its processes in the registry name it, then restart this listener; "
-                    "until then its events are acknowledged and dropped" % (supervisor, supervisor)
+                    "supervisord as its processes in the registry name it, %s"
+                    % (supervisor, supervisor, self.UNTIL_FIXED)
                 )
             else:
-                self.refused("Fleetvisor refused the event: %s" % error.get("message"))
+                message = error.get("message") if isinstance(error, dict) else error
+                self.refused("Fleetvisor refused the event: %s" % message)
         if not errors and self.misconfiguration is not None:
             self.misconfiguration = None
             log("Fleetvisor accepts this listener's events again")
@@ -181,12 +253,19 @@ def main():
     token = read_token()
     supervisor = os.environ.get("FLEETVISOR_SUPERVISOR", "")
     host, _, port = supervisor.rpartition(":")
+    problem = None
     if not url or not token or not host or not port.isdigit():
-        log("set FLEETVISOR_URL, FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE) and FLEETVISOR_SUPERVISOR=host:port")
+        problem = "set FLEETVISOR_URL, FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE) and FLEETVISOR_SUPERVISOR=host:port"
+    else:
+        try:
+            fleetvisor = Fleetvisor(url, token, float(os.environ.get("FLEETVISOR_TIMEOUT", "2")))
+        except ValueError as error:
+            problem = str(error)
+    if problem:
+        log(problem)
         # supervisord restarts a listener that exits; sleeping keeps the log readable.
         time.sleep(30)
         return 2
-    fleetvisor = Fleetvisor(url, token, float(os.environ.get("FLEETVISOR_TIMEOUT", "2")))
     myself = os.environ.get("SUPERVISOR_PROCESS_NAME")
     backoff = 0.0
     # supervisord sends a FAILed event again (same serial): it keeps the time it first came.

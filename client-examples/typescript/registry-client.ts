@@ -6,19 +6,33 @@
  *   server.listen(port);
  *   registry.installSignalHandlers();      // SIGTERM / SIGINT deregister, then exit
  *
- * Configuration: FLEETVISOR_URL and FLEETVISOR_TOKEN (an AGENT token bound to this
- * process), or FLEETVISOR_TOKEN_FILE naming a file that holds it (preferred: it keeps the
- * token out of supervisord.conf and `ps`); the name is given, or comes from
+ * Configuration: FLEETVISOR_URL, Fleetvisor's address (`http://fleetvisor:4000`) or its
+ * GraphQL endpoint (`http://fleetvisor:4000/graphql`), with or without a trailing slash;
+ * FLEETVISOR_TOKEN (an AGENT token bound to this process), or FLEETVISOR_TOKEN_FILE naming a
+ * file that holds it (preferred: it keeps the token out of supervisord.conf and `ps`);
+ * FLEETVISOR_CONFIG_RETRY_SECONDS (see below). The name is given, or comes from
  * SUPERVISOR_PROCESS_NAME under supervisord.
+ *
  * Fleetvisor being down never throws into the server once it has its port: heartbeats
- * retry with backoff, and a heartbeat answered `ok: false` registers again.
+ * retry with backoff, and a heartbeat answered `ok: false` registers again. What goes
+ * wrong falls in two kinds, retried differently:
+ *
+ * - Fleetvisor cannot answer now (connection refused, a timeout, HTTP 5xx,
+ *   DATABASE_UNAVAILABLE): {@link FleetvisorUnreachable}, retried with backoff (0.5 s
+ *   doubling up to 30 s, or up to the heartbeat interval once registered), a warning each.
+ * - Something is configured wrong, which retrying soon cannot fix: nothing answers GraphQL at
+ *   FLEETVISOR_URL (HTTP 404, or an answer that is not Fleetvisor's), the token is refused
+ *   (HTTP 401 / 403, or bound to other processes), or the registry has no process of this
+ *   name: {@link FleetvisorRefused}, logged once as one line that names the URL or the
+ *   process and what to change, then retried every `configRetrySeconds`, so that a fix on
+ *   Fleetvisor's side (creating the token or the process) is picked up without a restart.
  */
 import { readFileSync } from "node:fs";
 
 export interface RegistryClientOptions {
   /** The process name in the registry. */
   readonly name: string;
-  /** e.g. `http://fleetvisor:4000` */
+  /** Fleetvisor's address (`http://fleetvisor:4000`) or its `/graphql` endpoint. */
   readonly url: string;
   readonly token: string;
   /** @default process.pid */
@@ -27,14 +41,28 @@ export interface RegistryClientOptions {
   readonly timeoutMs?: number;
   /** Serve here if Fleetvisor is unreachable at start, and register later. */
   readonly fallbackPort?: number;
+  /**
+   * How often a configuration error (a refused token, an unknown process, a wrong URL) is
+   * retried; `fromEnvironment` reads FLEETVISOR_CONFIG_RETRY_SECONDS.
+   * @default 30
+   */
+  readonly configRetrySeconds?: number;
   /** @default console */
   readonly logger?: Pick<Console, "info" | "warn" | "error">;
 }
 
-/** Fleetvisor answered and refused (bad token, unknown name): retrying will not help. */
+/** @see RegistryClientOptions.configRetrySeconds */
+export const DEFAULT_CONFIG_RETRY_SECONDS = 30;
+
+/**
+ * A configuration error: Fleetvisor (or whatever answers at FLEETVISOR_URL) refused the
+ * call, and retrying soon will not help. The message is one line naming the URL or the
+ * process and what to change, never the token.
+ */
 export class FleetvisorRefused extends Error {
   constructor(
     message: string,
+    /** Fleetvisor's `extensions.code`, or `HTTP_<status>` when the answer was not GraphQL. */
     readonly code: string | undefined,
   ) {
     super(message);
@@ -42,12 +70,64 @@ export class FleetvisorRefused extends Error {
   }
 }
 
-/** Fleetvisor could not be reached or could not answer now: retrying may help. */
+/** Fleetvisor could not be reached or could not answer now: retrying soon may help. */
 export class FleetvisorUnreachable extends Error {
   constructor(message: string) {
     super(message);
     this.name = "FleetvisorUnreachable";
   }
+}
+
+/**
+ * Fleetvisor's GraphQL endpoint from FLEETVISOR_URL: its address and its endpoint are both
+ * accepted, with or without a trailing slash (`http://fleetvisor:4000`,
+ * `http://fleetvisor:4000/` and `http://fleetvisor:4000/graphql/` all give
+ * `http://fleetvisor:4000/graphql`). Anything but an http(s) URL is an error that says so.
+ */
+export function graphqlEndpoint(url: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || !parsed.hostname) {
+    throw new Error(
+      `FLEETVISOR_URL must be Fleetvisor's http:// or https:// address, such as http://fleetvisor:4000 (got "${withoutCredentials(url)}")`,
+    );
+  }
+  const path = parsed.pathname.replace(/\/+$/, "");
+  parsed.pathname = path.endsWith("/graphql") ? path : `${path}/graphql`;
+  parsed.hash = "";
+  return parsed.href;
+}
+
+/** A URL as it may appear in a log line: without a `user:password@` part. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.href;
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, "//");
+  }
+}
+
+/**
+ * FLEETVISOR_CONFIG_RETRY_SECONDS, or the default when it is unset; anything but a number of
+ * seconds above 0 is an error that names the variable.
+ */
+export function configRetrySecondsFromEnvironment(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): number {
+  const value = env.FLEETVISOR_CONFIG_RETRY_SECONDS;
+  if (value === undefined || value.trim() === "") return DEFAULT_CONFIG_RETRY_SECONDS;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new Error(`FLEETVISOR_CONFIG_RETRY_SECONDS must be a number of seconds above 0 (got "${value}")`);
+  }
+  return seconds;
 }
 
 /**
@@ -81,16 +161,32 @@ const DEREGISTER = `mutation ($name: String!) { deregisterProcess(name: $name) {
 
 /** Answers that mean "not now" rather than "no". */
 const RETRYABLE = new Set(["DATABASE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"]);
+/** HTTP statuses below 500 that mean "not now" too (a proxy's timeout, rate limiting). */
+const RETRYABLE_STATUSES = new Set([408, 429]);
+
+interface GraphQLAnswer {
+  data?: Record<string, unknown> | null;
+  errors?: { message?: string; extensions?: { code?: string } }[];
+}
 
 export class RegistryClient {
   readonly name: string;
   readonly pid: number;
   port: number | undefined;
   heartbeatIntervalSeconds = 30;
+  /** How often a configuration error is retried. */
+  readonly configRetrySeconds: number;
+  /** The GraphQL endpoint the client calls, as log lines name it (no credentials). */
+  readonly endpoint: string;
+  private readonly url: string;
   private registered = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  /** Cuts short the pause between attempts at start, so that `stop()` need not wait it out. */
+  private wakeUp: (() => void) | undefined;
+  /** The configuration error last logged: the same one again is not logged again. */
+  private problem: string | undefined;
   /** The registration in flight, which a deregister waits for (or the row stays RUNNING). */
   private registering: Promise<void> | undefined;
   private readonly logger: Pick<Console, "info" | "warn" | "error">;
@@ -99,12 +195,22 @@ export class RegistryClient {
     if (!options.url || !options.token) {
       throw new Error("set FLEETVISOR_URL and FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE)");
     }
+    const retry = options.configRetrySeconds ?? DEFAULT_CONFIG_RETRY_SECONDS;
+    if (!Number.isFinite(retry) || retry <= 0) {
+      throw new Error(`configRetrySeconds must be a number of seconds above 0 (got ${retry})`);
+    }
+    this.url = graphqlEndpoint(options.url);
+    this.endpoint = withoutCredentials(this.url);
+    this.configRetrySeconds = retry;
     this.name = options.name;
     this.pid = options.pid ?? process.pid;
     this.logger = options.logger ?? console;
   }
 
-  /** Options not given come from `FLEETVISOR_URL`, `FLEETVISOR_TOKEN_FILE` / `FLEETVISOR_TOKEN`, `SUPERVISOR_PROCESS_NAME`. */
+  /**
+   * Options not given come from `FLEETVISOR_URL`, `FLEETVISOR_TOKEN_FILE` / `FLEETVISOR_TOKEN`,
+   * `FLEETVISOR_CONFIG_RETRY_SECONDS`, `SUPERVISOR_PROCESS_NAME`.
+   */
   static fromEnvironment(
     options: Partial<RegistryClientOptions> = {},
     env: Readonly<Record<string, string | undefined>> = process.env,
@@ -116,6 +222,7 @@ export class RegistryClient {
       name,
       url: options.url ?? env.FLEETVISOR_URL ?? "",
       token: options.token ?? tokenFromEnvironment(env),
+      configRetrySeconds: options.configRetrySeconds ?? configRetrySecondsFromEnvironment(env),
     });
   }
 
@@ -125,8 +232,11 @@ export class RegistryClient {
   }
 
   /**
-   * Registers (retrying while Fleetvisor is unreachable; with `fallbackPort`, not waiting)
-   * and starts the heartbeats. Resolves with the port to listen on.
+   * Registers and starts the heartbeats; resolves with the port to listen on. Waits while
+   * Fleetvisor is unreachable (retrying with backoff) and while the configuration is wrong
+   * (retrying every `configRetrySeconds`), since the port can only come from the registry;
+   * with `fallbackPort` it does not wait, and registers later. Rejects only if `stop()` is
+   * called before there is a port.
    */
   async start(): Promise<number> {
     let delayMs = 500;
@@ -135,29 +245,35 @@ export class RegistryClient {
         await this.register();
         break;
       } catch (error) {
-        // Refused too (not in the registry yet, a token not created yet): the port can only
-        // come from the registry, so wait for it rather than crash.
         if (!(error instanceof FleetvisorUnreachable) && !(error instanceof FleetvisorRefused)) throw error;
         if (this.options.fallbackPort !== undefined) {
-          this.logger.warn(
-            `${error.message}; serving on fallback port ${this.options.fallbackPort}, registering later`,
-          );
+          const then = `serving on fallback port ${this.options.fallbackPort}, registering later`;
+          if (error instanceof FleetvisorRefused) this.configurationError(error, then);
+          else this.logger.warn(`${error.message}; ${then}`);
           this.port = this.options.fallbackPort;
           break;
         }
-        this.logger.warn(`${(error as Error).message}; retrying in ${delayMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 30_000);
+        if (error instanceof FleetvisorRefused) {
+          this.configurationError(error);
+          delayMs = 500;
+          await this.pause(this.configRetrySeconds * 1000);
+        } else {
+          this.logger.warn(`${error.message}; retrying in ${delayMs} ms`);
+          await this.pause(delayMs);
+          delayMs = Math.min(delayMs * 2, 30_000);
+        }
       }
     }
+    if (this.port === undefined) throw new Error(`stopped before Fleetvisor gave ${this.name} a port`);
     this.schedule(this.registered ? this.heartbeatIntervalSeconds * 1000 : 0);
-    return this.port!;
+    return this.port;
   }
 
   /** Stops the heartbeats and deregisters (bounded by the request timeout). Never throws. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.wakeUp?.();
     await this.registering?.catch(() => undefined);
     if (!this.registered) return;
     try {
@@ -178,6 +294,25 @@ export class RegistryClient {
     process.once("SIGINT", onSignal);
   }
 
+  /** Logs a configuration error once, in one line, however often it is met again. */
+  private configurationError(error: FleetvisorRefused, then = `retrying every ${this.configRetrySeconds} s`): void {
+    if (error.message === this.problem) return;
+    this.problem = error.message;
+    this.logger.error(`${error.message}; ${then}`);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
   private register(): Promise<void> {
     this.registering = this.doRegister().finally(() => {
       this.registering = undefined;
@@ -192,6 +327,7 @@ export class RegistryClient {
     this.port ??= data.registerProcess.port;
     this.heartbeatIntervalSeconds = data.registerProcess.heartbeatIntervalSeconds;
     this.registered = true;
+    this.problem = undefined;
     this.logger.info(`registered ${this.name} (pid ${this.pid}, port ${this.port})`);
   }
 
@@ -210,6 +346,10 @@ export class RegistryClient {
         const { heartbeat } = (await this.call(HEARTBEAT, { name: this.name, pid: this.pid })) as {
           heartbeat: { ok: boolean; nextHeartbeatInSeconds: number; message: string | null };
         };
+        if (this.problem !== undefined) {
+          this.problem = undefined;
+          this.logger.info(`Fleetvisor accepts ${this.name} again`);
+        }
         if (!heartbeat.ok) {
           this.logger.warn(`heartbeat not accepted (${heartbeat.message}); registering again`);
           this.registered = false;
@@ -225,43 +365,108 @@ export class RegistryClient {
         this.failures++;
         nextMs = Math.min(500 * 2 ** (this.failures - 1), this.heartbeatIntervalSeconds * 1000);
         this.logger.warn(`${error.message}; next try in ${nextMs} ms`);
+      } else if (error instanceof FleetvisorRefused) {
+        // Configured wrong (an unknown name, a revoked token): the server keeps running,
+        // and Fleetvisor is asked again rarely, said once.
+        this.configurationError(error);
+        this.failures = 0;
+        nextMs = this.configRetrySeconds * 1000;
       } else {
-        // Refused (unknown name, revoked token): the server keeps running; try rarely.
-        this.logger.error(`Fleetvisor refused: ${(error as Error).message}`);
-        nextMs = Math.max(this.heartbeatIntervalSeconds, 30) * 1000;
+        // A bug here must never take the server down.
+        this.logger.error(`unexpected error in the heartbeat loop: ${(error as Error).stack ?? String(error)}`);
       }
     }
     this.schedule(nextMs);
   }
 
-  private async call(query: string, variables: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async call(query: string, variables: { name: string; pid?: number }): Promise<Record<string, unknown>> {
     let response: Response;
+    let text: string;
     try {
-      response = await fetch(`${this.options.url.replace(/\/$/, "")}/graphql`, {
+      response = await fetch(this.url, {
         method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${this.options.token}` },
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          authorization: `Bearer ${this.options.token}`,
+        },
         body: JSON.stringify({ query, variables }),
+        // Not followed: a POST redirected becomes a GET elsewhere, which would hide a wrong URL.
+        redirect: "manual",
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 3_000),
       });
+      text = await response.text();
     } catch (error) {
-      throw new FleetvisorUnreachable(`Fleetvisor is unreachable: ${(error as Error).message}`);
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new FleetvisorUnreachable(`Fleetvisor at ${this.endpoint} is unreachable (${reason})`);
     }
-    if (response.status === 401 || response.status === 403) {
-      throw new FleetvisorRefused(`Fleetvisor refused the token (HTTP ${response.status})`, "UNAUTHENTICATED");
+    return this.answer(response.status, text, variables.name, response.headers.get("location"));
+  }
+
+  /** The data of a successful answer; otherwise the error that says which kind of failure it is. */
+  private answer(status: number, text: string, name: string, location: string | null): Record<string, unknown> {
+    const url = this.endpoint;
+    if (status >= 500 || RETRYABLE_STATUSES.has(status)) {
+      throw new FleetvisorUnreachable(`Fleetvisor at ${url} answered HTTP ${status}`);
     }
-    if (response.status >= 500) throw new FleetvisorUnreachable(`Fleetvisor answered HTTP ${response.status}`);
-    const body = (await response.json().catch(() => ({}))) as {
-      data?: Record<string, unknown>;
-      errors?: { message: string; extensions?: { code?: string } }[];
-    };
-    const error = body.errors?.[0];
-    if (error) {
-      const code = error.extensions?.code;
-      if (code && RETRYABLE.has(code))
-        throw new FleetvisorUnreachable(`Fleetvisor could not answer now: ${error.message}`);
-      throw new FleetvisorRefused(error.message, code);
+    if (status >= 300 && status < 400) {
+      throw new FleetvisorRefused(
+        `${url} redirects (HTTP ${status}) to ${location ? withoutCredentials(new URL(location, url).href) : "elsewhere"}: ` +
+          "set FLEETVISOR_URL to where Fleetvisor is (often https:// instead of http://)",
+        `HTTP_${status}`,
+      );
     }
-    if (!body.data) throw new FleetvisorUnreachable(`Fleetvisor answered HTTP ${response.status} without data`);
-    return body.data;
+    let body: GraphQLAnswer | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      body = typeof parsed === "object" && parsed !== null ? (parsed as GraphQLAnswer) : undefined;
+    } catch {
+      body = undefined;
+    }
+    const first = Array.isArray(body?.errors) ? body.errors[0] : undefined;
+    const code = first?.extensions?.code;
+    const message = first?.message ?? "";
+
+    if (status === 404 || status === 405) {
+      throw new FleetvisorRefused(
+        `no GraphQL endpoint at ${url} (HTTP ${status}): set FLEETVISOR_URL to Fleetvisor's address, ` +
+          "such as http://fleetvisor:4000 (or its /graphql endpoint)",
+        `HTTP_${status}`,
+      );
+    }
+    if (status === 401 || status === 403 || code === "UNAUTHENTICATED") {
+      throw new FleetvisorRefused(
+        `Fleetvisor at ${url} refused the token (HTTP ${status}${message ? `: ${message}` : ""}): ` +
+          `set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE to an AGENT token bound to "${name}"`,
+        code ?? `HTTP_${status}`,
+      );
+    }
+    if (!body || (!first && (typeof body.data !== "object" || body.data === null))) {
+      throw new FleetvisorRefused(
+        `the answer from ${url} is not Fleetvisor's (HTTP ${status}, not a GraphQL result): ` +
+          "set FLEETVISOR_URL to Fleetvisor's address, such as http://fleetvisor:4000",
+        `HTTP_${status}`,
+      );
+    }
+    if (!first) return body.data!;
+    if (code && RETRYABLE.has(code)) {
+      throw new FleetvisorUnreachable(`Fleetvisor at ${url} could not answer now (${code}: ${message})`);
+    }
+    if (code === "NOT_FOUND") {
+      throw new FleetvisorRefused(
+        `Fleetvisor at ${url} has no process named "${name}": add it to the registry (createProcess), ` +
+          "or run this server under the name the registry has for it",
+        code,
+      );
+    }
+    if (code === "FORBIDDEN") {
+      throw new FleetvisorRefused(
+        `Fleetvisor at ${url} refused "${name}" to this token (${message}): ` +
+          "use an AGENT token bound to this process's name or to a prefix-* that matches it",
+        code,
+      );
+    }
+    throw new FleetvisorRefused(`Fleetvisor at ${url} refused the call for "${name}" (${code}: ${message})`, code);
   }
 }

@@ -5,6 +5,7 @@
  *
  *   FLEETVISOR_URL=http://localhost:4000 FLEETVISOR_TOKEN=... npx tsx client-examples/typescript/subscriber.ts [--names a,b] [--after ID]
  *
+ * FLEETVISOR_URL may also be the GraphQL endpoint (http://localhost:4000/graphql).
  * The token may come from a file named by FLEETVISOR_TOKEN_FILE instead. When Fleetvisor
  * refuses the token or the subscription, it prints one line saying why and exits 1;
  * everything else (a restart, a lost network) it rides out.
@@ -12,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { CloseCode, createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
-import { tokenFromEnvironment } from "./registry-client.js";
+import { graphqlEndpoint, tokenFromEnvironment } from "./registry-client.js";
 
 const CHANGES = `subscription ($names: [String!], $after: ID) {
   processChanged(names: $names, after: $after) {
@@ -84,7 +85,8 @@ export function subscribeToChanges(options: SubscriberOptions): () => Promise<vo
   let everConnected = false;
   let lastClose: number | undefined;
   const client: Client = createClient({
-    url: `${options.url.replace(/^http/, "ws").replace(/\/$/, "")}/graphql`,
+    // FLEETVISOR_URL may be Fleetvisor's address or its /graphql endpoint, as for the registry client.
+    url: graphqlEndpoint(options.url).replace(/^http/, "ws"),
     webSocketImpl: WebSocket,
     connectionParams: { authorization: `Bearer ${options.token}` },
     lazy: false,
@@ -147,6 +149,12 @@ async function main(): Promise<void> {
   }
   if (!url || !token) {
     process.stderr.write("subscriber: set FLEETVISOR_URL and FLEETVISOR_TOKEN (or FLEETVISOR_TOKEN_FILE)\n");
+    process.exit(2);
+  }
+  try {
+    graphqlEndpoint(url);
+  } catch (error) {
+    process.stderr.write(`subscriber: ${(error as Error).message}\n`);
     process.exit(2);
   }
   const stop = subscribeToChanges({

@@ -304,6 +304,7 @@ describe("loadConfig", () => {
       FLEETVISOR_URL: "http://fleetvisor:4000",
       FLEETVISOR_TOKEN_FILE: "/run/secrets/agent",
       FLEETVISOR_SUPERVISOR: "sv-1:9101",
+      FLEETVISOR_CONFIG_RETRY_SECONDS: "30",
       // Kubernetes' service links for services named redis and database.
       REDIS_SERVICE_HOST: "10.0.0.7",
       REDIS_SERVICE_PORT: "6379",
