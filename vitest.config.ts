@@ -1,8 +1,20 @@
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 
 // graphql ships both ESM and CJS builds; without the alias vitest can load both and
 // type-graphql then fails with "Cannot use GraphQLSchema from another module or realm".
 const resolve = { alias: { graphql: "graphql/index.js" } };
+
+/** What both integration runs share: real MariaDB or SQLite, Redis and supervisord. */
+const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
+  setupFiles: ["./test/setup.ts"],
+  environment: "node",
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+  // Every file gets its own database and its own supervisord instances; two at a time
+  // keeps a 2-core machine responsive enough for timing-sensitive checks.
+  maxWorkers: 2,
+  fileParallelism: true,
+};
 
 export default defineConfig({
   test: {
@@ -21,10 +33,14 @@ export default defineConfig({
       },
       {
         resolve,
+        test: { name: "integration", include: ["test/**/*.int.test.ts"], sequence: { groupOrder: 1 }, ...integration },
+      },
+      {
+        resolve,
         test: {
           // The same integration tests on the embedded SQLite database (test/support/database.ts
-          // reads DB): the registry, the watchers, subscriptions, control, the role matrix and
-          // the fleet-state metrics and the recorded transitions.
+          // reads DB): the registry, the watchers, subscriptions, control, the role matrix, the
+          // fleet-state metrics, the recorded transitions and observed state.
           name: "integration-sqlite",
           include: [
             "test/registry.int.test.ts",
@@ -38,28 +54,7 @@ export default defineConfig({
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },
-          setupFiles: ["./test/setup.ts"],
-          environment: "node",
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-          maxWorkers: 2,
-          fileParallelism: true,
-        },
-      },
-      {
-        resolve,
-        test: {
-          name: "integration",
-          include: ["test/**/*.int.test.ts"],
-          sequence: { groupOrder: 1 },
-          setupFiles: ["./test/setup.ts"],
-          environment: "node",
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-          // Every file gets its own database and its own supervisord instances; two at a
-          // time keeps a 2-core machine responsive enough for timing-sensitive checks.
-          maxWorkers: 2,
-          fileParallelism: true,
+          ...integration,
         },
       },
     ],
