@@ -6,24 +6,38 @@ import { hashToken, TokenService, type TokenLookupOutcome } from "./token.servic
 
 const BOOTSTRAP = "bootstrap-admin-token-0123456789";
 
-/** A token table of `rows` behind the one query the token check makes, counting the queries. */
+/**
+ * A token table of `rows` behind the two queries the token check makes (one token; every
+ * unrevoked hash), counting them.
+ */
 function tokenTable(rows: Record<string, Partial<ApiTokenEntity>>) {
   const byHash = new Map(Object.entries(rows).map(([token, row]) => [hashToken(token), row]));
   const queries: string[] = [];
+  const lists: number[] = [];
   let down = false;
+  const refuse = () => {
+    if (down) throw Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+  };
   const dataSource = {
     getRepository: () => ({
       findOne: async ({ where }: { where: { tokenHash: string } }) => {
         queries.push(where.tokenHash);
-        if (down) throw Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+        refuse();
         const row = byHash.get(where.tokenHash);
         return row ? { id: 1, name: "row", role: Role.VIEWER, processPattern: null, ...row } : null;
+      },
+      find: async () => {
+        lists.push(byHash.size);
+        refuse();
+        return [...byHash.keys()].map((tokenHash) => ({ tokenHash }));
       },
     }),
   } as unknown as DataSource;
   return {
     dataSource,
     queries,
+    lists,
+    add: (token: string) => byHash.set(hashToken(token), {}),
     revoke: (token: string) => byHash.delete(hashToken(token)),
     goDown: () => (down = true),
   };
@@ -79,24 +93,48 @@ describe("TokenService.authenticate", () => {
   });
 });
 
-describe("TokenService.recentlyVerified", () => {
-  it("holds for the bootstrap token and tokens found valid here, never for unknown ones", async () => {
+describe("TokenService.mayBeValid", () => {
+  it("holds for the bootstrap token, tokens verified here and tokens in the table; the table is read at most every 5 s", async () => {
     vi.useFakeTimers();
     const table = tokenTable({ fvt_valid: {} });
-    const { tokens } = service(table, 1_000);
-    expect(tokens.recentlyVerified(BOOTSTRAP)).toBe(true);
-    expect(tokens.recentlyVerified("fvt_valid")).toBe(false);
+    const { tokens, outcomes } = service(table);
+    expect(await tokens.mayBeValid(BOOTSTRAP)).toBe(true);
+    expect(table.lists).toEqual([]);
+
+    // Never looked up here, found among the table's hashes.
+    expect(await tokens.mayBeValid("fvt_valid")).toBe(true);
+    expect(table.lists).toHaveLength(1);
+    for (let i = 0; i < 1_000; i++) expect(await tokens.mayBeValid(`fvt_wrong_${i}`)).toBe(false);
+    expect(table.lists).toHaveLength(1);
+    expect(table.queries).toEqual([]);
+
+    // Created elsewhere after the read: found once the next read is due.
+    table.add("fvt_new");
+    expect(await tokens.mayBeValid("fvt_new")).toBe(false);
+    vi.advanceTimersByTime(5_000);
+    expect(await tokens.mayBeValid("fvt_new")).toBe(true);
+    expect(table.lists).toHaveLength(2);
+    expect(outcomes).toEqual(["list", "list"]);
+  });
+
+  it("does not read the table for a token found unknown a moment ago, nor for one verified", async () => {
+    const table = tokenTable({ fvt_valid: {} });
+    const { tokens } = service(table);
     await tokens.authenticate("fvt_valid");
     await tokens.authenticate("fvt_wrong");
-    expect(tokens.recentlyVerified("fvt_valid")).toBe(true);
-    expect(tokens.recentlyVerified("fvt_wrong")).toBe(false);
+    expect(await tokens.mayBeValid("fvt_valid")).toBe(true);
+    expect(await tokens.mayBeValid("fvt_wrong")).toBe(false);
+    expect(table.lists).toEqual([]);
+  });
 
-    // Past its cache period it still counts, as long as its verdict would stand in an outage.
-    vi.advanceTimersByTime(14 * 60_000);
-    expect(tokens.recentlyVerified("fvt_valid")).toBe(true);
-    vi.advanceTimersByTime(2 * 60_000);
-    expect(tokens.recentlyVerified("fvt_valid")).toBe(false);
-    expect(table.queries).toHaveLength(2);
+  it("says no while the database cannot answer, and asks it again only after the pause", async () => {
+    vi.useFakeTimers();
+    const table = tokenTable({ fvt_valid: {} });
+    const { tokens } = service(table);
+    table.goDown();
+    expect(await tokens.mayBeValid("fvt_valid")).toBe(false);
+    expect(await tokens.mayBeValid("fvt_valid")).toBe(false);
+    expect(table.lists).toHaveLength(1);
   });
 
   it("stops holding once the token is found revoked (elsewhere), and its stale verdict is gone too", async () => {
@@ -104,10 +142,11 @@ describe("TokenService.recentlyVerified", () => {
     const table = tokenTable({ fvt_doomed: {} });
     const { tokens } = service(table, 1_000);
     await tokens.authenticate("fvt_doomed");
+    expect(await tokens.mayBeValid("fvt_doomed")).toBe(true);
     table.revoke("fvt_doomed");
     vi.advanceTimersByTime(1_001);
     expect(await tokens.authenticate("fvt_doomed")).toBeNull();
-    expect(tokens.recentlyVerified("fvt_doomed")).toBe(false);
+    expect(await tokens.mayBeValid("fvt_doomed")).toBe(false);
 
     // With the database away, the last verdict (unknown) stands: never the older valid one.
     vi.advanceTimersByTime(1_001);

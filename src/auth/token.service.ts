@@ -4,6 +4,7 @@ import { ApiTokenEntity } from "../db/api-token.entity.js";
 import { beforeDeadline } from "../db/deadline.js";
 import { describeDatabaseError, isDatabaseUnavailable } from "../db/db-errors.js";
 import { BadUserInputError, DatabaseUnavailableError, NotFoundError, type InvalidField } from "../errors.js";
+import { KnownTokenHashes } from "./known-token-hashes.js";
 import type { Principal } from "./principal.js";
 import { processPatternProblem } from "./process-pattern.js";
 import { Role, ROLES } from "../domain/role.js";
@@ -91,8 +92,11 @@ interface CacheEntry {
   readonly expiresAt: number;
 }
 
-/** What a token lookup that reached the database found (see `TokenService`'s `onLookup`). */
-export type TokenLookupOutcome = "valid" | "unknown" | "unavailable";
+/**
+ * A token query that reached the database (see `TokenService`'s `onLookup`): one token
+ * found valid, unknown, or not answered; or the `list` of known hashes read.
+ */
+export type TokenLookupOutcome = "valid" | "unknown" | "unavailable" | "list";
 
 /** How long a token lookup may take before the database counts as unavailable for it. */
 const LOOKUP_TIMEOUT_MS = 1_000;
@@ -122,6 +126,7 @@ export class TokenService {
   private readonly bootstrapHash: Buffer | undefined;
   private readonly cacheTtlMs: number;
   private readonly onLookup: (outcome: TokenLookupOutcome) => void;
+  private readonly knownHashes: KnownTokenHashes;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -138,6 +143,7 @@ export class TokenService {
       : undefined;
     this.cacheTtlMs = options.cacheTtlMs;
     this.onLookup = options.onLookup ?? (() => undefined);
+    this.knownHashes = new KnownTokenHashes(dataSource, () => this.onLookup("list"));
   }
 
   /** The principal for a bearer token, or `null` when the token is unknown or revoked. */
@@ -212,16 +218,24 @@ export class TokenService {
     this.unknown.delete(hash);
   }
 
+  /** A token created here works at once, even if its hash was met (and found unknown) before. */
+  private noteCreated(hash: string): void {
+    this.forget(hash);
+    this.knownHashes.add(hash);
+  }
+
   /**
-   * Whether `token` is the bootstrap token or one this replica found valid within the
-   * stale period (so its verdict would stand through a database outage), without a lookup.
-   * The failed-authentication limit still checks such tokens from an address it refuses.
+   * Whether `token` may be valid, without a lookup of its own: the bootstrap token, one
+   * verified here, or one whose hash is among those of the unrevoked tokens (read at most
+   * every few seconds, see {@link KnownTokenHashes}). The failed-authentication limit asks
+   * this about the tokens of an address it refuses, and looks up only those.
    */
-  recentlyVerified(token: string): boolean {
+  async mayBeValid(token: string): Promise<boolean> {
     const hash = hashToken(token);
-    if (this.isBootstrap(hash)) return true;
-    const entry = this.verified.peek(hash);
-    return entry !== undefined && entry.expiresAt + STALE_IF_UNAVAILABLE_MS > Date.now();
+    if (this.isBootstrap(hash) || this.verified.peek(hash)) return true;
+    const unknown = this.unknown.peek(hash);
+    if (unknown && unknown.expiresAt > Date.now()) return false;
+    return this.knownHashes.has(hash);
   }
 
   async create(input: NewToken, createdBy: string): Promise<CreatedToken> {
@@ -240,7 +254,7 @@ export class TokenService {
       revokedAt: null,
     };
     const result = await this.dataSource.getRepository(ApiTokenEntity).insert(row);
-    this.forget(tokenHash);
+    this.noteCreated(tokenHash);
     return { ...toInfo({ ...row, id: Number(result.identifiers[0]?.id) }), token };
   }
 

@@ -4,9 +4,10 @@ import { CloseCode, type Context } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Principal } from "../auth/principal.js";
-import { DatabaseUnavailableError, UnauthenticatedError } from "../errors.js";
+import { DatabaseUnavailableError, UnauthenticatedError, UnreachableCaseError } from "../errors.js";
 import { createContext, type RequestContext, type Services } from "../graphql/context.js";
 import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js";
+import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 
@@ -20,13 +21,24 @@ export const WS_KEEP_ALIVE_MS = 12_000;
 /** How often open WebSockets' tokens are checked again. */
 export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
 
+/**
+ * Closes a socket whose address failed to authenticate too often. graphql-ws's client
+ * takes it as final and does not retry (it is its `TooManyInitialisationRequests`).
+ */
+export const TOO_MANY_CLOSE_CODE = 4429;
+
 export interface WsTransportOptions {
   /** The server whose upgrades on `path` become graphql-ws connections. */
   readonly httpServer: Server;
   readonly path: string;
   readonly schema: GraphQLSchema;
   readonly services: Services;
-  /** Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`). */
+  /** Checks the token of a socket that opens, within the failed-authentication limit. */
+  readonly guard: AuthGuard;
+  /**
+   * Checks its token again for each operation and every {@link TOKEN_RECHECK_INTERVAL_MS}.
+   * Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`).
+   */
   readonly authenticate: Authenticate;
   readonly formatError: ErrorFormatter;
   readonly armor: ArmorProtection;
@@ -64,13 +76,14 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
     {
       schema,
       onConnect: async (ctx) => {
+        const { socket, request } = ctx.extra;
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-        let principal: Principal | null = null;
+        let check: AuthVerdict;
         try {
-          principal = token ? await authenticate(token) : null;
+          check = await options.guard.check(token, request);
         } catch (error) {
           // 1013 "try again later": clients retry, instead of taking it for a bad token.
-          ctx.extra.socket.close(
+          socket.close(
             1013,
             error instanceof DatabaseUnavailableError
               ? "Try Again Later: the registry database is unavailable"
@@ -78,17 +91,15 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
           );
           return false;
         }
-        if (!principal) {
-          ctx.extra.socket.close(
-            CloseCode.Unauthorized,
-            token ? "Unauthorized: unknown or revoked token" : "Unauthorized: token required",
-          );
+        const refusal = refusalOf(check);
+        if (refusal) {
+          socket.close(...refusal);
           return false;
         }
-        socketTokens.set(ctx.extra.socket, token!);
+        socketTokens.set(socket, token!);
         connections.add(ctx);
-        ctx.extra.socket.once("close", () => {
-          socketTokens.delete(ctx.extra.socket);
+        socket.once("close", () => {
+          socketTokens.delete(socket);
           connections.delete(ctx);
         });
         return true;
@@ -155,6 +166,22 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
       await wsHandle.dispose();
     },
   };
+}
+
+/** The close code and reason for a socket whose token check failed; none when it passed. */
+function refusalOf(check: AuthVerdict): [code: number, reason: string] | undefined {
+  switch (check.verdict) {
+    case "authenticated":
+      return undefined;
+    case "missing":
+      return [CloseCode.Unauthorized, "Unauthorized: token required"];
+    case "rejected":
+      return [CloseCode.Unauthorized, "Unauthorized: unknown or revoked token"];
+    case "refused":
+      return [TOO_MANY_CLOSE_CODE, `Too many failed authentications: retry in ${check.retryAfterSeconds} s`];
+    default:
+      throw new UnreachableCaseError(check);
+  }
 }
 
 /**
