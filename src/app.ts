@@ -239,6 +239,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       limits: {
         authFailuresPerMinute: config.auth.failuresPerMinute,
         trustedProxyHops: config.http.trustedProxyHops,
+        wsMaxSubscriptions: config.webSocket.maxSubscriptions,
+        wsMaxConnectionsPerToken: config.webSocket.maxConnectionsPerToken,
       },
       onAuthFailure: (answer, trackedAddresses) => {
         metrics.authFailures.inc({ answer });

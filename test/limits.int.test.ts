@@ -2,6 +2,7 @@ import { Agent, request, type IncomingHttpHeaders } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { MAX_TRACKED_ADDRESSES } from "../src/http/auth-failure-limiter.js";
+import { CONNECTION_INIT_TIMEOUT_MS } from "../src/http/ws-transport.js";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import type { GraphQLErrorJson } from "./support/graphql-client.js";
@@ -251,5 +252,131 @@ describe("failed authentications over WebSocket", () => {
       expect(outcome).toMatch(/^4429 Too many failed authentications: retry in \d+ s$/);
     }
     expect((await openSocket(direct, "127.0.0.6", viewer.token)).outcome).toBe("acknowledged");
+  });
+});
+
+interface Message {
+  readonly type: string;
+  readonly id?: string;
+  readonly payload?: unknown;
+}
+
+/** An acknowledged graphql-ws socket that keeps every message it receives, in order. */
+async function protocolSocket(app: TestApp, token: string) {
+  const { socket, outcome } = await openSocket(app, "127.0.0.1", token);
+  expect(outcome).toBe("acknowledged");
+  const messages: Message[] = [];
+  const waiters = new Set<() => void>();
+  socket.on("message", (data) => {
+    messages.push(JSON.parse(String(data)) as Message);
+    for (const waiter of waiters) waiter();
+  });
+  return {
+    socket,
+    send: (message: Message) => socket.send(JSON.stringify(message)),
+    /** The first message received so far or later that `predicate` accepts; fails, naming `what`, after `withinMs`. */
+    until(predicate: (message: Message) => boolean, what: string, withinMs = 10_000): Promise<Message> {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const found = messages.find(predicate);
+          if (!found) return;
+          done();
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no ${what} within ${withinMs} ms; got ${JSON.stringify(messages)}`));
+        }, withinMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+describe("caps on WebSockets", () => {
+  it("the 51st subscription on a socket is refused with LIMIT_EXCEEDED; the socket stays usable", async () => {
+    const ws = await protocolSocket(direct, viewer.token);
+    const subscribe = (id: string, query: string) => ws.send({ id, type: "subscribe", payload: { query } });
+    for (let i = 1; i <= 51; i++) subscribe(`s${i}`, `subscription { processChanged { processName } }`);
+
+    const refused = await ws.until((m) => m.id === "s51", "an answer to the 51st subscription");
+    expect(refused).toEqual({
+      id: "s51",
+      type: "error",
+      payload: [
+        {
+          message: "this WebSocket already runs 50 operations, the most it may; complete one before starting another",
+          extensions: { code: "LIMIT_EXCEEDED", reason: "SUBSCRIPTIONS_PER_SOCKET", limit: 50 },
+        },
+      ],
+    });
+
+    // The other 50 still deliver…
+    await direct.admin.data(`mutation { createProcess(input: { name: "limits-01", port: 8000 }) { id } }`);
+    await ws.until((m) => m.id === "s50" && m.type === "next", "an event on the 50th subscription");
+    // …and once one is completed, the socket runs another operation.
+    ws.send({ id: "s1", type: "complete" });
+    subscribe("q1", `{ me { name } }`);
+    expect(await ws.until((m) => m.id === "q1", "the query's answer")).toEqual({
+      id: "q1",
+      type: "next",
+      payload: { data: { me: { name: "limits-viewer" } } },
+    });
+    expect(ws.socket.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("the 201st socket of one token is closed with 4429; another token, or a socket freed, gets in", async () => {
+    const crowded = await direct.client("VIEWER", "limits-crowded");
+    const opened: WebSocket[] = [];
+    for (let batch = 0; batch < 4; batch++) {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => openSocket(direct, "127.0.0.1", crowded.token)),
+      );
+      for (const { socket, outcome } of results) {
+        expect(outcome).toBe("acknowledged");
+        opened.push(socket);
+      }
+    }
+    expect((await openSocket(direct, "127.0.0.1", crowded.token)).outcome).toBe(
+      "4429 Too many connections: this token has 200 open",
+    );
+    expect((await openSocket(direct, "127.0.0.1", viewer.token)).outcome).toBe("acknowledged");
+
+    const closed = new Promise((resolve) => opened[0]!.once("close", resolve));
+    opened[0]!.close();
+    await closed;
+    // The server counts a socket out once it has seen it close.
+    const deadline = Date.now() + 5_000;
+    let outcome = "";
+    while ((outcome = (await openSocket(direct, "127.0.0.1", crowded.token)).outcome) !== "acknowledged") {
+      expect(Date.now(), `a socket for the token again (last: ${outcome})`).toBeLessThan(deadline);
+    }
+    for (const socket of opened) socket.terminate();
+  });
+
+  it(`a socket that never sends connection_init is closed with 4408 after ${CONNECTION_INIT_TIMEOUT_MS / 1000} s`, async () => {
+    const socket = new WebSocket(`${direct.url.replace(/^http/, "ws")}/graphql`, "graphql-transport-ws");
+    sockets.push(socket);
+    await new Promise((resolve, reject) => {
+      socket.once("open", resolve);
+      socket.once("error", reject);
+    });
+    const opened = performance.now();
+    const [code, reason] = await new Promise<[number, string]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("still open 10 s later")), 10_000);
+      socket.once("close", (closeCode, closeReason) => {
+        clearTimeout(timer);
+        resolve([closeCode, String(closeReason)]);
+      });
+    });
+    const elapsed = performance.now() - opened;
+    expect([code, reason]).toEqual([4408, "Connection initialisation timeout"]);
+    expect(elapsed).toBeGreaterThanOrEqual(CONNECTION_INIT_TIMEOUT_MS - 100);
+    expect(elapsed).toBeLessThan(CONNECTION_INIT_TIMEOUT_MS + 2_000);
   });
 });

@@ -30,6 +30,10 @@ export interface ClientLimits {
   readonly authFailuresPerMinute: number;
   /** Proxies that may name the client in `X-Forwarded-For` (`TRUST_PROXY`); `Infinity`: all. */
   readonly trustedProxyHops: number;
+  /** Operations at once on one WebSocket (`WS_MAX_SUBSCRIPTIONS`). */
+  readonly wsMaxSubscriptions: number;
+  /** WebSockets at once per token (`WS_MAX_CONNECTIONS_PER_TOKEN`). */
+  readonly wsMaxConnectionsPerToken: number;
 }
 
 export interface HttpServerOptions {
@@ -98,6 +102,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     authenticate,
     formatError,
     armor,
+    maxSubscriptions: limits.wsMaxSubscriptions,
+    maxConnectionsPerToken: limits.wsMaxConnectionsPerToken,
     keepAliveMs: options.webSocketKeepAliveMs,
   });
   const graphql = await startGraphQLHttp({
