@@ -2,6 +2,7 @@ import { Agent, request, type IncomingHttpHeaders } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { MAX_TRACKED_ADDRESSES } from "../src/http/auth-failure-limiter.js";
+import { MAX_QUERY_COST } from "../src/http/request-limits.js";
 import { CONNECTION_INIT_TIMEOUT_MS } from "../src/http/ws-transport.js";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
@@ -378,5 +379,33 @@ describe("caps on WebSockets", () => {
     expect([code, reason]).toEqual([4408, "Connection initialisation timeout"]);
     expect(elapsed).toBeGreaterThanOrEqual(CONNECTION_INIT_TIMEOUT_MS - 100);
     expect(elapsed).toBeLessThan(CONNECTION_INIT_TIMEOUT_MS + 2_000);
+  });
+});
+
+describe("the query cost limit, on both transports", () => {
+  const expensive = `{ ${Array.from(
+    { length: 30 },
+    (_, i) => `a${i}: processes { name status supervisor { state pid description } log { text offset } }`,
+  ).join(" ")} }`;
+
+  it("refuses an expensive document over HTTP with 400, and over WebSocket with an error", async () => {
+    const http = await viewer.http.request(expensive);
+    expect(http.status).toBe(400);
+    expect(http.body.errors).toEqual([
+      {
+        message: expect.stringMatching(new RegExp(`Query Cost limit of ${MAX_QUERY_COST} exceeded, found \\d+`)),
+        extensions: { code: "BAD_USER_INPUT", reason: "GRAPHQL_VALIDATION_FAILED" },
+      },
+    ]);
+
+    const ws = await protocolSocket(direct, viewer.token);
+    ws.send({ id: "costly", type: "subscribe", payload: { query: expensive } });
+    const answer = await ws.until((m) => m.id === "costly", "an answer to the expensive document");
+    expect(answer).toMatchObject({
+      type: "error",
+      payload: [{ message: expect.stringContaining(`Query Cost limit of ${MAX_QUERY_COST} exceeded`) }],
+    });
+    // The dashboard's list runs.
+    expect((await viewer.http.request(`{ processes { name supervisor { state } } }`)).status).toBe(200);
   });
 });
