@@ -6,7 +6,10 @@ export interface Metrics {
   /** XML-RPC calls to supervisord, by `host:port`, method and outcome (ok, fault, timeout, refused, …). */
   readonly supervisorCalls: Counter<"supervisor" | "method" | "outcome">;
   readonly supervisorCallSeconds: Histogram<"method">;
-  /** Token checks that reached the database (one SELECT each), by outcome (valid, unknown, unavailable). */
+  /**
+   * Token queries that reached the database (one SELECT each), by outcome: a token found
+   * valid, unknown, or not answered, or the `list` of unrevoked tokens' hashes read.
+   */
   readonly tokenLookups: Counter<"outcome">;
   /** Failed authentications, by how they were answered (rejected, slowed, refused). */
   readonly authFailures: Counter<"answer">;

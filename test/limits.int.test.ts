@@ -7,6 +7,7 @@ import { CONNECTION_INIT_TIMEOUT_MS } from "../src/http/ws-transport.js";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import type { GraphQLErrorJson } from "./support/graphql-client.js";
+import { metric } from "./support/metrics.js";
 
 // Each test sends from its own loopback address (Linux routes all of 127/8 to lo), so that
 // one test's failures never count against another's.
@@ -89,29 +90,16 @@ function ask(
   });
 }
 
-/** A metric's value from the app's /metrics (0 when it has no sample yet). */
-async function metric(app: TestApp, sample: string): Promise<number> {
-  const text = await (await fetch(`${app.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
-  return line ? Number(line.slice(sample.length + 1)) : 0;
-}
-
-const UNKNOWN_LOOKUPS = 'fleetvisor_token_lookups_total{outcome="unknown"}';
-
+/** Tokens looked up and found unknown. */
+const unknownLookups = (app: TestApp) => metric(app.url, "fleetvisor_token_lookups_total", { outcome: "unknown" });
 /** Every query the token check sent the database: single lookups, and reads of the known hashes. */
-async function tokenQueries(app: TestApp): Promise<number> {
-  let total = 0;
-  for (const outcome of ["valid", "unknown", "unavailable", "list"]) {
-    total += await metric(app, `fleetvisor_token_lookups_total{outcome="${outcome}"}`);
-  }
-  return total;
-}
+const tokenQueries = (app: TestApp) => metric(app.url, "fleetvisor_token_lookups_total");
 
 describe("failed authentications over HTTP", () => {
   it("1,000 wrong tokens from one address: slowed, then 429 with Retry-After, for a few dozen queries; a valid token from there works throughout", async () => {
     const from = clientFrom("127.0.0.2");
     expect((await ask(direct, from, viewer.token)).status).toBe(200);
-    const lookupsBefore = await metric(direct, UNKNOWN_LOOKUPS);
+    const lookupsBefore = await unknownLookups(direct);
     const queriesBefore = await tokenQueries(direct);
 
     const answers: Answer[] = [];
@@ -142,11 +130,13 @@ describe("failed authentications over HTTP", () => {
         },
       ]);
     }
-    expect((await metric(direct, UNKNOWN_LOOKUPS)) - lookupsBefore).toBe(20);
+    expect((await unknownLookups(direct)) - lookupsBefore).toBe(20);
     // Besides: the valid token looked up again once its cache period is over, and the
     // known hashes read at most every 5 s for the refused ones.
     expect((await tokenQueries(direct)) - queriesBefore).toBeLessThan(40);
-    expect(await metric(direct, 'fleetvisor_auth_failures_total{answer="refused"}')).toBeGreaterThanOrEqual(980);
+    expect(await metric(direct.url, "fleetvisor_auth_failures_total", { answer: "refused" })).toBeGreaterThanOrEqual(
+      980,
+    );
 
     // A token created now works from there at once.
     const fresh = await direct.client("OPERATOR", "limits-fresh");
@@ -156,13 +146,13 @@ describe("failed authentications over HTTP", () => {
 
   it("guesses sent all at once meet the same limit: 200 at once cost at most 20 lookups", async () => {
     const from = clientFrom("127.0.0.3");
-    const lookupsBefore = await metric(direct, UNKNOWN_LOOKUPS);
+    const lookupsBefore = await unknownLookups(direct);
     const answers = await Promise.all(
       Array.from({ length: 200 }, (_, i) => ask(direct, from, `fvt_burst-${i}-${Math.random()}`)),
     );
     expect(answers.filter((a) => a.status === 401).length).toBeLessThanOrEqual(20);
     expect(answers.filter((a) => a.status === 429).length).toBeGreaterThanOrEqual(180);
-    expect((await metric(direct, UNKNOWN_LOOKUPS)) - lookupsBefore).toBeLessThanOrEqual(20);
+    expect((await unknownLookups(direct)) - lookupsBefore).toBeLessThanOrEqual(20);
     expect((await ask(direct, from, viewer.token)).status).toBe(200);
   });
 
@@ -198,7 +188,7 @@ describe("failed authentications over HTTP", () => {
 
   it(`100,000 addresses leave the limiter's table at its cap (${MAX_TRACKED_ADDRESSES}), for a handful of lookups`, async () => {
     const from = clientFrom("127.0.0.1");
-    const lookupsBefore = await metric(proxied, UNKNOWN_LOOKUPS);
+    const lookupsBefore = await unknownLookups(proxied);
     const total = 100_000;
     let next = 0;
     const statuses = new Map<number, number>();
@@ -213,8 +203,8 @@ describe("failed authentications over HTTP", () => {
     };
     await Promise.all(Array.from({ length: 32 }, worker));
     expect(Object.fromEntries(statuses)).toEqual({ 401: total });
-    expect(await metric(proxied, "fleetvisor_auth_failure_addresses")).toBe(MAX_TRACKED_ADDRESSES);
-    expect((await metric(proxied, UNKNOWN_LOOKUPS)) - lookupsBefore).toBeLessThan(100);
+    expect(await metric(proxied.url, "fleetvisor_auth_failure_addresses")).toBe(MAX_TRACKED_ADDRESSES);
+    expect((await unknownLookups(proxied)) - lookupsBefore).toBeLessThan(100);
   }, 180_000);
 });
 
