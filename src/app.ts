@@ -210,6 +210,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       tokens: new TokenService(dataSource, {
         bootstrapAdminToken: config.auth.bootstrapAdminToken,
         cacheTtlMs: config.auth.tokenCacheTtlMs,
+        onLookup: (outcome) => metrics.tokenLookups.inc({ outcome }),
       }),
       supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
         hostObservations.recordSoon(address, answer),
@@ -234,6 +235,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       schema: await buildFleetvisorSchema(),
       services,
       authenticate: (token) => services.tokens.authenticate(token),
+      mayBeValid: (token) => services.tokens.mayBeValid(token),
+      limits: {
+        authFailuresPerMinute: config.auth.failuresPerMinute,
+        trustedProxyHops: config.http.trustedProxyHops,
+        wsMaxSubscriptions: config.webSocket.maxSubscriptions,
+        wsMaxConnectionsPerToken: config.webSocket.maxConnectionsPerToken,
+      },
+      onAuthFailure: (answer, trackedAddresses) => {
+        metrics.authFailures.inc({ answer });
+        metrics.authFailureAddresses.set(trackedAddresses);
+      },
       readiness,
       metrics: metrics.registry,
       metricsToken: config.metrics.token,

@@ -11,6 +11,8 @@ export enum ErrorCode {
   SUPERVISOR_FAULT = "SUPERVISOR_FAULT",
   /** The registry database did not answer in time; retrying later is safe. */
   DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE",
+  /** A limit was reached; `extensions.reason` says which (see {@link LimitExceededError}). */
+  LIMIT_EXCEEDED = "LIMIT_EXCEEDED",
   INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
 }
 
@@ -83,6 +85,38 @@ export class DatabaseUnavailableError extends AppError<ErrorCode.DATABASE_UNAVAI
   /** `httpStatus` only where the whole request fails (for example, checking its token). */
   constructor(reason: string, httpStatus?: number) {
     super(`the registry database is unavailable: ${reason}`, ErrorCode.DATABASE_UNAVAILABLE, {}, httpStatus);
+  }
+}
+
+/**
+ * A limit on what one client may do was reached: too many failed authentications from its
+ * address (HTTP 429 with `Retry-After`, also in `extensions.retryAfterSeconds`), or too
+ * many operations at once on one WebSocket (the socket stays usable).
+ */
+export class LimitExceededError extends AppError<ErrorCode.LIMIT_EXCEEDED> {
+  readonly code = ErrorCode.LIMIT_EXCEEDED;
+
+  private constructor(message: string, extensions: Record<string, unknown>) {
+    super(message, ErrorCode.LIMIT_EXCEEDED, extensions);
+  }
+
+  static authFailures(retryAfterSeconds: number): LimitExceededError {
+    return new LimitExceededError(
+      `too many failed authentications from this address; retry after ${retryAfterSeconds} s`,
+      {
+        reason: "AUTH_FAILURES",
+        retryAfterSeconds,
+        // Apollo takes the response's status and headers from here (formatError drops it).
+        http: { status: 429, headers: new Map([["retry-after", String(retryAfterSeconds)]]) },
+      },
+    );
+  }
+
+  static subscriptionsPerSocket(limit: number): LimitExceededError {
+    return new LimitExceededError(
+      `this WebSocket already runs ${limit} operations, the most it may; complete one before starting another`,
+      { reason: "SUBSCRIPTIONS_PER_SOCKET", limit },
+    );
   }
 }
 

@@ -6,6 +6,15 @@ export interface Metrics {
   /** XML-RPC calls to supervisord, by `host:port`, method and outcome (ok, fault, timeout, refused, …). */
   readonly supervisorCalls: Counter<"supervisor" | "method" | "outcome">;
   readonly supervisorCallSeconds: Histogram<"method">;
+  /**
+   * Token queries that reached the database (one SELECT each), by outcome: a token found
+   * valid, unknown, or not answered, or the `list` of unrevoked tokens' hashes read.
+   */
+  readonly tokenLookups: Counter<"outcome">;
+  /** Failed authentications, by how they were answered (rejected, slowed, refused). */
+  readonly authFailures: Counter<"answer">;
+  /** Client addresses the failed-authentication limit remembers (bounded). */
+  readonly authFailureAddresses: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -25,6 +34,23 @@ export function createMetrics(): Metrics {
       help: "Duration of XML-RPC calls to supervisord",
       labelNames: ["method"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    tokenLookups: new Counter({
+      name: "fleetvisor_token_lookups_total",
+      help: "Bearer-token checks that reached the database, by outcome",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: "fleetvisor_auth_failures_total",
+      help: "Failed authentications, by answer: rejected (401), slowed (401 held back), refused (429)",
+      labelNames: ["answer"],
+      registers: [registry],
+    }),
+    authFailureAddresses: new Gauge({
+      name: "fleetvisor_auth_failure_addresses",
+      help: "Client addresses the failed-authentication limit remembers",
       registers: [registry],
     }),
   };

@@ -252,6 +252,8 @@ describe("WebSocket keep-alive", () => {
       schema: await buildFleetvisorSchema(),
       services: app.services,
       authenticate: (token) => app.services.tokens.authenticate(token),
+      mayBeValid: (token) => app.services.tokens.mayBeValid(token),
+      limits: { authFailuresPerMinute: 20, trustedProxyHops: 0, wsMaxSubscriptions: 50, wsMaxConnectionsPerToken: 200 },
       readiness: async () => ({ ready: true, checks: {} }),
       metrics: new Registry(),
       production: false,

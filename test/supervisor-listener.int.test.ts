@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { metric } from "./support/metrics.js";
 import { RecordingProxy, type ProxiedRequest } from "./support/recording-proxy.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
@@ -234,5 +235,56 @@ describe("the supervisord event listener's FLEETVISOR_URL and token", () => {
     const supervisordLog = readFileSync(join(second.dir, "supervisord.log"), "utf8");
     expect(supervisordLog).not.toContain("event was rejected");
     expect(supervisordLog).not.toContain("overflowed");
+  });
+});
+
+describe("the supervisord event listener whose address met the limit on failed authentications", () => {
+  const WRONG_TOKEN = "another-token-fleetvisor-does-not-know";
+  let limited: TestApp;
+  let third: Supervisord;
+
+  beforeAll(async () => {
+    // One failure a minute per address: the listener's second event meets the limit.
+    limited = await startTestApp(db.url, { AUTH_FAILURES_PER_MINUTE: "1" });
+    third = await Supervisord.start({
+      programs: { worker: { command: "sleep 1000", autostart: false } },
+      eventListeners: {
+        refused: {
+          command: `python3 ${LISTENER}`,
+          events: "PROCESS_STATE",
+          environment: (port) => ({
+            FLEETVISOR_URL: limited.url,
+            FLEETVISOR_TOKEN: WRONG_TOKEN,
+            FLEETVISOR_SUPERVISOR: `127.0.0.1:${port}`,
+          }),
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await third?.stop();
+    await limited?.stop();
+  });
+
+  it("takes the 429 for a refused token: says so once and acknowledges every event, instead of sending it again", async () => {
+    for (let i = 0; i < 3; i++) {
+      await third.ctl("start", "worker");
+      await third.ctl("stop", "worker");
+    }
+    // Three starts and stops are at least twelve events, each reported once.
+    const failures = () => metric(limited.url, "fleetvisor_auth_failures_total");
+    await until("twelve events refused", async () => (await failures()) >= 12, 30_000);
+    expect(listenerLog(third, "refused")).toEqual([
+      `fleetvisor-listener: Fleetvisor at ${limited.url}/graphql refused the token (HTTP 401): set FLEETVISOR_TOKEN ` +
+        "or FLEETVISOR_TOKEN_FILE to an AGENT token bound to this supervisord's processes, then restart this " +
+        "listener; until then its events are acknowledged and dropped",
+      `fleetvisor-listener: Fleetvisor at ${limited.url}/graphql refused the token (HTTP 429: too many unknown ` +
+        "tokens from this address): set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE to an AGENT token bound to this " +
+        "supervisord's processes, then restart this listener; until then its events are acknowledged and dropped",
+    ]);
+    expect(await metric(limited.url, "fleetvisor_auth_failures_total", { answer: "refused" })).toBeGreaterThan(0);
+    expect(await failures()).toBeLessThanOrEqual(16);
+    expect(readFileSync(join(third.dir, "supervisord.log"), "utf8")).not.toContain("event was rejected");
   });
 });

@@ -171,6 +171,15 @@ class Fleetvisor:
 
     def answered(self, status, text, location):
         url = self.shown_endpoint
+        if status == 429 and refused_for_failed_tokens(text):
+            # Fleetvisor's limit on failed authentications: it still checks a token that may
+            # be valid, so this one is not; sending the event again would only meet it again.
+            self.misconfigured(
+                "Fleetvisor at %s refused the token (HTTP 429: too many unknown tokens from this address): "
+                "set FLEETVISOR_TOKEN or FLEETVISOR_TOKEN_FILE to an AGENT token bound to this supervisord's "
+                "processes, %s" % (url, self.UNTIL_FIXED)
+            )
+            return True
         if status >= 500 or status in self.RETRYABLE_STATUSES:
             log("Fleetvisor at %s answered HTTP %d; will retry" % (url, status))
             return False
@@ -238,6 +247,17 @@ class Fleetvisor:
             self.logged_refusals.clear()
         self.logged_refusals.add(message)
         log(message)
+
+
+def refused_for_failed_tokens(text):
+    """Whether a 429 is Fleetvisor's answer to too many unknown tokens (not a proxy's rate limit)."""
+    try:
+        errors = json.loads(text.decode("utf-8")).get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("reason") == "AUTH_FAILURES" for e in errors
+    )
 
 
 def read_token():

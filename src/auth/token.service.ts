@@ -4,14 +4,16 @@ import { ApiTokenEntity } from "../db/api-token.entity.js";
 import { beforeDeadline } from "../db/deadline.js";
 import { describeDatabaseError, isDatabaseUnavailable } from "../db/db-errors.js";
 import { BadUserInputError, DatabaseUnavailableError, NotFoundError, type InvalidField } from "../errors.js";
+import { KnownTokenHashes } from "./known-token-hashes.js";
 import type { Principal } from "./principal.js";
 import { processPatternProblem } from "./process-pattern.js";
 import { Role, ROLES } from "../domain/role.js";
+import { LruMap } from "../lru-map.js";
 
 /** The actor name recorded for the bootstrap admin token. */
 export const BOOTSTRAP_ADMIN_NAME = "bootstrap-admin";
 const TOKEN_PREFIX = "fvt_";
-/** Bounds the memory of verified tokens (and of rejected ones). */
+/** Bounds the memory of verified tokens, and apart from them that of unknown ones. */
 const CACHE_LIMIT = 10_000;
 const TOKEN_NAME = /^[\x21-\x7e](?:[\x20-\x7e]{0,98}[\x21-\x7e])?$/;
 
@@ -90,6 +92,12 @@ interface CacheEntry {
   readonly expiresAt: number;
 }
 
+/**
+ * A token query that reached the database (see `TokenService`'s `onLookup`): one token
+ * found valid, unknown, or not answered; or the `list` of known hashes read.
+ */
+export type TokenLookupOutcome = "valid" | "unknown" | "unavailable" | "list";
+
 /** How long a token lookup may take before the database counts as unavailable for it. */
 const LOOKUP_TIMEOUT_MS = 1_000;
 /**
@@ -106,33 +114,45 @@ const STALE_IF_UNAVAILABLE_MS = 15 * 60_000;
  *
  * Verified tokens are remembered for `cacheTtlMs` so that the heartbeat path does not pay
  * a lookup per call; revoking on this replica takes effect at once, on another replica
- * within `cacheTtlMs`.
+ * within `cacheTtlMs`. Unknown tokens are remembered as long, apart, so that a flood of
+ * wrong tokens neither costs a lookup per repeat nor pushes verified tokens out (each
+ * side holds at most {@link CACHE_LIMIT}, least recently used forgotten first).
  */
 export class TokenService {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly verified = new LruMap<string, CacheEntry>(CACHE_LIMIT);
+  private readonly unknown = new LruMap<string, CacheEntry>(CACHE_LIMIT);
   /** Lookups under way, shared by every request that carries the same token. */
   private readonly lookups = new Map<string, Promise<Principal | null>>();
   private readonly bootstrapHash: Buffer | undefined;
   private readonly cacheTtlMs: number;
+  private readonly onLookup: (outcome: TokenLookupOutcome) => void;
+  private readonly knownHashes: KnownTokenHashes;
 
   constructor(
     private readonly dataSource: DataSource,
-    options: { readonly bootstrapAdminToken: string | undefined; readonly cacheTtlMs: number },
+    options: {
+      readonly bootstrapAdminToken: string | undefined;
+      readonly cacheTtlMs: number;
+      /** Told of every lookup that reached the database (a metric of token SELECTs). */
+      readonly onLookup?: (outcome: TokenLookupOutcome) => void;
+    },
     private readonly now: () => Date = () => new Date(),
   ) {
     this.bootstrapHash = options.bootstrapAdminToken
       ? Buffer.from(hashToken(options.bootstrapAdminToken), "hex")
       : undefined;
     this.cacheTtlMs = options.cacheTtlMs;
+    this.onLookup = options.onLookup ?? (() => undefined);
+    this.knownHashes = new KnownTokenHashes(dataSource, () => this.onLookup("list"));
   }
 
   /** The principal for a bearer token, or `null` when the token is unknown or revoked. */
   async authenticate(token: string): Promise<Principal | null> {
     const hash = hashToken(token);
-    if (this.bootstrapHash && timingSafeEqual(Buffer.from(hash, "hex"), this.bootstrapHash)) {
+    if (this.isBootstrap(hash)) {
       return { tokenId: null, name: BOOTSTRAP_ADMIN_NAME, role: Role.ADMIN, processPattern: null };
     }
-    const cached = this.cache.get(hash);
+    const cached = this.verified.get(hash) ?? this.unknown.get(hash);
     if (cached && cached.expiresAt > Date.now()) return cached.principal;
     let lookup = this.lookups.get(hash);
     if (!lookup) {
@@ -155,6 +175,7 @@ export class TokenService {
     } catch (error) {
       const unavailable = error instanceof DatabaseUnavailableError || isDatabaseUnavailable(error);
       if (!unavailable) throw error;
+      this.onLookup("unavailable");
       if (stale && stale.expiresAt + STALE_IF_UNAVAILABLE_MS > Date.now()) return stale.principal;
       throw new DatabaseUnavailableError(
         error instanceof DatabaseUnavailableError
@@ -166,11 +187,55 @@ export class TokenService {
     const principal: Principal | null = row
       ? { tokenId: row.id, name: row.name, role: row.role, processPattern: row.processPattern }
       : null;
-    if (this.cacheTtlMs > 0) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-      this.cache.set(hash, { principal, expiresAt: Date.now() + this.cacheTtlMs });
-    }
+    this.onLookup(principal ? "valid" : "unknown");
+    this.remember(hash, principal);
     return principal;
+  }
+
+  /**
+   * Keeps a verdict, fresh for `cacheTtlMs` and standing for the stale period after that
+   * while the database cannot answer. A token's verdict lives on one side only, so a token
+   * revoked elsewhere stops counting as verified here.
+   */
+  private remember(hash: string, principal: Principal | null): void {
+    const entry: CacheEntry = { principal, expiresAt: Date.now() + this.cacheTtlMs };
+    if (principal) {
+      this.unknown.delete(hash);
+      this.verified.set(hash, entry);
+    } else {
+      this.verified.delete(hash);
+      this.unknown.set(hash, entry);
+    }
+  }
+
+  /** Compared in constant time, like every token: hashes of the same length, never `===`. */
+  private isBootstrap(hash: string): boolean {
+    return this.bootstrapHash !== undefined && timingSafeEqual(Buffer.from(hash, "hex"), this.bootstrapHash);
+  }
+
+  private forget(hash: string): void {
+    this.verified.delete(hash);
+    this.unknown.delete(hash);
+  }
+
+  /** A token created here works at once, even if its hash was met (and found unknown) before. */
+  private noteCreated(hash: string): void {
+    this.forget(hash);
+    this.knownHashes.add(hash);
+  }
+
+  /**
+   * Whether `token` may be valid, without a lookup of its own: the bootstrap token, one
+   * verified here, or one whose hash is among those of the unrevoked tokens (read at most
+   * every few seconds, see {@link KnownTokenHashes}). The failed-authentication limit asks
+   * this about the tokens of an address it refuses, and looks up only those.
+   */
+  async mayBeValid(token: string): Promise<boolean> {
+    const hash = hashToken(token);
+    if (this.isBootstrap(hash) || this.verified.peek(hash)) return true;
+    const unknown = this.unknown.peek(hash);
+    if (unknown && unknown.expiresAt > Date.now()) return false;
+    return this.knownHashes.has(hash);
   }
 
   async create(input: NewToken, createdBy: string): Promise<CreatedToken> {
@@ -189,7 +254,7 @@ export class TokenService {
       revokedAt: null,
     };
     const result = await this.dataSource.getRepository(ApiTokenEntity).insert(row);
-    this.cache.delete(tokenHash);
+    this.noteCreated(tokenHash);
     return { ...toInfo({ ...row, id: Number(result.identifiers[0]?.id) }), token };
   }
 
@@ -211,7 +276,7 @@ export class TokenService {
     await repository.update({ id, revokedAt: IsNull() }, { revokedAt: this.now() });
     const row = await repository.findOne({ where: { id } });
     if (!row) throw new NotFoundError(`no API token with id ${id}`);
-    this.cache.delete(row.tokenHash);
+    this.forget(row.tokenHash);
     return toInfo(row);
   }
 }

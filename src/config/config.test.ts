@@ -44,7 +44,9 @@ function tempFile(content: string): string {
 describe("loadConfig", () => {
   it("applies the documented defaults", () => {
     const config = loadConfig(BASE);
-    expect(config.http).toEqual({ host: "0.0.0.0", port: 4000 });
+    expect(config.http).toEqual({ host: "0.0.0.0", port: 4000, trustedProxyHops: 0 });
+    expect(config.auth.failuresPerMinute).toBe(20);
+    expect(config.webSocket).toEqual({ maxSubscriptions: 50, maxConnectionsPerToken: 200 });
     expect(config.heartbeat).toEqual({
       agentCallTimeoutMs: 2000,
       intervalSeconds: 30,
@@ -88,10 +90,15 @@ describe("loadConfig", () => {
       MIGRATE_ON_START: "false",
       NODE_ENV: "production",
       METRICS_TOKEN: "a-long-enough-metrics-token",
+      AUTH_FAILURES_PER_MINUTE: "5",
+      TRUST_PROXY: "2",
+      WS_MAX_SUBSCRIPTIONS: "10",
+      WS_MAX_CONNECTIONS_PER_TOKEN: "3",
     });
     expect(config).toMatchObject({
-      http: { host: "127.0.0.1", port: 0 },
-      auth: { bootstrapAdminToken: "a-long-enough-admin-token" },
+      http: { host: "127.0.0.1", port: 0, trustedProxyHops: 2 },
+      auth: { bootstrapAdminToken: "a-long-enough-admin-token", failuresPerMinute: 5 },
+      webSocket: { maxSubscriptions: 10, maxConnectionsPerToken: 3 },
       heartbeat: { intervalSeconds: 10, staleSeconds: 25, checkIntervalSeconds: 8 },
       supervisor: {
         defaultCredentials: { username: "admin", password: "pw" },
@@ -132,6 +139,26 @@ describe("loadConfig", () => {
     expect(found.find((p) => p.startsWith("HEARTBEAT_INTERVAL_SECONDS"))).toBe(
       'HEARTBEAT_INTERVAL_SECONDS must be at least 1 (got "0")',
     );
+  });
+
+  it.each([
+    ["false", 0],
+    ["0", 0],
+    ["no", 0],
+    ["1", 1],
+    ["3", 3],
+    ["true", Infinity],
+    ["TRUE", Infinity],
+  ])("reads TRUST_PROXY=%s as %s proxies trusted", (value, hops) => {
+    expect(loadConfig({ ...BASE, TRUST_PROXY: value }).http.trustedProxyHops).toBe(hops);
+  });
+
+  it("names what TRUST_PROXY may be", () => {
+    for (const value of ["-1", "33", "10.0.0.1", "loopback"]) {
+      expect(problems({ ...BASE, TRUST_PROXY: value })).toEqual([
+        `TRUST_PROXY must be false, true, or the number of proxies in front (0–32) (got "${value}")`,
+      ]);
+    }
   });
 
   it("without DATABASE_URL, uses the embedded SQLite file under ./data; sqlite:PATH names another", () => {
@@ -263,6 +290,9 @@ describe("loadConfig", () => {
     ["MIGRATE_ON_STARTUP", "MIGRATE_ON_START"],
     ["TOKEN_CACHE_TTL", "TOKEN_CACHE_TTL_MS"],
     ["METRICS_TOKN", "METRICS_TOKEN"],
+    ["WS_MAX_SUBSCRIPTION", "WS_MAX_SUBSCRIPTIONS"],
+    ["AUTH_FAILURES_PER_MIN", "AUTH_FAILURES_PER_MINUTE"],
+    ["TRUST_PROXIES", "TRUST_PROXY"],
   ])("warns about %s, suggesting %s, without showing its value", (variable, suggestion) => {
     const config = loadConfig({ ...BASE, [variable]: "value-never-shown" });
     expect(config.unknownVariables).toEqual([

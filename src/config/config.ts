@@ -61,6 +61,14 @@ export interface Config {
     readonly host: string;
     /** `0` picks a free port. @default 4000 */
     readonly port: number;
+    /**
+     * How many proxies in front of Fleetvisor add the address they saw to
+     * `X-Forwarded-For` (`TRUST_PROXY`): a client's address is the entry that many from the
+     * right, and `Infinity` (`TRUST_PROXY=true`) takes the leftmost. With 0 the header is
+     * ignored and the peer of the socket is the client, since anyone can send the header.
+     * @default 0
+     */
+    readonly trustedProxyHops: number;
   };
   readonly auth: {
     /** Accepted as an admin token as is; never stored. */
@@ -71,6 +79,19 @@ export interface Config {
      * @default 5000
      */
     readonly tokenCacheTtlMs: number;
+    /**
+     * Failed authentications (unknown or revoked tokens) one client address may make per
+     * minute before its unknown tokens are refused (429, WebSocket 4429) without being
+     * looked up; past half of it each failure is answered a little later. 0 turns it off.
+     * @default 20
+     */
+    readonly failuresPerMinute: number;
+  };
+  readonly webSocket: {
+    /** Operations one socket may run at once (subscriptions, mostly). @default 50 */
+    readonly maxSubscriptions: number;
+    /** Sockets open at once with one token, on one replica. @default 200 */
+    readonly maxConnectionsPerToken: number;
   };
   readonly heartbeat: {
     /**
@@ -240,8 +261,16 @@ export function loadConfig(
   const e = valid as Env;
   const config: Config = {
     database: databaseConfig(e),
-    http: { host: e.HOST, port: e.PORT },
-    auth: { bootstrapAdminToken: e.FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN, tokenCacheTtlMs: e.TOKEN_CACHE_TTL_MS },
+    http: { host: e.HOST, port: e.PORT, trustedProxyHops: e.TRUST_PROXY },
+    auth: {
+      bootstrapAdminToken: e.FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN,
+      tokenCacheTtlMs: e.TOKEN_CACHE_TTL_MS,
+      failuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+    },
+    webSocket: {
+      maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      maxConnectionsPerToken: e.WS_MAX_CONNECTIONS_PER_TOKEN,
+    },
     heartbeat: {
       agentCallTimeoutMs: e.AGENT_CALL_TIMEOUT_MS,
       intervalSeconds: e.HEARTBEAT_INTERVAL_SECONDS,

@@ -7,7 +7,8 @@
 /**
  * Prefixes that only Fleetvisor's own variables use in its environment. `HOST`, `PORT` and
  * `NODE_ENV` are too common elsewhere to guess at; `LOG_` is here for `LOG_LEVEL`, and
- * `METRICS_` for `METRICS_TOKEN`.
+ * `METRICS_` for `METRICS_TOKEN`; `AUTH_FAILURES` and `TRUST_PROX` are most of a name, as
+ * `AUTH_` and `TRUST_` alone are others' too.
  */
 export const FLEETVISOR_PREFIXES = [
   "FLEETVISOR_",
@@ -20,6 +21,9 @@ export const FLEETVISOR_PREFIXES = [
   "MIGRATE_",
   "LOG_",
   "METRICS_",
+  "AUTH_FAILURES",
+  "TRUST_PROX",
+  "WS_",
 ] as const;
 
 /**

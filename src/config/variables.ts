@@ -42,6 +42,24 @@ const boolean = z
   .refine((v) => ["true", "false", "1", "0", "yes", "no"].includes(v), "must be true or false")
   .transform((v) => v === "true" || v === "1" || v === "yes");
 
+/** Proxies that may name a client in `X-Forwarded-For`: their number, or all of them. */
+export const MAX_TRUSTED_PROXY_HOPS = 32;
+
+/**
+ * `TRUST_PROXY`: `false` (the header is ignored), `true` (every proxy is trusted: the
+ * leftmost address), or how many proxies stand in front, as a number of hops; `0` is
+ * `false`. Becomes the number of hops, `Infinity` for `true`.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine(
+    (v) => ["true", "false", "yes", "no"].includes(v) || (/^\d{1,3}$/.test(v) && Number(v) <= MAX_TRUSTED_PROXY_HOPS),
+    `must be false, true, or the number of proxies in front (0–${MAX_TRUSTED_PROXY_HOPS})`,
+  )
+  .transform((v) => (v === "true" || v === "yes" ? Infinity : v === "false" || v === "no" ? 0 : Number(v)));
+
 const httpUrl = z
   .string()
   .trim()
@@ -93,6 +111,10 @@ export const variables = {
   PORT: integer(0, 65535).default(4000),
   FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: bearerSecret.optional(),
   TOKEN_CACHE_TTL_MS: integer(0, 300_000).default(5_000),
+  AUTH_FAILURES_PER_MINUTE: integer(0, 1_000_000).default(20),
+  TRUST_PROXY: trustProxy.default(0),
+  WS_MAX_SUBSCRIPTIONS: integer(1, 100_000).default(50),
+  WS_MAX_CONNECTIONS_PER_TOKEN: integer(1, 1_000_000).default(200),
   HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
   HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
   HEARTBEAT_CHECK_INTERVAL_SECONDS: integer(0, 3_600).optional(),

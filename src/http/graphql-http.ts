@@ -2,10 +2,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type HTTPGraphQLRequest } from "@apollo/server";
 import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { getOperationAST, OperationTypeNode, parse, type GraphQLSchema } from "graphql";
-import { AppError, ErrorCode, UnauthenticatedError } from "../errors.js";
+import type { Principal } from "../auth/principal.js";
+import { AppError, ErrorCode, LimitExceededError, UnauthenticatedError, UnreachableCaseError } from "../errors.js";
 import { createContext, type RequestContext, type Services } from "../graphql/context.js";
 import type { ErrorFormatter } from "../graphql/format-error.js";
-import { bearerToken, type Authenticate } from "./bearer-auth.js";
+import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
+import { bearerToken } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 import { sendJson } from "./send-json.js";
 
@@ -29,8 +31,8 @@ export class SubscriptionOverHttpError extends AppError<ErrorCode.BAD_USER_INPUT
 export interface GraphQLHttpOptions {
   readonly schema: GraphQLSchema;
   readonly services: Services;
-  /** Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`). */
-  readonly authenticate: Authenticate;
+  /** Checks each request's token, within the failed-authentication limit. */
+  readonly guard: AuthGuard;
   readonly formatError: ErrorFormatter;
   readonly armor: ArmorProtection;
   /** Turns introspection off. */
@@ -48,10 +50,11 @@ export interface GraphQLHttp {
 
 /**
  * GraphQL over HTTP: Apollo Server behind a small `node:http` handler (body size limit,
- * JSON parsing, bearer-token authentication, `WWW-Authenticate` on 401).
+ * JSON parsing, bearer-token authentication, `WWW-Authenticate` on 401, 429 with
+ * `Retry-After` for an address that failed too often).
  */
 export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<GraphQLHttp> {
-  const { schema, services, authenticate, armor } = options;
+  const { schema, services, guard, armor } = options;
   const apollo = new ApolloServer<RequestContext>({
     schema,
     introspection: !options.production,
@@ -108,13 +111,7 @@ export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<Gra
       // operation can be served over HTTP at all (Apollo's own check answers a GET
       // subscription with "use POST", which would not work either).
       context: async () => {
-        const token = bearerToken(headers.get("authorization"));
-        const principal = token ? await authenticate(token) : null;
-        if (!principal) {
-          throw new UnauthenticatedError(
-            token ? "unknown or revoked API token" : "a valid API token is required (Authorization: Bearer <token>)",
-          );
-        }
+        const principal = principalOf(await guard.check(bearerToken(headers.get("authorization")), req));
         if (isSubscription(httpGraphQLRequest)) throw new SubscriptionOverHttpError(url.pathname);
         return createContext(principal, services, { longLived: false, receivedAt });
       },
@@ -131,6 +128,22 @@ export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<Gra
   }
 
   return { handle, stop: () => apollo.stop() };
+}
+
+/** The principal of an authenticated request; the error to answer with otherwise. */
+function principalOf(check: AuthVerdict): Principal {
+  switch (check.verdict) {
+    case "authenticated":
+      return check.principal;
+    case "missing":
+      throw new UnauthenticatedError("a valid API token is required (Authorization: Bearer <token>)");
+    case "rejected":
+      throw new UnauthenticatedError("unknown or revoked API token");
+    case "refused":
+      throw LimitExceededError.authFailures(check.retryAfterSeconds);
+    default:
+      throw new UnreachableCaseError(check);
+  }
 }
 
 /**

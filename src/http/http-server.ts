@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import type { Services } from "../graphql/context.js";
 import { createErrorFormatter } from "../graphql/format-error.js";
 import type { Logger } from "../logger.js";
+import { AuthGuard, type AuthFailureAnswer } from "./auth-guard.js";
 import { withDatabaseOutage, type Authenticate } from "./bearer-auth.js";
 import { startGraphQLHttp } from "./graphql-http.js";
 import { protectWithArmor } from "./request-limits.js";
@@ -23,6 +24,18 @@ export interface Readiness {
   readonly checks: Readonly<Record<string, string>>;
 }
 
+/** Limits on what one client may do, from the configuration. */
+export interface ClientLimits {
+  /** Failed authentications per client address and minute (`AUTH_FAILURES_PER_MINUTE`); 0 turns it off. */
+  readonly authFailuresPerMinute: number;
+  /** Proxies that may name the client in `X-Forwarded-For` (`TRUST_PROXY`); `Infinity`: all. */
+  readonly trustedProxyHops: number;
+  /** Operations at once on one WebSocket (`WS_MAX_SUBSCRIPTIONS`). */
+  readonly wsMaxSubscriptions: number;
+  /** WebSockets at once per token (`WS_MAX_CONNECTIONS_PER_TOKEN`). */
+  readonly wsMaxConnectionsPerToken: number;
+}
+
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
@@ -30,6 +43,11 @@ export interface HttpServerOptions {
   readonly services: Services;
   /** The principal for a bearer token, `null` when the token is unknown. */
   readonly authenticate: Authenticate;
+  /** Whether a token may be valid, without a lookup of its own (`TokenService.mayBeValid`). */
+  readonly mayBeValid: (token: string) => Promise<boolean>;
+  readonly limits: ClientLimits;
+  /** Told of every failed authentication and how it was answered (metrics). */
+  readonly onAuthFailure?: (answer: AuthFailureAnswer, trackedAddresses: number) => void;
   readonly readiness: () => Promise<Readiness>;
   /** Served at `/metrics` (Prometheus text format). */
   readonly metrics: Registry;
@@ -63,6 +81,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const { schema, services, logger } = options;
   const formatError = createErrorFormatter(logger);
   const authenticate = withDatabaseOutage(options.authenticate);
+  const { limits } = options;
+  const guard = new AuthGuard({
+    authenticate,
+    mayBeValid: options.mayBeValid,
+    failuresPerMinute: limits.authFailuresPerMinute,
+    trustedProxyHops: limits.trustedProxyHops,
+    onFailure: options.onAuthFailure,
+  });
   const armor = protectWithArmor();
   const httpServer = createServer();
   const dashboard = dashboardFiles();
@@ -72,15 +98,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     path: GRAPHQL_PATH,
     schema,
     services,
+    guard,
     authenticate,
     formatError,
     armor,
+    maxSubscriptions: limits.wsMaxSubscriptions,
+    maxConnectionsPerToken: limits.wsMaxConnectionsPerToken,
     keepAliveMs: options.webSocketKeepAliveMs,
   });
   const graphql = await startGraphQLHttp({
     schema,
     services,
-    authenticate,
+    guard,
     formatError,
     armor,
     production: options.production,

@@ -4,9 +4,10 @@ import { CloseCode, type Context } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Principal } from "../auth/principal.js";
-import { DatabaseUnavailableError, UnauthenticatedError } from "../errors.js";
+import { DatabaseUnavailableError, LimitExceededError, UnauthenticatedError, UnreachableCaseError } from "../errors.js";
 import { createContext, type RequestContext, type Services } from "../graphql/context.js";
 import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js";
+import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 
@@ -20,16 +21,42 @@ export const WS_KEEP_ALIVE_MS = 12_000;
 /** How often open WebSockets' tokens are checked again. */
 export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
 
+/**
+ * A socket that has not sent `connection_init` this long after opening is closed with
+ * 4408 (graphql-ws's `connectionInitWaitTimeout`, whose default this is too; set here so
+ * that it is a decision, not an accident).
+ */
+export const CONNECTION_INIT_TIMEOUT_MS = 3_000;
+
+/**
+ * Closes a socket whose address failed to authenticate too often, and one over its
+ * token's cap of sockets. graphql-ws's client takes it as final and does not retry
+ * (it is its `TooManyInitialisationRequests`).
+ */
+export const TOO_MANY_CLOSE_CODE = 4429;
+
 export interface WsTransportOptions {
   /** The server whose upgrades on `path` become graphql-ws connections. */
   readonly httpServer: Server;
   readonly path: string;
   readonly schema: GraphQLSchema;
   readonly services: Services;
-  /** Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`). */
+  /** Checks the token of a socket that opens, within the failed-authentication limit. */
+  readonly guard: AuthGuard;
+  /**
+   * Checks its token again for each operation and every {@link TOKEN_RECHECK_INTERVAL_MS}.
+   * Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`).
+   */
   readonly authenticate: Authenticate;
   readonly formatError: ErrorFormatter;
   readonly armor: ArmorProtection;
+  /**
+   * Operations one socket may run at once; the next is answered with a LIMIT_EXCEEDED
+   * error and the socket stays open.
+   */
+  readonly maxSubscriptions: number;
+  /** Sockets one token may hold open at once on this replica; the next is closed with 4429. */
+  readonly maxConnectionsPerToken: number;
   /**
    * graphql-ws's keep-alive interval (`useServer`'s `keepAlive`); see {@link WS_KEEP_ALIVE_MS}.
    * @default WS_KEEP_ALIVE_MS
@@ -50,27 +77,34 @@ export interface WsTransport {
 /**
  * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) on `path`: the
  * token is checked when a socket opens, again for every operation, and every
- * {@link TOKEN_RECHECK_INTERVAL_MS} while it stays open.
+ * {@link TOKEN_RECHECK_INTERVAL_MS} while it stays open. A socket must send
+ * `connection_init` within {@link CONNECTION_INIT_TIMEOUT_MS}; one token holds at most
+ * `maxConnectionsPerToken` sockets, and one socket runs at most `maxSubscriptions`
+ * operations at once.
  */
 export function startWsTransport(options: WsTransportOptions): WsTransport {
-  const { schema, services, authenticate, formatError, armor } = options;
+  const { schema, services, authenticate, formatError, armor, maxSubscriptions, maxConnectionsPerToken } = options;
   const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_BODY_BYTES });
   /** The token of every open, authenticated WebSocket. */
   const socketTokens = new Map<WebSocket, string>();
   /** Every open, authenticated connection, whose `subscriptions` graphql-ws keeps current. */
   const connections = new Set<Context>();
+  /** How many of those each token holds. */
+  const socketsPerToken = new Map<string, number>();
 
   const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
     {
       schema,
+      connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
       onConnect: async (ctx) => {
+        const { socket, request } = ctx.extra;
         const token = bearerToken(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-        let principal: Principal | null = null;
+        let check: AuthVerdict;
         try {
-          principal = token ? await authenticate(token) : null;
+          check = await options.guard.check(token, request);
         } catch (error) {
           // 1013 "try again later": clients retry, instead of taking it for a bad token.
-          ctx.extra.socket.close(
+          socket.close(
             1013,
             error instanceof DatabaseUnavailableError
               ? "Try Again Later: the registry database is unavailable"
@@ -78,22 +112,35 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
           );
           return false;
         }
-        if (!principal) {
-          ctx.extra.socket.close(
-            CloseCode.Unauthorized,
-            token ? "Unauthorized: unknown or revoked token" : "Unauthorized: token required",
-          );
+        const refusal = refusalOf(check);
+        if (refusal) {
+          socket.close(...refusal);
           return false;
         }
-        socketTokens.set(ctx.extra.socket, token!);
+        // Gone while its token was checked: it never reaches "close" again to be counted out.
+        if (socket.readyState !== socket.OPEN) return false;
+        const open = socketsPerToken.get(token!) ?? 0;
+        if (open >= maxConnectionsPerToken) {
+          socket.close(TOO_MANY_CLOSE_CODE, `Too many connections: this token has ${open} open`);
+          return false;
+        }
+        socketsPerToken.set(token!, open + 1);
+        socketTokens.set(socket, token!);
         connections.add(ctx);
-        ctx.extra.socket.once("close", () => {
-          socketTokens.delete(ctx.extra.socket);
+        socket.once("close", () => {
+          socketTokens.delete(socket);
           connections.delete(ctx);
+          const left = (socketsPerToken.get(token!) ?? 1) - 1;
+          if (left > 0) socketsPerToken.set(token!, left);
+          else socketsPerToken.delete(token!);
         });
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws has already listed this operation among the socket's.
+        if (Object.keys(ctx.subscriptions).length > maxSubscriptions) {
+          return [LimitExceededError.subscriptionsPerSocket(maxSubscriptions)];
+        }
         // The token again (a cache hit): a token revoked since the connection opened runs nothing.
         const token = socketTokens.get(ctx.extra.socket);
         let principal: Principal | null;
@@ -155,6 +202,22 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
       await wsHandle.dispose();
     },
   };
+}
+
+/** The close code and reason for a socket whose token check failed; none when it passed. */
+function refusalOf(check: AuthVerdict): [code: number, reason: string] | undefined {
+  switch (check.verdict) {
+    case "authenticated":
+      return undefined;
+    case "missing":
+      return [CloseCode.Unauthorized, "Unauthorized: token required"];
+    case "rejected":
+      return [CloseCode.Unauthorized, "Unauthorized: unknown or revoked token"];
+    case "refused":
+      return [TOO_MANY_CLOSE_CODE, `Too many failed authentications: retry in ${check.retryAfterSeconds} s`];
+    default:
+      throw new UnreachableCaseError(check);
+  }
 }
 
 /**
