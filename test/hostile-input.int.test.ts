@@ -407,7 +407,7 @@ describe("hostile input", () => {
     const before = await tables();
     const subscribe = (id: string, query: string, variables?: unknown) =>
       JSON.stringify({ id, type: "subscribe", payload: { query, variables } });
-    const conversations: { what: string; frames: (string | Buffer)[]; token?: string }[] = [
+    const conversations: { what: string; frames: (string | Buffer)[]; token?: string; closes?: number }[] = [
       { what: "not JSON", frames: ["{"] },
       { what: "a binary frame", frames: [Buffer.from([0xff, 0x00])] },
       { what: "an unknown message type", frames: [JSON.stringify({ type: "nope" })] },
@@ -416,7 +416,7 @@ describe("hostile input", () => {
         frames: [JSON.stringify({ type: "subscribe", payload: { query: "{ __typename }" } })],
       },
       { what: "a second connection_init", frames: [JSON.stringify({ type: "connection_init" })] },
-      { what: "an oversized frame", frames: ["x".repeat(1_100_000)] },
+      { what: "an oversized frame", frames: ["x".repeat(1_100_000)], closes: 1009 },
       { what: "a mutation", frames: [subscribe("1", 'mutation { deleteProcess(name: "own-1") { id } }')] },
       {
         what: "bad names",
@@ -456,7 +456,8 @@ describe("hostile input", () => {
       const { closeCode, messages } = await wsConversation(conversation.frames, conversation.token);
       const internal = messages.some((m) => JSON.stringify(m.payload ?? "").includes("INTERNAL_SERVER_ERROR"));
       const serverFault = closeCode === 1011;
-      if (internal || serverFault)
+      const unexpectedClose = conversation.closes !== undefined && closeCode !== conversation.closes;
+      if (internal || serverFault || unexpectedClose)
         wrong.push(`${conversation.what}: close ${closeCode}, ${JSON.stringify(messages).slice(0, 200)}`);
       expect(await typename(), `{ __typename } after ${conversation.what}`).toBe(true);
     }

@@ -98,6 +98,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     path: GRAPHQL_PATH,
     schema,
     services,
+    logger,
     guard,
     authenticate,
     formatError,

@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import { parse, specifiedRules, validate, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
 import { CloseCode, type Context } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
+import type { Logger } from "../logger.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Principal } from "../auth/principal.js";
 import { DatabaseUnavailableError, LimitExceededError, UnauthenticatedError, UnreachableCaseError } from "../errors.js";
@@ -41,6 +42,7 @@ export interface WsTransportOptions {
   readonly path: string;
   readonly schema: GraphQLSchema;
   readonly services: Services;
+  readonly logger: Logger;
   /** Checks the token of a socket that opens, within the failed-authentication limit. */
   readonly guard: AuthGuard;
   /**
@@ -83,7 +85,8 @@ export interface WsTransport {
  * operations at once.
  */
 export function startWsTransport(options: WsTransportOptions): WsTransport {
-  const { schema, services, authenticate, formatError, armor, maxSubscriptions, maxConnectionsPerToken } = options;
+  const { schema, services, logger, authenticate, formatError, armor, maxSubscriptions, maxConnectionsPerToken } =
+    options;
   const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_BODY_BYTES });
   /** The token of every open, authenticated WebSocket. */
   const socketTokens = new Map<WebSocket, string>();
@@ -181,6 +184,19 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
     wsServer,
     options.keepAliveMs ?? WS_KEEP_ALIVE_MS,
   );
+
+  // A socket error is a peer's doing (a frame over maxPayload, a broken frame), not the
+  // service's: graphql-ws's own handler prints it with its stack to stderr and answers
+  // 1011 "Internal Error". Registered after useServer's, this handler runs after it on
+  // each connection and replaces its error listener with one that logs a line and closes
+  // with the code ws chose (1009 for a frame too large, 1002 for a protocol error) as ws
+  // does on its own.
+  wsServer.on("connection", (socket) => {
+    for (const listener of socket.listeners("error")) socket.off("error", listener as (error: Error) => void);
+    socket.on("error", (error: Error & { code?: string }) => {
+      logger.warn({ reason: error.message, code: error.code }, "a WebSocket peer sent what the protocol refuses");
+    });
+  });
 
   // Open subscriptions outlive any one request: every so often, each socket's token is
   // checked again, and a socket whose token was revoked is closed.
