@@ -8,8 +8,10 @@ import { until } from "./support/wait.js";
 
 const run = promisify(execFile);
 
-type Who = "viewer" | "operator" | "admin" | "agent" | "foreign agent";
-const EVERYONE: Who[] = ["viewer", "operator", "admin", "agent", "foreign agent"];
+type Who = "viewer" | "operator" | "admin" | "agent" | "foreign agent" | "scoped viewer" | "scoped operator";
+const EVERYONE: Who[] = ["viewer", "operator", "admin", "agent", "foreign agent", "scoped viewer", "scoped operator"];
+/** Tokens bound to "matrix-*", as the agent is: people's tokens scoped to part of the fleet. */
+const SCOPED: Who[] = ["scoped viewer", "scoped operator"];
 
 let db: TestDatabase;
 let app: TestApp;
@@ -34,6 +36,8 @@ beforeAll(async () => {
   clients.admin = await app.client("ADMIN", "admin");
   clients.agent = await app.client("AGENT", "agent", "matrix-*");
   clients["foreign agent"] = await app.client("AGENT", "foreign-agent", "elsewhere-*");
+  clients["scoped viewer"] = await app.client("VIEWER", "scoped-viewer", "matrix-*");
+  clients["scoped operator"] = await app.client("OPERATOR", "scoped-operator", "matrix-*");
   for (const name of ["matrix-01", "matrix-02", "outside-01"]) {
     await app.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, {
       n: name,
@@ -64,7 +68,13 @@ const operations: Operation[] = [
   {
     name: "process (own)",
     query: `{ process(name: "matrix-01") { name } }`,
-    allowed: ["viewer", "operator", "admin", "agent"],
+    allowed: ["viewer", "operator", "admin", "agent", ...SCOPED],
+    writes: false,
+  },
+  {
+    name: "process (other)",
+    query: `{ process(name: "outside-01") { name } }`,
+    allowed: ["viewer", "operator", "admin"],
     writes: false,
   },
   { name: "apiTokens", query: `{ apiTokens { id } }`, allowed: ["admin"], writes: false },
@@ -111,30 +121,67 @@ const operations: Operation[] = [
     writes: true,
   },
   { name: "me", query: `{ me { name role } }`, allowed: EVERYONE, writes: false },
-  { name: "supervisors", query: `{ supervisors { host } }`, allowed: ["viewer", "operator", "admin"], writes: false },
+  {
+    name: "supervisors",
+    query: `{ supervisors { host } }`,
+    allowed: ["viewer", "operator", "admin", ...SCOPED],
+    writes: false,
+  },
   // matrix-01 names no supervisord: allowed callers get BAD_USER_INPUT, the others FORBIDDEN.
   {
     name: "startProcess",
     query: `mutation { startProcess(name: "matrix-01") { status } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "startProcess (other)",
+    query: `mutation { startProcess(name: "outside-01") { status } }`,
     allowed: ["operator", "admin"],
     writes: true,
   },
   {
     name: "stopProcess",
     query: `mutation { stopProcess(name: "matrix-01") { status } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "stopProcess (other)",
+    query: `mutation { stopProcess(name: "outside-01") { status } }`,
     allowed: ["operator", "admin"],
     writes: true,
   },
   {
     name: "restartProcess",
     query: `mutation { restartProcess(name: "matrix-01") { status } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "restartProcess (other)",
+    query: `mutation { restartProcess(name: "outside-01") { status } }`,
     allowed: ["operator", "admin"],
     writes: true,
   },
   {
     name: "restartProcesses",
     query: `mutation { restartProcesses(filter: { names: ["matrix-01"] }) { outcome } }`,
-    allowed: ["operator", "admin"],
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  // A bulk operation selects what `processes(filter:)` lists for the same token: a bound
+  // operator naming a process outside its pattern selects nothing (see the test below).
+  {
+    name: "stopProcesses",
+    query: `mutation { stopProcesses(filter: { names: ["outside-01"] }) { outcome } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "startProcesses",
+    query: `mutation { startProcesses(filter: { namePrefix: "matrix-" }) { outcome } }`,
+    allowed: ["operator", "admin", "scoped operator"],
     writes: true,
   },
   {
@@ -172,6 +219,28 @@ describe("who may do what (HTTP)", () => {
       });
     }
   }
+
+  it.each(["agent", ...SCOPED] as Who[])("a token bound to matrix-* (%s) sees only its own processes", async (who) => {
+    const data = await clients[who].http.data<{ processes: { name: string }[] }>(`{ processes { name } }`);
+    expect(data.processes.map((p) => p.name)).toEqual(["matrix-01", "matrix-02"]);
+    const named = await clients[who].http.data<{ processes: { name: string }[] }>(
+      `{ processes(filter: { names: ["matrix-02", "outside-01"] }) { name } }`,
+    );
+    expect(named.processes.map((p) => p.name)).toEqual(["matrix-02"]);
+  });
+
+  it("a bound operator's bulk operation selects only its processes, and touches no other", async () => {
+    const before = await db.query("SELECT * FROM kb_server_processes WHERE process_name = 'outside-01'");
+    const data = await clients["scoped operator"].http.data<{ stopProcesses: { name: string }[] }>(
+      `mutation { stopProcesses(filter: { names: ["outside-01", "matrix-02"] }, continueOnError: true) { name } }`,
+    );
+    expect(data.stopProcesses.map((r) => r.name)).toEqual(["matrix-02"]);
+    const other = await clients["scoped operator"].http.data<{ restartProcesses: unknown[] }>(
+      `mutation { restartProcesses(filter: { namePrefix: "outside-" }) { name } }`,
+    );
+    expect(other.restartProcesses).toEqual([]);
+    expect(await db.query("SELECT * FROM kb_server_processes WHERE process_name = 'outside-01'")).toEqual(before);
+  });
 
   it("an agent sees only its own processes", async () => {
     const data = await clients.agent.http.data<{ processes: { name: string }[] }>(`{ processes { name } }`);
@@ -239,16 +308,26 @@ describe("who may do what (HTTP)", () => {
     ).toBe(true);
   });
 
-  it("refuses an agent token without a pattern and a pattern on other roles", async () => {
+  it("refuses an agent token without a pattern and an admin token with one", async () => {
     const agentWithout = await app.admin.error(
       `mutation { createApiToken(input: { name: "a", role: AGENT }) { token } }`,
     );
     expect(agentWithout.extensions?.code).toBe("BAD_USER_INPUT");
     expect(agentWithout.message).toContain("processPattern");
-    const viewerWith = await app.admin.error(
-      `mutation { createApiToken(input: { name: "v", role: VIEWER, processPattern: "x-*" }) { token } }`,
+    const adminWith = await app.admin.error(
+      `mutation { createApiToken(input: { name: "v", role: ADMIN, processPattern: "x-*" }) { token } }`,
     );
-    expect(viewerWith.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(adminWith.extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      invalidFields: [{ field: "processPattern", message: expect.stringContaining("admin") }],
+    });
+    for (const role of ["VIEWER", "OPERATOR"]) {
+      const bound = await app.admin.data<{ createApiToken: { processPattern: string } }>(
+        `mutation($role: Role!) { createApiToken(input: { name: "bound", role: $role, processPattern: "x-*" }) { processPattern } }`,
+        { role },
+      );
+      expect(bound.createApiToken.processPattern).toBe("x-*");
+    }
     const badPattern = await app.admin.error(
       `mutation { createApiToken(input: { name: "a", role: AGENT, processPattern: "*-x" }) { token } }`,
     );
@@ -308,6 +387,59 @@ describe("who may do what (WebSocket)", () => {
     await app.admin.data(`mutation { updateProcess(name: "matrix-01", input: { port: 8125 }) { port } }`);
     await own.until((v) => v.some((e) => e.processChanged.processName === "matrix-01"), 10_000, "the marker");
     expect(own.values.map((v) => v.processChanged.processName)).toEqual(["matrix-02", "matrix-01"]);
+  });
+});
+
+describe("who may watch what (WebSocket)", () => {
+  type Changed = { processChanged: { processName: string } };
+  let port = 9000;
+  const touch = (name: string) =>
+    app.admin.data(`mutation($n: String!, $p: Int!) { updateProcess(name: $n, input: { port: $p }) { port } }`, {
+      n: name,
+      p: ++port,
+    });
+  const lastEventId = async () =>
+    String((await db.query<{ m: string }>("SELECT COALESCE(MAX(id), 0) AS m FROM fleetvisor_process_events"))[0]!.m);
+  const socketOf = async (who: Who) => {
+    const connection = connectWs(app.url, clients[who].token);
+    sockets.push(connection);
+    await connection.connected;
+    return connection;
+  };
+
+  // Without names, a bound token receives only its processes' events. The proof of absence
+  // is order: the other process's event is recorded first, then one of matrix-02; the log
+  // delivers in order, so a leak would have arrived before matrix-02's.
+  it.each(["viewer", "operator", "admin", "agent", ...SCOPED] as Who[])(
+    "processChanged as %s: the events of every process it may see, and of no other",
+    async (who) => {
+      const seen = (await socketOf(who)).subscribe<Changed>(
+        `subscription($after: ID) { processChanged(after: $after) { processName } }`,
+        { after: await lastEventId() },
+      );
+      await touch("outside-01");
+      await touch("matrix-02");
+      await seen.until((v) => v.some((e) => e.processChanged.processName === "matrix-02"), 10_000, "matrix-02's event");
+      const bound = who === "agent" || SCOPED.includes(who);
+      expect(seen.values.map((v) => v.processChanged.processName)).toEqual(
+        bound ? ["matrix-02"] : ["outside-01", "matrix-02"],
+      );
+    },
+  );
+
+  it.each(EVERYONE)('processChanged(names: ["outside-01"]) as %s', async (who) => {
+    const seen = (await socketOf(who)).subscribe<Changed>(
+      `subscription($after: ID) { processChanged(names: ["outside-01"], after: $after) { processName } }`,
+      { after: await lastEventId() },
+    );
+    if (["viewer", "operator", "admin"].includes(who)) {
+      await touch("outside-01");
+      expect((await seen.count(1)).map((v) => v.processChanged.processName)).toEqual(["outside-01"]);
+    } else {
+      await seen.until(() => false, 5_000, "the refusal").catch(() => undefined);
+      expect(seen.values).toEqual([]);
+      expect((seen.errors[0] as { extensions: { code: string } }[])[0]!.extensions.code).toBe("FORBIDDEN");
+    }
   });
 });
 

@@ -133,6 +133,24 @@ describe("Query.supervisors: programs and unregisteredPrograms", () => {
     expect(live.registeredProcessCount).toBe(4);
   });
 
+  it("a viewer bound to a pattern sees only the supervisords its processes name, and there only its programs", async () => {
+    const bound = await app.client("VIEWER", "web-01-viewer", "edge-web-01");
+    const { supervisors } = await bound.http.data<{ supervisors: SupervisorJson[] }>(QUERY);
+    // Not the closed port (only edge-gone-01 names it); not sidecar, batch:cron, nor edge-web-02.
+    expect(supervisors).toEqual([
+      {
+        host: "127.0.0.1",
+        port: edge.port,
+        reachable: true,
+        processCount: 1,
+        registeredProcessCount: 1,
+        programs: [expect.objectContaining({ program: "web", state: "RUNNING", processNames: ["edge-web-01"] })],
+        unregisteredPrograms: [],
+        errorCode: null,
+      },
+    ]);
+  });
+
   it("is for viewers and above: an agent sees no supervisord's programs, not even its own processes'", async () => {
     const error = await agent.http.error(`{ supervisors { programs { program processNames } unregisteredPrograms } }`);
     expect(error.extensions?.code).toBe("FORBIDDEN");

@@ -626,6 +626,26 @@ describe("bulk and rolling", () => {
     expect(Math.abs(Date.parse(a.supervisor!.startedAt!) - Date.parse(b.supervisor!.startedAt!))).toBeLessThan(1_000);
   });
 
+  it("an operator bound to a pattern acts on its processes only: a broader filter selects only those", async () => {
+    const bound = await app.client("OPERATOR", "roll-operator", "main-roll-*");
+    const worker = await main.programPid("worker");
+    const before = await Promise.all(["roll-a", "roll-b", "roll-c"].map((p) => main.programPid(p)));
+    const data = await bound.http.data<{ restartProcesses: Result[] }>(
+      `mutation { restartProcesses(filter: { namePrefix: "main-" }, maxParallel: 3, continueOnError: true) { ${RESULT} } }`,
+    );
+    expect(data.restartProcesses.map((r) => [r.name, r.outcome])).toEqual([
+      ["main-roll-a", "DONE"],
+      ["main-roll-b", "DONE"],
+      ["main-roll-c", "DONE"],
+    ]);
+    const after = await Promise.all(["roll-a", "roll-b", "roll-c"].map((p) => main.programPid(p)));
+    after.forEach((pid, i) => expect(pid).not.toBe(before[i]));
+    const refused = await bound.http.error(`mutation { stopProcess(name: "main-worker") { status } }`);
+    expect(refused.extensions?.code).toBe("FORBIDDEN");
+    expect(refused.message).toContain('"main-roll-*"');
+    expect(await main.programPid("worker")).toBe(worker);
+  });
+
   it("refuses an empty filter and a maxParallel out of range", async () => {
     const empty = await operator.http.error(`mutation { stopProcesses(filter: {}) { name } }`);
     expect(empty.extensions?.code).toBe("BAD_USER_INPUT");

@@ -48,8 +48,13 @@ describe("process patterns", () => {
     expect(processPatternProblem(p)).toBeDefined(),
   );
 
-  it("only agents are limited to their pattern", () => {
+  it("a bound token is limited to its pattern; an agent is always bound", () => {
     expect(mayTouchProcess(as(Role.VIEWER), "anything")).toBe(true);
+    expect(mayTouchProcess(as(Role.OPERATOR), "anything")).toBe(true);
+    expect(mayTouchProcess(as(Role.VIEWER, "domaeka-*"), "domaeka-test-01")).toBe(true);
+    expect(mayTouchProcess(as(Role.VIEWER, "domaeka-*"), "other")).toBe(false);
+    expect(mayTouchProcess(as(Role.OPERATOR, "domaeka-test-01"), "domaeka-test-01")).toBe(true);
+    expect(mayTouchProcess(as(Role.OPERATOR, "domaeka-test-01"), "domaeka-test-010")).toBe(false);
     expect(mayTouchProcess(as(Role.AGENT, "domaeka-*"), "domaeka-test-01")).toBe(true);
     expect(mayTouchProcess(as(Role.AGENT, "domaeka-*"), "other")).toBe(false);
     expect(mayTouchProcess(as(Role.AGENT, null), "domaeka-test-01")).toBe(false);

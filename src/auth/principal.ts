@@ -8,7 +8,11 @@ export interface Principal {
   readonly tokenId: number | null;
   readonly name: string;
   readonly role: Role;
-  /** Agents only: the process name or `prefix*` pattern they may touch. */
+  /**
+   * The process name or `prefix*` pattern the token is bound to: always for agents, when
+   * its creator chose for viewers and operators, never for admins. A bound token sees and
+   * acts on the processes it matches and nothing else.
+   */
   readonly processPattern: string | null;
 }
 

@@ -1,6 +1,6 @@
 /**
- * An agent token is bound to one process name or to a `prefix*` pattern
- * (`domaeka-*`; `*` alone binds every process).
+ * A token may be bound to one process name or to a `prefix*` pattern (`domaeka-*`; `*`
+ * alone binds every process): agents always are, viewers and operators when scoped.
  */
 const PATTERN = /^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,99}\*?|\*)$/;
 

@@ -2,7 +2,7 @@ import type { DataSource } from "typeorm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ApiTokenEntity } from "../db/api-token.entity.js";
 import { Role } from "../domain/role.js";
-import { hashToken, TokenService, type TokenLookupOutcome } from "./token.service.js";
+import { hashToken, newTokenProblems, TokenService, type TokenLookupOutcome } from "./token.service.js";
 
 const BOOTSTRAP = "bootstrap-admin-token-0123456789";
 
@@ -152,5 +152,29 @@ describe("TokenService.mayBeValid", () => {
     vi.advanceTimersByTime(1_001);
     table.goDown();
     expect(await tokens.authenticate("fvt_doomed")).toBeNull();
+  });
+});
+
+describe("newTokenProblems", () => {
+  // Which roles may, must or must not be bound to a process pattern.
+  it.each([
+    [Role.VIEWER, null, []],
+    [Role.VIEWER, "domaeka-*", []],
+    [Role.OPERATOR, null, []],
+    [Role.OPERATOR, "domaeka-test-01", []],
+    [Role.AGENT, "domaeka-*", []],
+    [Role.AGENT, null, ["processPattern"]],
+    [Role.ADMIN, null, []],
+    [Role.ADMIN, "domaeka-*", ["processPattern"]],
+    [Role.OPERATOR, "*-live", ["processPattern"]],
+  ])("%s bound to %j: problems with %j", (role, processPattern, fields) => {
+    expect(newTokenProblems({ name: "t", role, processPattern }).map((p) => p.field)).toEqual(fields);
+  });
+
+  it("names every problem at once", () => {
+    expect(newTokenProblems({ name: " x", role: Role.ADMIN, processPattern: "a-*" })).toEqual([
+      { field: "name", message: expect.stringContaining("printable") },
+      { field: "processPattern", message: expect.stringContaining("OPERATOR") },
+    ]);
   });
 });

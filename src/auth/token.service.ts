@@ -71,18 +71,23 @@ export function newTokenProblems(input: NewToken): InvalidField[] {
     problems.push({ field: "role", message: `must be one of ${ROLES.join(", ")}` });
   }
   const pattern = input.processPattern ?? null;
-  if (input.role === Role.AGENT) {
-    if (pattern === null) {
+  if (pattern === null) {
+    if (input.role === Role.AGENT) {
       problems.push({
         field: "processPattern",
         message: "is required for an agent token (a process name or prefix-*)",
       });
-    } else {
-      const problem = processPatternProblem(pattern);
-      if (problem) problems.push({ field: "processPattern", message: problem });
     }
-  } else if (pattern !== null) {
-    problems.push({ field: "processPattern", message: "applies only to agent tokens" });
+  } else if (input.role === Role.ADMIN) {
+    // An admin makes tokens and registry rows: bound or not, it could make itself an
+    // unbound token, so a binding would only look like a limit.
+    problems.push({
+      field: "processPattern",
+      message: "cannot bind an admin token (admins manage tokens); bind an OPERATOR token instead",
+    });
+  } else {
+    const problem = processPatternProblem(pattern);
+    if (problem) problems.push({ field: "processPattern", message: problem });
   }
   return problems;
 }

@@ -11,7 +11,6 @@ import {
   type LiveState,
 } from "../supervisor/host-answers.js";
 import type { Principal } from "../auth/principal.js";
-import { Role } from "../domain/role.js";
 import { deriveHealth, type HealthReport } from "../health/health.js";
 import type { RequestContext } from "./context.js";
 
@@ -57,7 +56,7 @@ export function healthOf(process: ProcessEntity, context: RequestContext): Healt
  */
 function selectionOf(filter: ProcessFilter, principal: Principal): string {
   const selection = JSON.stringify([
-    principal.role === Role.AGENT ? principal.processPattern : null,
+    principal.processPattern,
     filter.names ?? null,
     filter.namePrefix ?? null,
     filter.statuses ?? null,

@@ -122,14 +122,17 @@ export class ProcessReads {
       .exists({ where: { supervisorHost: host, supervisorPort: port } });
   }
 
-  /** Every registry row that names a supervisord (the poller's view of the fleet). */
-  async withSupervisor(): Promise<ProcessEntity[]> {
-    return rowsOf(
-      this.dataSource
-        .getRepository(ProcessEntity)
-        .createQueryBuilder("p")
-        .where("p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL"),
-    );
+  /**
+   * Every registry row that names a supervisord (the poller's view of the fleet), or with
+   * `principal`, those of them it may see.
+   */
+  async withSupervisor(principal?: Principal): Promise<ProcessEntity[]> {
+    const query = this.dataSource
+      .getRepository(ProcessEntity)
+      .createQueryBuilder("p")
+      .where("p.supervisor_host IS NOT NULL AND p.supervisor_port IS NOT NULL");
+    if (principal) restrictToPrincipal(query, principal);
+    return rowsOf(query);
   }
 
   /** The rows `filter` selects, as a query; `null` when it can select nothing. */

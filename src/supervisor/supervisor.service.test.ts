@@ -212,6 +212,31 @@ describe("SupervisorService.overview", () => {
     expect(second).toMatchObject({ processCount: 1, registeredProcessCount: 1, unregisteredPrograms: [] });
   });
 
+  it("shows a bound token only the programs its processes name, and not how many others run", async () => {
+    const { client } = fakeClient({
+      9001: [
+        { statename: "RUNNING" },
+        "4.2.5",
+        [
+          raw("python-server", "python-server", "RUNNING", 20, 41),
+          raw("other", "other", "RUNNING", 20, 42),
+          raw("fleetvisor", "fleetvisor", "RUNNING", 20, 43),
+        ],
+      ],
+      9002: new SupervisorUnavailable({ host: "web-2", port: 9002 }, "refused", "refused"),
+    });
+    // The rows a token bound to "web-a*" sees: "other" is named by a row it does not see.
+    const overview = await new SupervisorService(client, systemClock).overview(
+      [row("web-a1", "web-1", 9001, "python-server"), row("web-a2", "web-2", 9002, "python-server")],
+      { onlyNamedPrograms: true },
+    );
+    expect(overview[0]).toMatchObject({ processCount: 1, registeredProcessCount: 1, unregisteredPrograms: [] });
+    expect(overview[0]!.programs!.map((p) => [p.info.program, p.processNames])).toEqual([
+      ["python-server", ["web-a1"]],
+    ]);
+    expect(overview[1]).toMatchObject({ programs: null, processCount: null, unregisteredPrograms: null });
+  });
+
   it("says nothing of programs where supervisord could not: unreachable, a fault, an odd answer", async () => {
     const address = { host: "127.0.0.1", port: 9001 };
     const { client } = fakeClient({

@@ -1,3 +1,4 @@
+import type { Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { BadUserInputError, NotFoundError, type AppError, type InvalidField } from "../errors.js";
@@ -93,6 +94,21 @@ export function joinRegistry(status: SupervisordStatus, rows: readonly ProcessEn
 export type SupervisorAnswerError = SupervisorUnavailable | SupervisorFault;
 
 /**
+ * The overview as a token bound to a pattern sees it (`rows` were its processes only): the
+ * programs its processes name, and nothing of what else the supervisord runs — neither
+ * those programs nor how many there are.
+ */
+export function onlyNamedPrograms(overview: SupervisordOverview): SupervisordOverview {
+  const programs = overview.programs?.filter((program) => program.processNames.length > 0) ?? null;
+  return {
+    ...overview,
+    programs,
+    processCount: programs ? programs.length : null,
+    unregisteredPrograms: programs ? [] : null,
+  };
+}
+
+/**
  * Reads of supervisord for the GraphQL layer: a request's answers (each host once, all
  * hosts in parallel), supervisord's own status, and log tails.
  */
@@ -164,20 +180,33 @@ export class SupervisorService {
   /**
    * Every supervisord that `rows` name (each row whose supervisord is set), each asked once
    * and all in parallel (see {@link status}), joined with the rows that name it; ordered by
-   * host and port. The host is spelled as the first of its rows (by name) spells it.
+   * host and port. The host is spelled as the first of its rows (by name) spells it. With
+   * `onlyNamedPrograms`, each as {@link onlyNamedPrograms} narrows it.
    */
-  async overview(rows: readonly ProcessEntity[]): Promise<SupervisordOverview[]> {
+  async overview(
+    rows: readonly ProcessEntity[],
+    options: { readonly onlyNamedPrograms?: boolean } = {},
+  ): Promise<SupervisordOverview[]> {
     const groups = [...groupBySupervisor(rows).values()];
     const overviews = await Promise.all(
       groups.map(async (group) => {
         const [first] = [...group].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        return joinRegistry(await this.status(addressOf(first!)!), group);
+        const overview = joinRegistry(await this.status(addressOf(first!)!), group);
+        return options.onlyNamedPrograms ? onlyNamedPrograms(overview) : overview;
       }),
     );
     return overviews.sort((a, b) => {
       const [hostA, hostB] = [a.host.toLowerCase(), b.host.toLowerCase()];
       return hostA < hostB ? -1 : hostA > hostB ? 1 : a.port - b.port;
     });
+  }
+
+  /**
+   * The supervisords of `rows`, the processes `principal` may see, as it may see them: a
+   * token bound to a pattern learns only of its own programs.
+   */
+  overviewFor(rows: readonly ProcessEntity[], principal: Principal): Promise<SupervisordOverview[]> {
+    return this.overview(rows, { onlyNamedPrograms: principal.processPattern !== null });
   }
 
   /** supervisord's state, version and programs, in one round trip. */

@@ -26,9 +26,14 @@ function toSupervisor(overview: SupervisordOverview): Supervisor {
 @Resolver()
 export class ControlResolver {
   @Authorized(Role.VIEWER)
-  @Query(() => [Supervisor], { description: "Every distinct supervisord named in the registry, asked now." })
-  async supervisors(@Ctx() { services }: RequestContext): Promise<Supervisor[]> {
-    return (await services.supervisors.overview(await services.processes.withSupervisor())).map(toSupervisor);
+  @Query(() => [Supervisor], {
+    description:
+      "Every distinct supervisord named in the registry, asked now. A token bound to a pattern sees only the " +
+      "supervisords its processes name, and on each only the programs its processes name.",
+  })
+  async supervisors(@Ctx() { services, principal }: RequestContext): Promise<Supervisor[]> {
+    const rows = await services.processes.withSupervisor(principal);
+    return (await services.supervisors.overviewFor(rows, principal)).map(toSupervisor);
   }
 
   @Authorized(Role.OPERATOR)

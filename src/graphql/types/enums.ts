@@ -34,8 +34,8 @@ registerEnumType(Role, {
   name: "Role",
   description: "What an API token may do.",
   valuesConfig: {
-    VIEWER: { description: "Queries and subscriptions." },
-    OPERATOR: { description: "Viewer, plus start / stop / restart." },
+    VIEWER: { description: "Queries and subscriptions; if bound to a pattern, of those processes only." },
+    OPERATOR: { description: "Viewer, plus start / stop / restart; if bound to a pattern, of those processes only." },
     ADMIN: { description: "Operator, plus registry changes and tokens." },
     AGENT: { description: "Register / heartbeat / deregister and read only the processes the token is bound to." },
   },

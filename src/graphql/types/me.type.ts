@@ -9,6 +9,9 @@ export class Me {
   @Field(() => Role)
   role!: Role;
 
-  @Field(() => String, { nullable: true, description: "Agents: the process name or prefix-* the token is bound to." })
+  @Field(() => String, {
+    nullable: true,
+    description: "The process name or prefix-* the token is bound to (always for agents); null when unbound.",
+  })
   processPattern!: string | null;
 }

@@ -11,7 +11,9 @@ export class CreateApiTokenInput {
 
   @Field(() => String, {
     nullable: true,
-    description: "Required for AGENT, not allowed otherwise: a process name or prefix-* (e.g. domaeka-*).",
+    description:
+      "A process name or prefix-* (e.g. domaeka-*) the token is bound to: it sees and acts on those processes " +
+      "only. Required for AGENT, optional for VIEWER and OPERATOR, not allowed for ADMIN.",
   })
   processPattern?: string | null;
 }

@@ -16,7 +16,10 @@ export class ApiToken {
   @Field(() => Role)
   role!: Role;
 
-  @Field(() => String, { nullable: true, description: "Agents: the process name or prefix-* it is bound to." })
+  @Field(() => String, {
+    nullable: true,
+    description: "The process name or prefix-* it is bound to (always for agents); null when unbound.",
+  })
   processPattern!: string | null;
 
   @Field(() => String, { description: "The first characters of the token, to recognise it." })
