@@ -51,6 +51,7 @@ export default defineConfig({
             "test/metrics.int.test.ts",
             "test/transitions.int.test.ts",
             "test/observed-state.int.test.ts",
+            "test/token-lifetimes.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

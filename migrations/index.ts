@@ -3,6 +3,7 @@ import { SupervisorObservations1764160000000 } from "./1764160000000-supervisor-
 import { DeploymentIdentity1764180000000 } from "./1764180000000-deployment-identity.js";
 import { OwnTablesUtf8mb41764190000000 } from "./1764190000000-own-tables-utf8mb4.js";
 import { ReplicasAndHostObservations1764210000000 } from "./1764210000000-replicas-and-host-observations.js";
+import { TokenLifetimes1764220000000 } from "./1764220000000-token-lifetimes.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   DeploymentIdentity1764180000000,
   OwnTablesUtf8mb41764190000000,
   ReplicasAndHostObservations1764210000000,
+  TokenLifetimes1764220000000,
 ];

@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import type { DataSource } from "typeorm";
 import { TokenService } from "./auth/token.service.js";
+import { TokenUsage } from "./auth/token-usage.js";
 import type { Config } from "./config/config.js";
 import { openDatabases } from "./db/connect.js";
 import { describeDatabaseError } from "./db/db-errors.js";
@@ -197,6 +198,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       cleanup.unshift(() => webhook.stop());
     }
     cleanup.unshift(logAlerts(events, feed, logger));
+    const tokenUsage = new TokenUsage(database, logger);
+    // Before the pools close: a use being recorded finishes rather than fails.
+    cleanup.unshift(() => tokenUsage.settled());
     const services: Services = {
       events,
       subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),
@@ -207,11 +211,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       clock,
       replicas,
       watch,
-      tokens: new TokenService(dataSource, {
-        bootstrapAdminToken: config.auth.bootstrapAdminToken,
-        cacheTtlMs: config.auth.tokenCacheTtlMs,
-        onLookup: (outcome) => metrics.tokenLookups.inc({ outcome }),
-      }),
+      tokens: new TokenService(
+        database,
+        {
+          bootstrapAdminToken: config.auth.bootstrapAdminToken,
+          cacheTtlMs: config.auth.tokenCacheTtlMs,
+          onLookup: (outcome) => metrics.tokenLookups.inc({ outcome }),
+          usage: tokenUsage,
+        },
+        clock,
+      ),
       supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
         hostObservations.recordSoon(address, answer),
       ),

@@ -14,6 +14,11 @@ export interface Principal {
    * acts on the processes it matches and nothing else.
    */
   readonly processPattern: string | null;
+  /**
+   * When the token stops being accepted; absent or `null` for never. Kept with the
+   * principal, so that a token remembered by a replica's cache expires on time too.
+   */
+  readonly expiresAt?: Date | null;
 }
 
 const RANK: Readonly<Record<Role, number>> = {

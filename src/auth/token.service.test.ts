@@ -1,6 +1,8 @@
 import type { DataSource } from "typeorm";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { systemClock, ManualClock, type Clock } from "../clock.js";
 import type { ApiTokenEntity } from "../db/api-token.entity.js";
+import { Database } from "../db/database.js";
 import { Role } from "../domain/role.js";
 import { hashToken, newTokenProblems, TokenService, type TokenLookupOutcome } from "./token.service.js";
 
@@ -43,13 +45,17 @@ function tokenTable(rows: Record<string, Partial<ApiTokenEntity>>) {
   };
 }
 
-function service(table: ReturnType<typeof tokenTable>, cacheTtlMs = 5_000) {
+function service(table: ReturnType<typeof tokenTable>, cacheTtlMs = 5_000, clock: Clock = systemClock) {
   const outcomes: TokenLookupOutcome[] = [];
-  const tokens = new TokenService(table.dataSource, {
-    bootstrapAdminToken: BOOTSTRAP,
-    cacheTtlMs,
-    onLookup: (outcome) => outcomes.push(outcome),
-  });
+  const tokens = new TokenService(
+    new Database(table.dataSource, "mysql"),
+    {
+      bootstrapAdminToken: BOOTSTRAP,
+      cacheTtlMs,
+      onLookup: (outcome) => outcomes.push(outcome),
+    },
+    clock,
+  );
   return { tokens, outcomes };
 }
 
@@ -83,6 +89,18 @@ describe("TokenService.authenticate", () => {
     // The oldest unknown token was forgotten to make room: it is looked up again.
     await tokens.authenticate("fvt_wrong_0");
     expect(table.queries).toHaveLength(queries + 1);
+  });
+
+  it("refuses a remembered token from the moment it expires, without a lookup", async () => {
+    const clock = new ManualClock(new Date("2026-01-01T00:00:00Z"));
+    const table = tokenTable({ fvt_hour: { name: "hour", expiresAt: new Date("2026-01-01T01:00:00Z") } });
+    const { tokens } = service(table, 60_000, clock);
+    expect(await tokens.authenticate("fvt_hour")).toMatchObject({ name: "hour" });
+    clock.advance(3_599_999);
+    expect(await tokens.authenticate("fvt_hour")).toMatchObject({ name: "hour" });
+    clock.advance(1);
+    expect(await tokens.authenticate("fvt_hour")).toBeNull();
+    expect(table.queries).toHaveLength(1);
   });
 
   it("checks the bootstrap token without a lookup", async () => {

@@ -1,12 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { IsNull, type DataSource } from "typeorm";
+import { systemClock, type Clock } from "../clock.js";
 import { ApiTokenEntity } from "../db/api-token.entity.js";
+import type { Database } from "../db/database.js";
 import { beforeDeadline } from "../db/deadline.js";
 import { describeDatabaseError, isDatabaseUnavailable } from "../db/db-errors.js";
 import { BadUserInputError, DatabaseUnavailableError, NotFoundError, type InvalidField } from "../errors.js";
 import { KnownTokenHashes } from "./known-token-hashes.js";
 import type { Principal } from "./principal.js";
 import { processPatternProblem } from "./process-pattern.js";
+import type { TokenUsage } from "./token-usage.js";
 import { Role, ROLES } from "../domain/role.js";
 import { LruMap } from "../lru-map.js";
 
@@ -16,6 +19,8 @@ const TOKEN_PREFIX = "fvt_";
 /** Bounds the memory of verified tokens, and apart from them that of unknown ones. */
 const CACHE_LIMIT = 10_000;
 const TOKEN_NAME = /^[\x21-\x7e](?:[\x20-\x7e]{0,98}[\x21-\x7e])?$/;
+/** DATETIME's last year. */
+const LATEST_EXPIRY = Date.UTC(9999, 11, 31);
 
 /** SHA-256 is right for tokens: they are 256 random bits, so there is nothing to brute-force. */
 export function hashToken(token: string): string {
@@ -26,6 +31,8 @@ export interface NewToken {
   readonly name: string;
   readonly role: Role;
   readonly processPattern?: string | null | undefined;
+  /** When it stops being accepted; none: never. */
+  readonly expiresAt?: Date | null | undefined;
 }
 
 /** A token as listed: never the token, never its hash. */
@@ -38,6 +45,9 @@ export interface TokenInfo {
   readonly createdBy: string;
   readonly createdAt: Date;
   readonly revokedAt: Date | null;
+  readonly expiresAt: Date | null;
+  /** When it was last accepted, to the minute; `null` if never. */
+  readonly lastUsedAt: Date | null;
 }
 
 export interface CreatedToken extends TokenInfo {
@@ -55,11 +65,13 @@ function toInfo(row: ApiTokenEntity): TokenInfo {
     createdBy: row.createdBy,
     createdAt: row.createdAt,
     revokedAt: row.revokedAt,
+    expiresAt: row.expiresAt,
+    lastUsedAt: row.lastUsedAt,
   };
 }
 
-/** Problems with a new token's fields, each named. */
-export function newTokenProblems(input: NewToken): InvalidField[] {
+/** Problems with a new token's fields, each named; `now` is when it is made. */
+export function newTokenProblems(input: NewToken, now: Date = new Date()): InvalidField[] {
   const problems: InvalidField[] = [];
   if (!TOKEN_NAME.test(input.name)) {
     problems.push({
@@ -89,6 +101,13 @@ export function newTokenProblems(input: NewToken): InvalidField[] {
     const problem = processPatternProblem(pattern);
     if (problem) problems.push({ field: "processPattern", message: problem });
   }
+  const expiresAt = input.expiresAt;
+  if (expiresAt && !(expiresAt.getTime() > now.getTime() && expiresAt.getTime() <= LATEST_EXPIRY)) {
+    problems.push({
+      field: "expiresAt",
+      message: `must be in the future and before the year 10000 (got ${expiresAt.toISOString()})`,
+    });
+  }
   return problems;
 }
 
@@ -113,6 +132,16 @@ const LOOKUP_TIMEOUT_MS = 1_000;
  */
 const STALE_IF_UNAVAILABLE_MS = 15 * 60_000;
 
+export interface TokenServiceOptions {
+  /** Accepted as an admin token as is; never stored. */
+  readonly bootstrapAdminToken: string | undefined;
+  readonly cacheTtlMs: number;
+  /** Told of every lookup that reached the database (a metric of token SELECTs). */
+  readonly onLookup?: ((outcome: TokenLookupOutcome) => void) | undefined;
+  /** Where accepted tokens' last use is recorded; none (the CLI): not recorded. */
+  readonly usage?: TokenUsage | undefined;
+}
+
 /**
  * API tokens: creation (the plain token is shown once), listing, revocation, and the
  * check of every request's bearer token.
@@ -121,7 +150,9 @@ const STALE_IF_UNAVAILABLE_MS = 15 * 60_000;
  * a lookup per call; revoking on this replica takes effect at once, on another replica
  * within `cacheTtlMs`. Unknown tokens are remembered as long, apart, so that a flood of
  * wrong tokens neither costs a lookup per repeat nor pushes verified tokens out (each
- * side holds at most {@link CACHE_LIMIT}, least recently used forgotten first).
+ * side holds at most {@link CACHE_LIMIT}, least recently used forgotten first). A token's
+ * expiry travels with its principal, so that one is refused from the moment it expires,
+ * remembered or not.
  */
 export class TokenService {
   private readonly verified = new LruMap<string, CacheEntry>(CACHE_LIMIT);
@@ -132,39 +163,52 @@ export class TokenService {
   private readonly cacheTtlMs: number;
   private readonly onLookup: (outcome: TokenLookupOutcome) => void;
   private readonly knownHashes: KnownTokenHashes;
+  private readonly dataSource: DataSource;
+  private readonly usage: TokenUsage | undefined;
 
   constructor(
-    private readonly dataSource: DataSource,
-    options: {
-      readonly bootstrapAdminToken: string | undefined;
-      readonly cacheTtlMs: number;
-      /** Told of every lookup that reached the database (a metric of token SELECTs). */
-      readonly onLookup?: (outcome: TokenLookupOutcome) => void;
-    },
-    private readonly now: () => Date = () => new Date(),
+    private readonly database: Database,
+    options: TokenServiceOptions,
+    private readonly clock: Clock = systemClock,
   ) {
+    this.dataSource = database.dataSource;
     this.bootstrapHash = options.bootstrapAdminToken
       ? Buffer.from(hashToken(options.bootstrapAdminToken), "hex")
       : undefined;
     this.cacheTtlMs = options.cacheTtlMs;
     this.onLookup = options.onLookup ?? (() => undefined);
-    this.knownHashes = new KnownTokenHashes(dataSource, () => this.onLookup("list"));
+    this.knownHashes = new KnownTokenHashes(this.dataSource, () => this.onLookup("list"));
+    this.usage = options.usage;
   }
 
-  /** The principal for a bearer token, or `null` when the token is unknown or revoked. */
+  /** The principal for a bearer token, or `null` when the token is unknown, revoked or expired. */
   async authenticate(token: string): Promise<Principal | null> {
     const hash = hashToken(token);
     if (this.isBootstrap(hash)) {
       return { tokenId: null, name: BOOTSTRAP_ADMIN_NAME, role: Role.ADMIN, processPattern: null };
     }
     const cached = this.verified.get(hash) ?? this.unknown.get(hash);
-    if (cached && cached.expiresAt > Date.now()) return cached.principal;
+    if (cached && cached.expiresAt > Date.now()) return this.admit(cached.principal);
     let lookup = this.lookups.get(hash);
     if (!lookup) {
       lookup = this.lookUp(hash, cached).finally(() => this.lookups.delete(hash));
       this.lookups.set(hash, lookup);
     }
-    return lookup;
+    return this.admit(await lookup);
+  }
+
+  /** `principal` unless its token has expired; an accepted token's use is noted. */
+  private admit(principal: Principal | null): Principal | null {
+    if (!principal) return null;
+    const now = this.clock.now();
+    if (principal.expiresAt && principal.expiresAt.getTime() <= now.getTime()) return null;
+    if (principal.tokenId !== null) this.usage?.note(principal.tokenId, now);
+    return principal;
+  }
+
+  /** Resolves once the uses being recorded are (see {@link TokenUsage}). */
+  async usageRecorded(): Promise<void> {
+    await this.usage?.settled();
   }
 
   /**
@@ -190,7 +234,13 @@ export class TokenService {
       );
     }
     const principal: Principal | null = row
-      ? { tokenId: row.id, name: row.name, role: row.role, processPattern: row.processPattern }
+      ? {
+          tokenId: row.id,
+          name: row.name,
+          role: row.role,
+          processPattern: row.processPattern,
+          expiresAt: row.expiresAt,
+        }
       : null;
     this.onLookup(principal ? "valid" : "unknown");
     this.remember(hash, principal);
@@ -244,7 +294,7 @@ export class TokenService {
   }
 
   async create(input: NewToken, createdBy: string): Promise<CreatedToken> {
-    const problems = newTokenProblems(input);
+    const problems = newTokenProblems(input, this.clock.now());
     if (problems.length > 0) throw BadUserInputError.of(problems);
     const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
     const tokenHash = hashToken(token);
@@ -255,8 +305,10 @@ export class TokenService {
       tokenHash,
       tokenPrefix: token.slice(0, TOKEN_PREFIX.length + 6),
       createdBy: createdBy.slice(0, 100),
-      createdAt: this.now(),
+      createdAt: this.clock.now(),
       revokedAt: null,
+      expiresAt: input.expiresAt ?? null,
+      lastUsedAt: null,
     };
     const result = await this.dataSource.getRepository(ApiTokenEntity).insert(row);
     this.noteCreated(tokenHash);
@@ -278,7 +330,7 @@ export class TokenService {
     }
     const id = Number(tokenId);
     const repository = this.dataSource.getRepository(ApiTokenEntity);
-    await repository.update({ id, revokedAt: IsNull() }, { revokedAt: this.now() });
+    await repository.update({ id, revokedAt: IsNull() }, { revokedAt: this.clock.now() });
     const row = await repository.findOne({ where: { id } });
     if (!row) throw new NotFoundError(`no API token with id ${id}`);
     this.forget(row.tokenHash);

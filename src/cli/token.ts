@@ -6,28 +6,40 @@ import { TokenService, type TokenInfo } from "../auth/token.service.js";
 import { ConfigError, loadConfig } from "../config/config.js";
 import { initializeWithRetry } from "../db/connect.js";
 import { createDataSource } from "../db/data-source.js";
+import { Database } from "../db/database.js";
 import { pendingMigrations } from "../db/migrate.js";
 import { AppError } from "../errors.js";
 import { createLogger } from "../logger.js";
+import { parseDuration } from "./duration.js";
 
 const USAGE = `usage:
-  npm run token -- create --role viewer|operator|admin|agent --name NAME [--process PATTERN]
+  npm run token -- create --role viewer|operator|admin|agent --name NAME [--process PATTERN] [--expires-in DURATION]
   npm run token -- list [--all]
   npm run token -- revoke ID
 
 create prints the new token once, alone on stdout (the details go to stderr), so that
   TOKEN=$(npm run -s token -- create --role agent --name domaeka-agent --process 'domaeka-*')
-captures it. Only its hash is stored.`;
+captures it. Only its hash is stored.
+
+--process binds the token to a process name or prefix-* (required for agents, optional for
+  viewers and operators, not for admins): it sees and acts on those processes only.
+--expires-in makes it stop working after a whole number of s, m, h or d (e.g. 30d).
+list shows each token's expiry and when it was last used (to the minute); --all adds the
+  revoked ones.`;
 
 /** The actor recorded for tokens made from the command line. */
 const CLI_ACTOR = "cli";
 
 class UsageError extends Error {}
 
-function describe(token: TokenInfo): string {
+function describe(token: TokenInfo, now: Date): string {
   const pattern = token.processPattern ? ` process=${token.processPattern}` : "";
+  const expiry = token.expiresAt
+    ? ` ${token.expiresAt.getTime() <= now.getTime() ? "expired" : "expires"}=${token.expiresAt.toISOString()}`
+    : "";
   const revoked = token.revokedAt ? ` revoked=${token.revokedAt.toISOString()}` : "";
-  return `${token.id}\t${token.name}\t${token.role.toUpperCase()}${pattern}\t${token.tokenPrefix}…\tcreated=${token.createdAt.toISOString()} by ${token.createdBy}${revoked}`;
+  const used = `last-used=${token.lastUsedAt?.toISOString() ?? "never"}`;
+  return `${token.id}\t${token.name}\t${token.role.toUpperCase()}${pattern}\t${token.tokenPrefix}…\tcreated=${token.createdAt.toISOString()} by ${token.createdBy}${expiry}${revoked}\t${used}`;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -43,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
       role: { type: "string" },
       name: { type: "string" },
       process: { type: "string" },
+      "expires-in": { type: "string" },
       all: { type: "boolean", default: false },
     },
   });
@@ -56,29 +69,44 @@ async function main(argv: string[]): Promise<void> {
   try {
     const pending = await pendingMigrations(dataSource);
     if (pending.length > 0) throw new Error(`the database needs migrations first: run "npm run migrate"`);
-    const tokens = new TokenService(dataSource, { bootstrapAdminToken: undefined, cacheTtlMs: 0 });
+    const tokens = new TokenService(new Database(dataSource, config.database.dialect), {
+      bootstrapAdminToken: undefined,
+      cacheTtlMs: 0,
+    });
+    const now = new Date();
     switch (command) {
       case "create": {
         const role = values.role?.toLowerCase() as Role | undefined;
         if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(", ")}`);
         if (!values.name) throw new UsageError("--name is required");
+        const lifetime = values["expires-in"];
+        const lifetimeMs = lifetime === undefined ? undefined : parseDuration(lifetime);
+        if (lifetime !== undefined && lifetimeMs === undefined) {
+          throw new UsageError(`--expires-in must be a whole number of s, m, h or d, e.g. 30d (got "${lifetime}")`);
+        }
         const created = await tokens.create(
-          { name: values.name, role, processPattern: values.process ?? null },
+          {
+            name: values.name,
+            role,
+            processPattern: values.process ?? null,
+            expiresAt: lifetimeMs === undefined ? null : new Date(now.getTime() + lifetimeMs),
+          },
           CLI_ACTOR,
         );
-        process.stderr.write(`created token ${describe(created)}\nthe token is shown only now:\n`);
+        process.stderr.write(`created token ${describe(created, now)}\nthe token is shown only now:\n`);
         process.stdout.write(`${created.token}\n`);
         return;
       }
       case "list": {
         const list = await tokens.list({ includeRevoked: values.all });
-        process.stdout.write(list.length > 0 ? `${list.map(describe).join("\n")}\n` : "no tokens\n");
+        const lines = list.map((token) => describe(token, now));
+        process.stdout.write(lines.length > 0 ? `${lines.join("\n")}\n` : "no tokens\n");
         return;
       }
       case "revoke": {
         const id = positionals[0];
         if (!id || !/^\d+$/.test(id)) throw new UsageError("revoke needs a token id (see list)");
-        process.stdout.write(`revoked ${describe(await tokens.revoke(id))}\n`);
+        process.stdout.write(`revoked ${describe(await tokens.revoke(id), now)}\n`);
         return;
       }
     }

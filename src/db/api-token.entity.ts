@@ -13,7 +13,7 @@ export class ApiTokenEntity {
   @Column({ name: "role", type: "varchar", length: 16 })
   role!: Role;
 
-  /** For agents: the process name or `prefix-*` pattern the token is bound to. */
+  /** The process name or `prefix-*` pattern the token is bound to (always for agents). */
   @Column({ name: "process_pattern", type: "varchar", length: 101, nullable: true })
   processPattern!: string | null;
 
@@ -33,4 +33,12 @@ export class ApiTokenEntity {
 
   @Column({ name: "revoked_at", type: "datetime", nullable: true })
   revokedAt!: Date | null;
+
+  /** When the token stops being accepted; `null` for never. */
+  @Column({ name: "expires_at", type: "datetime", nullable: true })
+  expiresAt!: Date | null;
+
+  /** When the token was last accepted, to the minute (see TokenUsage). */
+  @Column({ name: "last_used_at", type: "datetime", nullable: true })
+  lastUsedAt!: Date | null;
 }

@@ -1,4 +1,4 @@
-import { startApp, type App } from "../../src/app.js";
+import { startApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config/config.js";
 import { createLogger } from "../../src/logger.js";
 import { GraphQLHttpClient } from "./graphql-client.js";
@@ -22,12 +22,14 @@ export interface TokenClient {
 
 /**
  * Starts the real service on a free port against `databaseUrl`, as `npm start` would.
- * With `logLines`, everything it logs (at `LOG_LEVEL`) is collected there.
+ * With `logLines`, everything it logs (at `LOG_LEVEL`) is collected there; `options.clock`
+ * is the time its services read (a ManualClock, to move time instead of waiting).
  */
 export async function startTestApp(
   databaseUrl: string,
   env: Record<string, string> = {},
   logLines?: string[],
+  options: Pick<AppOptions, "clock"> = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
@@ -42,7 +44,7 @@ export async function startTestApp(
     ...env,
   });
   const sink = logLines ? { write: (line: string) => void logLines.push(line) } : undefined;
-  const app = await startApp(config, { logger: createLogger(config.logLevel, {}, sink) });
+  const app = await startApp(config, { ...options, logger: createLogger(config.logLevel, {}, sink) });
   const admin = new GraphQLHttpClient(app.url, ADMIN_TOKEN);
   let counter = 0;
   return {

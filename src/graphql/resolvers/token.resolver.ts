@@ -11,7 +11,12 @@ export class TokenResolver {
   @Authorized(Role.VIEWER, Role.AGENT)
   @Query(() => Me, { description: "The calling token: a UI shows only what its role may do." })
   me(@Ctx() { principal }: RequestContext): Me {
-    return { name: principal.name, role: principal.role, processPattern: principal.processPattern };
+    return {
+      name: principal.name,
+      role: principal.role,
+      processPattern: principal.processPattern,
+      expiresAt: principal.expiresAt ?? null,
+    };
   }
 
   @Authorized(Role.ADMIN)

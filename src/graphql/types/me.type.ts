@@ -1,3 +1,4 @@
+import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, ObjectType } from "type-graphql";
 import { Role } from "./enums.js";
 
@@ -14,4 +15,10 @@ export class Me {
     description: "The process name or prefix-* the token is bound to (always for agents); null when unbound.",
   })
   processPattern!: string | null;
+
+  @Field(() => DateTimeISOResolver, {
+    nullable: true,
+    description: "When the token stops being accepted; null: never.",
+  })
+  expiresAt!: Date | null;
 }

@@ -1,3 +1,4 @@
+import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, InputType } from "type-graphql";
 import { Role } from "./enums.js";
 
@@ -16,4 +17,11 @@ export class CreateApiTokenInput {
       "only. Required for AGENT, optional for VIEWER and OPERATOR, not allowed for ADMIN.",
   })
   processPattern?: string | null;
+
+  @Field(() => DateTimeISOResolver, {
+    nullable: true,
+    description:
+      "When the token stops being accepted (UNAUTHENTICATED; an open WebSocket is closed within 10 s). Null: never.",
+  })
+  expiresAt?: Date | null;
 }

@@ -33,6 +33,15 @@ export class ApiToken {
 
   @Field(() => DateTimeISOResolver, { nullable: true })
   revokedAt!: Date | null;
+
+  @Field(() => DateTimeISOResolver, { nullable: true, description: "When it stops being accepted; null: never." })
+  expiresAt!: Date | null;
+
+  @Field(() => DateTimeISOResolver, {
+    nullable: true,
+    description: "When it was last accepted, to the minute (it is recorded at most once a minute); null: never.",
+  })
+  lastUsedAt!: Date | null;
 }
 
 @ObjectType({
