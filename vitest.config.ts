@@ -52,6 +52,7 @@ export default defineConfig({
             "test/transitions.int.test.ts",
             "test/observed-state.int.test.ts",
             "test/token-lifetimes.int.test.ts",
+            "test/audit.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

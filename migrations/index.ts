@@ -4,6 +4,7 @@ import { DeploymentIdentity1764180000000 } from "./1764180000000-deployment-iden
 import { OwnTablesUtf8mb41764190000000 } from "./1764190000000-own-tables-utf8mb4.js";
 import { ReplicasAndHostObservations1764210000000 } from "./1764210000000-replicas-and-host-observations.js";
 import { TokenLifetimes1764220000000 } from "./1764220000000-token-lifetimes.js";
+import { EventActorToken1764230000000 } from "./1764230000000-event-actor-token.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   OwnTablesUtf8mb41764190000000,
   ReplicasAndHostObservations1764210000000,
   TokenLifetimes1764220000000,
+  EventActorToken1764230000000,
 ];

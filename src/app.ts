@@ -11,6 +11,7 @@ import { EventFeed } from "./events/event-feed.js";
 import { EventLogReads } from "./events/event-log-reads.js";
 import { EventLogService } from "./events/event-log.service.js";
 import { EventStreams } from "./events/event-stream.js";
+import { tokenEvents } from "./events/token-events.js";
 import type { Services } from "./graphql/context.js";
 import { buildFleetvisorSchema } from "./graphql/schema.js";
 import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
@@ -213,6 +214,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       watch,
       tokens: new TokenService(
         database,
+        tokenEvents(events),
         {
           bootstrapAdminToken: config.auth.bootstrapAdminToken,
           cacheTtlMs: config.auth.tokenCacheTtlMs,

@@ -4,9 +4,17 @@ import { systemClock, ManualClock, type Clock } from "../clock.js";
 import type { ApiTokenEntity } from "../db/api-token.entity.js";
 import { Database } from "../db/database.js";
 import { Role } from "../domain/role.js";
-import { hashToken, newTokenProblems, TokenService, type TokenLookupOutcome } from "./token.service.js";
+import {
+  hashToken,
+  newTokenProblems,
+  TokenService,
+  type TokenAudit,
+  type TokenLookupOutcome,
+} from "./token.service.js";
 
 const BOOTSTRAP = "bootstrap-admin-token-0123456789";
+/** These tests make no tokens: nothing is recorded. */
+const NO_AUDIT: TokenAudit = { record: async () => async () => undefined };
 
 /**
  * A token table of `rows` behind the two queries the token check makes (one token; every
@@ -49,6 +57,7 @@ function service(table: ReturnType<typeof tokenTable>, cacheTtlMs = 5_000, clock
   const outcomes: TokenLookupOutcome[] = [];
   const tokens = new TokenService(
     new Database(table.dataSource, "mysql"),
+    NO_AUDIT,
     {
       bootstrapAdminToken: BOOTSTRAP,
       cacheTtlMs,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { IsNull, type DataSource } from "typeorm";
+import { IsNull, type DataSource, type EntityManager } from "typeorm";
 import { systemClock, type Clock } from "../clock.js";
 import { ApiTokenEntity } from "../db/api-token.entity.js";
 import type { Database } from "../db/database.js";
@@ -132,6 +132,23 @@ const LOOKUP_TIMEOUT_MS = 1_000;
  */
 const STALE_IF_UNAVAILABLE_MS = 15 * 60_000;
 
+/** A token created or revoked, as the audit trail records it. */
+export interface TokenChange {
+  readonly change: "created" | "revoked";
+  readonly token: TokenInfo;
+  /** Who did it. */
+  readonly actor: Principal;
+}
+
+/**
+ * Where token changes are recorded (the event log): inside the transaction that makes
+ * them, so that a change and its record commit together. `record` returns what to run
+ * after the commit (the publish).
+ */
+export interface TokenAudit {
+  record(manager: EntityManager, change: TokenChange): Promise<() => Promise<void>>;
+}
+
 export interface TokenServiceOptions {
   /** Accepted as an admin token as is; never stored. */
   readonly bootstrapAdminToken: string | undefined;
@@ -168,6 +185,7 @@ export class TokenService {
 
   constructor(
     private readonly database: Database,
+    private readonly audit: TokenAudit,
     options: TokenServiceOptions,
     private readonly clock: Clock = systemClock,
   ) {
@@ -293,7 +311,8 @@ export class TokenService {
     return this.knownHashes.has(hash);
   }
 
-  async create(input: NewToken, createdBy: string): Promise<CreatedToken> {
+  /** Creates a token for `creator` (the audit trail records it, in the same transaction). */
+  async create(input: NewToken, creator: Principal): Promise<CreatedToken> {
     const problems = newTokenProblems(input, this.clock.now());
     if (problems.length > 0) throw BadUserInputError.of(problems);
     const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
@@ -304,15 +323,24 @@ export class TokenService {
       processPattern: input.processPattern ?? null,
       tokenHash,
       tokenPrefix: token.slice(0, TOKEN_PREFIX.length + 6),
-      createdBy: createdBy.slice(0, 100),
+      createdBy: creator.name.slice(0, 100),
       createdAt: this.clock.now(),
       revokedAt: null,
-      expiresAt: input.expiresAt ?? null,
+      // DATETIME keeps whole seconds: what is stored is what is returned, never later.
+      expiresAt: input.expiresAt ? new Date(Math.floor(input.expiresAt.getTime() / 1000) * 1000) : null,
       lastUsedAt: null,
     };
-    const result = await this.dataSource.getRepository(ApiTokenEntity).insert(row);
+    const { created, afterCommit } = await this.database.transaction(async (manager) => {
+      const result = await manager.insert(ApiTokenEntity, row);
+      const created = toInfo({ ...row, id: Number(result.identifiers[0]?.id) });
+      return {
+        created,
+        afterCommit: await this.audit.record(manager, { change: "created", token: created, actor: creator }),
+      };
+    });
+    await afterCommit();
     this.noteCreated(tokenHash);
-    return { ...toInfo({ ...row, id: Number(result.identifiers[0]?.id) }), token };
+    return { ...created, token };
   }
 
   async list(options: { readonly includeRevoked?: boolean } = {}): Promise<TokenInfo[]> {
@@ -323,17 +351,29 @@ export class TokenService {
     return rows.map(toInfo);
   }
 
-  /** Revokes a token by id. Revoking a revoked token changes nothing and succeeds. */
-  async revoke(tokenId: string): Promise<TokenInfo> {
+  /**
+   * Revokes a token by id, for `revoker` (the audit trail records it). Revoking a
+   * revoked token changes nothing, records nothing, and succeeds.
+   */
+  async revoke(tokenId: string, revoker: Principal): Promise<TokenInfo> {
     if (!/^\d{1,9}$/.test(tokenId)) {
       throw BadUserInputError.of([{ field: "id", message: `must be a token id (got "${tokenId}")` }]);
     }
     const id = Number(tokenId);
-    const repository = this.dataSource.getRepository(ApiTokenEntity);
-    await repository.update({ id, revokedAt: IsNull() }, { revokedAt: this.clock.now() });
-    const row = await repository.findOne({ where: { id } });
-    if (!row) throw new NotFoundError(`no API token with id ${id}`);
+    const { row, afterCommit } = await this.database.transaction(async (manager) => {
+      const revoked = await manager.update(
+        ApiTokenEntity,
+        { id, revokedAt: IsNull() },
+        { revokedAt: this.clock.now() },
+      );
+      const row = await manager.findOne(ApiTokenEntity, { where: { id } });
+      if (!row) throw new NotFoundError(`no API token with id ${id}`);
+      if ((revoked.affected ?? 0) === 0) return { row, afterCommit: undefined };
+      const change: TokenChange = { change: "revoked", token: toInfo(row), actor: revoker };
+      return { row, afterCommit: await this.audit.record(manager, change) };
+    });
     this.forget(row.tokenHash);
+    await afterCommit?.();
     return toInfo(row);
   }
 }

@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { Role, ROLES } from "../domain/role.js";
+import type { Principal } from "../auth/principal.js";
 import { TokenService, type TokenInfo } from "../auth/token.service.js";
 import { ConfigError, loadConfig } from "../config/config.js";
 import { initializeWithRetry } from "../db/connect.js";
@@ -9,6 +10,9 @@ import { createDataSource } from "../db/data-source.js";
 import { Database } from "../db/database.js";
 import { pendingMigrations } from "../db/migrate.js";
 import { AppError } from "../errors.js";
+import { MemoryEventBus } from "../events/event-bus.js";
+import { EventLogService } from "../events/event-log.service.js";
+import { tokenEvents } from "../events/token-events.js";
 import { createLogger } from "../logger.js";
 import { parseDuration } from "./duration.js";
 
@@ -27,8 +31,8 @@ captures it. Only its hash is stored.
 list shows each token's expiry and when it was last used (to the minute); --all adds the
   revoked ones.`;
 
-/** The actor recorded for tokens made from the command line. */
-const CLI_ACTOR = "cli";
+/** The actor recorded for what is done from the command line (it holds no token). */
+const CLI_ACTOR: Principal = { tokenId: null, name: "cli", role: Role.ADMIN, processPattern: null };
 
 class UsageError extends Error {}
 
@@ -69,7 +73,9 @@ async function main(argv: string[]): Promise<void> {
   try {
     const pending = await pendingMigrations(dataSource);
     if (pending.length > 0) throw new Error(`the database needs migrations first: run "npm run migrate"`);
-    const tokens = new TokenService(new Database(dataSource, config.database.dialect), {
+    // Token events go to the log; running replicas' feeds read them from there.
+    const events = new EventLogService(new MemoryEventBus(logger), logger);
+    const tokens = new TokenService(new Database(dataSource, config.database.dialect), tokenEvents(events), {
       bootstrapAdminToken: undefined,
       cacheTtlMs: 0,
     });
@@ -106,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
       case "revoke": {
         const id = positionals[0];
         if (!id || !/^\d+$/.test(id)) throw new UsageError("revoke needs a token id (see list)");
-        process.stdout.write(`revoked ${describe(await tokens.revoke(id), now)}\n`);
+        process.stdout.write(`revoked ${describe(await tokens.revoke(id, CLI_ACTOR), now)}\n`);
         return;
       }
     }

@@ -1,8 +1,9 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from "typeorm";
 
 /**
- * One recorded registry transition. The auto-increment id is the cursor that
- * `processChanged(after:)` resumes from.
+ * One recorded registry transition, or a token created or revoked (process_name empty).
+ * The auto-increment id is the cursor that `processChanged(after:)` resumes from and
+ * `events` pages by.
  */
 @Entity({ name: "fleetvisor_process_events" })
 @Index("idx_fleetvisor_process_events_process", ["processName", "id"])
@@ -21,10 +22,14 @@ export class ProcessEventEntity {
   @Column({ name: "actor", type: "varchar", length: 100 })
   actor!: string;
 
+  /** The id of the token that caused it; NULL for Fleetvisor, the bootstrap token and the CLI. */
+  @Column({ name: "actor_token_id", type: "int", nullable: true })
+  actorTokenId!: number | null;
+
   @Column({ name: "message", type: "varchar", length: 1000, nullable: true })
   message!: string | null;
 
-  /** The registry status right after the event (NULL once the row is deleted). */
+  /** The registry status right after the event (NULL once the row is deleted, and for token events). */
   @Column({ name: "status", type: "varchar", length: 16, nullable: true })
   status!: string | null;
 

@@ -15,6 +15,10 @@ export enum ProcessEventKind {
   PROCESS_CRASHED = "PROCESS_CRASHED",
   /** Alert: the process's supervisord has not answered for several polls in a row. */
   SUPERVISOR_UNREACHABLE = "SUPERVISOR_UNREACHABLE",
+  /** An API token was created. Audit trail only: no process, not delivered on processChanged. */
+  TOKEN_CREATED = "TOKEN_CREATED",
+  /** An API token was revoked. Audit trail only, as TOKEN_CREATED. */
+  TOKEN_REVOKED = "TOKEN_REVOKED",
 }
 
 /** Kinds that are alerts: POSTed to ALERT_WEBHOOK_URL when it is set. */
@@ -22,6 +26,15 @@ export const ALERT_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.HEARTBEAT_LOST,
   ProcessEventKind.PROCESS_CRASHED,
   ProcessEventKind.SUPERVISOR_UNREACHABLE,
+]);
+
+/**
+ * Kinds that record what happened to a token, not to a process: their process name is
+ * empty, and only admins see them (in `events`); subscribers never receive them.
+ */
+export const TOKEN_KINDS: ReadonlySet<ProcessEventKind> = new Set([
+  ProcessEventKind.TOKEN_CREATED,
+  ProcessEventKind.TOKEN_REVOKED,
 ]);
 
 export const PROCESS_EVENT_KINDS: readonly ProcessEventKind[] = Object.values(ProcessEventKind);

@@ -21,6 +21,7 @@ function toRecord(row: ProcessEventEntity): ProcessEventRecord {
     processName: row.processName,
     at: row.at,
     actor: row.actor,
+    actorTokenId: row.actorTokenId === null ? null : String(row.actorTokenId),
     message: row.message,
     status: row.status as ProcessStatus | null,
   };

@@ -8,11 +8,14 @@ import type { Logger } from "../logger.js";
 import type { EventBus } from "./event-bus.js";
 import { toWire, type ProcessEventRecord } from "./process-event.js";
 
-/** What a transition records; id and time are the log's. */
+/** What a transition (or a token's creation or revocation) records; id and time are the log's. */
 export interface EventDraft {
   readonly kind: Exclude<ProcessEventKind, ProcessEventKind.HEARTBEAT>;
+  /** Empty for token events. */
   readonly processName: string;
   readonly actor: string;
+  /** The id of the actor's token; `null` for Fleetvisor itself, the bootstrap token and the CLI. */
+  readonly actorTokenId: number | null;
   readonly message?: string | null;
   readonly status: ProcessStatus | null;
 }
@@ -44,13 +47,15 @@ export class EventLogService {
       processName: draft.processName,
       kind: draft.kind,
       actor: draft.actor.slice(0, 100),
+      actorTokenId: draft.actorTokenId,
       message,
       status: draft.status,
       at,
     });
     const id = result.identifiers[0]?.id as string | number | undefined;
     if (id === undefined) throw new Error("the event log returned no id");
-    return { ...draft, id: String(id), message, at, process };
+    const actorTokenId = draft.actorTokenId === null ? null : String(draft.actorTokenId);
+    return { ...draft, id: String(id), actorTokenId, message, at, process };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
-import { ProcessEventKind } from "../domain/event-kind.js";
+import { ProcessEventKind, TOKEN_KINDS } from "../domain/event-kind.js";
 import { check, processNameProblem } from "../domain/validation.js";
 import { BadUserInputError, type InvalidField } from "../errors.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -61,6 +61,14 @@ export class EventStreams {
   subscribe(request: SubscriptionRequest, principal: Principal): AsyncIterableIterator<ProcessEventRecord> {
     const problems: InvalidField[] = [];
     request.names?.forEach((name, i) => check(problems, `names[${i}]`, name, processNameProblem));
+    request.kinds?.forEach((kind, i) => {
+      if (TOKEN_KINDS.has(kind)) {
+        problems.push({
+          field: `kinds[${i}]`,
+          message: `${kind} is not a process's change and is not delivered here; query events(kinds: [${kind}])`,
+        });
+      }
+    });
     if (request.after !== undefined && !/^\d{1,19}$/.test(request.after)) {
       problems.push({
         field: "after",
@@ -79,7 +87,8 @@ export class EventStreams {
 
   /**
    * A subscriber's stream: with `after`, first every recorded event after that id, then
-   * the live ones; without, the events recorded after it started.
+   * the live ones; without, the events recorded after it started. Token events are the
+   * audit trail's, not changes of the registry: no stream delivers them.
    *
    * It attaches to the live feed before it reads the log, so an event committed meanwhile
    * is in what the replay reads or arrives live afterwards (or both, and then the copy is
@@ -90,6 +99,7 @@ export class EventStreams {
     const names = options.names ? new Set(options.names) : undefined;
     const kinds = options.kinds ? new Set(options.kinds) : undefined;
     const wanted = (event: ProcessEventRecord): boolean =>
+      !TOKEN_KINDS.has(event.kind) &&
       (!names || names.has(event.processName)) &&
       (kinds ? kinds.has(event.kind) : event.kind !== ProcessEventKind.HEARTBEAT) &&
       (!options.accept || options.accept(event));

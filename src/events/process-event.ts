@@ -7,10 +7,13 @@ export interface ProcessEventRecord {
   /** The event log id (the resume cursor); `null` for heartbeats, which are not recorded. */
   readonly id: string | null;
   readonly kind: ProcessEventKind;
+  /** Empty for token events (TOKEN_CREATED, TOKEN_REVOKED). */
   readonly processName: string;
   readonly at: Date;
   /** The token name that caused the event, or `fleetvisor` for the service itself. */
   readonly actor: string;
+  /** The id of the token that caused it; `null` or absent when no token row did. */
+  readonly actorTokenId?: string | null;
   readonly message: string | null;
   /** The registry status right after the event; `null` once the process is deleted. */
   readonly status: ProcessStatus | null;

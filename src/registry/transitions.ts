@@ -46,6 +46,7 @@ export class Transitions {
               kind: event.kind,
               processName,
               actor: principal.name,
+              actorTokenId: principal.tokenId,
               message: event.message ?? null,
               status: event.status !== undefined ? event.status : (row?.status ?? null),
             },

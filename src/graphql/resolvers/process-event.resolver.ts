@@ -41,12 +41,18 @@ export class ProcessEventResolver {
     return event;
   }
 
-  @FieldResolver(() => Process, { nullable: true, description: "The process after the event; null once deleted." })
+  @FieldResolver(() => Process, {
+    nullable: true,
+    description:
+      "The process after the event (a live event), or as it is now (a replayed or queried one); null once " +
+      "deleted, and for token events.",
+  })
   process(
     @Root() event: ProcessEventRecord,
     @Ctx() { loaders }: RequestContext,
   ): Promise<ProcessEntity | null> | ProcessEntity | null {
     if (event.process !== undefined) return event.process;
+    if (event.processName === "") return null;
     return loaders.processByName.load(event.processName);
   }
 }

@@ -34,14 +34,14 @@ export class TokenResolver {
     @Ctx() { services, principal }: RequestContext,
     @Arg("input", () => CreateApiTokenInput) input: CreateApiTokenInput,
   ): Promise<CreatedToken> {
-    return services.tokens.create(input, principal.name);
+    return services.tokens.create(input, principal);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => ApiToken, {
     description: "Revokes a token; it stops working at once on this replica, on others within seconds.",
   })
-  revokeApiToken(@Ctx() { services }: RequestContext, @Arg("id", () => ID) id: string): Promise<TokenInfo> {
-    return services.tokens.revoke(id);
+  revokeApiToken(@Ctx() { services, principal }: RequestContext, @Arg("id", () => ID) id: string): Promise<TokenInfo> {
+    return services.tokens.revoke(id, principal);
   }
 }

@@ -27,6 +27,12 @@ registerEnumType(ProcessEventKind, {
     SUPERVISOR_STATE_CHANGED: { description: "supervisord reported a new state or pid (listener or poll)." },
     PROCESS_CRASHED: { description: "Alert: supervisord reports FATAL, BACKOFF or an unexpected exit." },
     SUPERVISOR_UNREACHABLE: { description: "Alert: the process's supervisord has not answered for several polls." },
+    TOKEN_CREATED: {
+      description:
+        "An API token was created (the message names it). Audit trail only: in events, for admins; never on " +
+        "processChanged. processName is empty.",
+    },
+    TOKEN_REVOKED: { description: "An API token was revoked. As TOKEN_CREATED: events only, for admins." },
   },
 });
 

@@ -15,14 +15,22 @@ export class ProcessEvent {
   @Field(() => ProcessEventKind)
   kind!: ProcessEventKind;
 
-  @Field(() => String)
+  @Field(() => String, { description: "Empty for TOKEN_CREATED and TOKEN_REVOKED, which are no process's." })
   processName!: string;
 
   @Field(() => DateTimeISOResolver)
   at!: Date;
 
-  @Field(() => String, { description: "The name of the token that caused it, or fleetvisor." })
+  @Field(() => String, { description: "The name of the token that caused it, or fleetvisor (or cli)." })
   actor!: string;
+
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      "The id of the token that caused it (see apiTokens): names need not be unique, ids are. Null for " +
+      "fleetvisor itself, the bootstrap admin token, the command line, HEARTBEAT, and events recorded before ids were.",
+  })
+  actorTokenId!: string | null;
 
   @Field(() => String, { nullable: true })
   message!: string | null;
