@@ -7,6 +7,7 @@ import { openDatabases } from "./db/connect.js";
 import { describeDatabaseError } from "./db/db-errors.js";
 import { pendingMigrations, runMigrations } from "./db/migrate.js";
 import { MemoryEventBus, RedisEventBus, type EventBus } from "./events/event-bus.js";
+import { AuditTrail } from "./events/audit-trail.js";
 import { EventFeed } from "./events/event-feed.js";
 import { EventLogReads } from "./events/event-log-reads.js";
 import { EventLogService } from "./events/event-log.service.js";
@@ -205,6 +206,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const services: Services = {
       events,
       subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),
+      audit: new AuditTrail(new EventLogReads(dataSource)),
       processes,
       agents,
       registryAdmin: new RegistryAdmin(transitions, observations, clock),

@@ -79,6 +79,12 @@ const operations: Operation[] = [
   },
   { name: "apiTokens", query: `{ apiTokens { id } }`, allowed: ["admin"], writes: false },
   {
+    name: "events",
+    query: `{ events(first: 5) { id kind processName actor } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: false,
+  },
+  {
     name: "registerProcess",
     query: `mutation { registerProcess(name: "matrix-01", pid: 42) { port } }`,
     allowed: ["admin", "agent"],

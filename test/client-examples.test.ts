@@ -10,6 +10,7 @@ describe("client-examples/graphql", () => {
   it("has the documents frontend teams use", () => {
     expect(files.sort()).toEqual(
       [
+        "audit.graphql",
         "control.graphql",
         "process-changed.graphql",
         "process.graphql",

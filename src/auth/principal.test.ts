@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hasRole, mayTouchProcess, type Principal } from "./principal.js";
-import { matchesProcessPattern, processPatternProblem } from "./process-pattern.js";
+import { matchesProcessPattern, processPatternCondition, processPatternProblem } from "./process-pattern.js";
 import { Role } from "../domain/role.js";
 
 const as = (role: Role, processPattern: string | null = null): Principal => ({
@@ -47,6 +47,16 @@ describe("process patterns", () => {
   it.each(["*-live", "a*b", "", "-x*", "a**", "with space*"])("%j is not", (p) =>
     expect(processPatternProblem(p)).toBeDefined(),
   );
+
+  it.each([
+    ["domaeka-test-01", "p.name = :bound", "domaeka-test-01"],
+    ["domaeka-*", "p.name LIKE :bound ESCAPE '!'", "domaeka-%"],
+    // `_` would match any character in LIKE.
+    ["web_a-*", "p.name LIKE :bound ESCAPE '!'", "web!_a-%"],
+    ["*", "p.name LIKE :bound ESCAPE '!'", "%"],
+  ])("%s as SQL: %s with %s", (pattern, where, value) => {
+    expect(processPatternCondition("p.name", pattern, "bound")).toEqual({ where, parameters: { bound: value } });
+  });
 
   it("a bound token is limited to its pattern; an agent is always bound", () => {
     expect(mayTouchProcess(as(Role.VIEWER), "anything")).toBe(true);

@@ -13,3 +13,18 @@ export function processPatternProblem(pattern: string): string | undefined {
 export function matchesProcessPattern(name: string, pattern: string): boolean {
   return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
 }
+
+/**
+ * A SQL condition on `column` that holds for exactly the names `pattern` matches, and its
+ * parameters (named `parameter`): for queries that must return only what a bound token
+ * may see. LIKE's wildcards in the prefix (`_`) are escaped with `!`.
+ */
+export function processPatternCondition(
+  column: string,
+  pattern: string,
+  parameter: string,
+): { readonly where: string; readonly parameters: Record<string, string> } {
+  if (!pattern.endsWith("*")) return { where: `${column} = :${parameter}`, parameters: { [parameter]: pattern } };
+  const prefix = pattern.slice(0, -1).replace(/[!%_]/g, (c) => `!${c}`);
+  return { where: `${column} LIKE :${parameter} ESCAPE '!'`, parameters: { [parameter]: `${prefix}%` } };
+}

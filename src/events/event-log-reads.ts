@@ -1,4 +1,5 @@
 import { Brackets, type DataSource, In } from "typeorm";
+import { processPatternCondition } from "../auth/process-pattern.js";
 import { ProcessEventEntity } from "../db/process-event.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import type { ProcessStatus } from "../domain/process-status.js";
@@ -27,6 +28,24 @@ function toRecord(row: ProcessEventEntity): ProcessEventRecord {
   };
 }
 
+/** A page of the log, as the audit trail asks for it (the caller checked every field). */
+export interface EventPage {
+  /** Ids above this, oldest first; without it, newest first. */
+  readonly after?: bigint | undefined;
+  /** Ids below this. */
+  readonly before?: bigint | undefined;
+  readonly processName?: string | undefined;
+  /** Only these kinds; `undefined` for every kind. */
+  readonly kinds?: readonly ProcessEventKind[] | undefined;
+  /** Never these kinds. */
+  readonly excludeKinds?: readonly ProcessEventKind[] | undefined;
+  readonly actor?: string | undefined;
+  readonly actorTokenId?: number | undefined;
+  /** Only processes this pattern matches (a bound token's). */
+  readonly processPattern?: string | null | undefined;
+  readonly limit: number;
+}
+
 /** Reads of the event log, on the pool they are given (requests', or the watchers'). */
 export class EventLogReads implements EventLogReader, StreamLog {
   constructor(private readonly dataSource: DataSource) {}
@@ -50,6 +69,28 @@ export class EventLogReads implements EventLogReader, StreamLog {
     if (filter.names) query.andWhere({ processName: In([...filter.names]) });
     if (kinds) query.andWhere({ kind: In(kinds) });
     return (await query.orderBy("e.id", "ASC").take(limit).getMany()).map(toRecord);
+  }
+
+  /** One page of the log, by id: oldest first after `after`, otherwise newest first. */
+  async page(page: EventPage): Promise<ProcessEventRecord[]> {
+    if (page.kinds?.length === 0) return [];
+    const query = this.dataSource.getRepository(ProcessEventEntity).createQueryBuilder("e");
+    if (page.after !== undefined) query.andWhere("e.id > :after", { after: page.after.toString() });
+    if (page.before !== undefined) query.andWhere("e.id < :before", { before: page.before.toString() });
+    if (page.processName !== undefined) query.andWhere("e.process_name = :name", { name: page.processName });
+    if (page.kinds) query.andWhere("e.kind IN (:...kinds)", { kinds: [...page.kinds] });
+    if (page.excludeKinds?.length) query.andWhere("e.kind NOT IN (:...excluded)", { excluded: [...page.excludeKinds] });
+    if (page.actor !== undefined) query.andWhere("e.actor = :actor", { actor: page.actor });
+    if (page.actorTokenId !== undefined) query.andWhere("e.actor_token_id = :tokenId", { tokenId: page.actorTokenId });
+    if (page.processPattern) {
+      const { where, parameters } = processPatternCondition("e.process_name", page.processPattern, "boundPattern");
+      query.andWhere(where, parameters);
+    }
+    const rows = await query
+      .orderBy("e.id", page.after !== undefined ? "ASC" : "DESC")
+      .take(page.limit)
+      .getMany();
+    return rows.map(toRecord);
   }
 
   async idsUpTo(upTo: bigint, count: number): Promise<bigint[]> {

@@ -3,6 +3,7 @@ import type { Principal } from "../auth/principal.js";
 import type { TokenService } from "../auth/token.service.js";
 import type { ControlService } from "../control/control.service.js";
 import type { ProcessEntity } from "../db/process.entity.js";
+import type { AuditTrail } from "../events/audit-trail.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { EventStreams } from "../events/event-stream.js";
 import type { HealthReport } from "../health/health.js";
@@ -28,6 +29,7 @@ export interface Services {
   readonly replicas: Replicas;
   readonly events: EventLogService;
   readonly subscriptions: EventStreams;
+  readonly audit: AuditTrail;
   readonly tokens: TokenService;
   readonly supervisors: SupervisorService;
   readonly control: ControlService;

@@ -45,6 +45,10 @@ describe("schema/schema.graphql", () => {
       "createApiToken(input: CreateApiTokenInput!): NewApiToken!",
       "revokeApiToken(id: ID!): ApiToken!",
     ]);
+    expect(signature(query, "events")).toBe(
+      "events(after: ID, before: ID, processName: String, kinds: [ProcessEventKind!], actor: String, first: Int, " +
+        "actorTokenId: ID): [ProcessEvent!]!",
+    );
     expect(signature(schema.getSubscriptionType(), "processChanged")).toBe(
       "processChanged(names: [String!], kinds: [ProcessEventKind!], after: ID): ProcessEvent!",
     );

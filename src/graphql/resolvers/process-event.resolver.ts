@@ -3,6 +3,7 @@ import {
   Authorized,
   Ctx,
   FieldResolver,
+  Query,
   Resolver,
   Root,
   Subscription,
@@ -12,6 +13,7 @@ import type { ProcessEntity } from "../../db/process.entity.js";
 import { Role } from "../../domain/role.js";
 import type { ProcessEventRecord } from "../../events/process-event.js";
 import type { RequestContext } from "../context.js";
+import { EventsArgs } from "../types/events.args.js";
 import { ProcessChangedArgs } from "../types/process-changed.args.js";
 import { ProcessEvent } from "../types/process-event.type.js";
 import { Process } from "../types/process.type.js";
@@ -39,6 +41,21 @@ export class ProcessEventResolver {
     @Args(() => ProcessChangedArgs) _args: ProcessChangedArgs,
   ): ProcessEventRecord {
     return event;
+  }
+
+  @Authorized(Role.OPERATOR)
+  @Query(() => [ProcessEvent], {
+    description:
+      "The audit trail: recorded events (who started, stopped, restarted, created, changed, deleted what, and " +
+      "when, with which token; tokens created and revoked), newest first, or oldest first after `after`. A token " +
+      "bound to a pattern sees its processes' events only; token events are for admins. Events older than " +
+      "EVENT_RETENTION_DAYS are pruned.",
+  })
+  events(
+    @Ctx() { services, principal }: RequestContext,
+    @Args(() => EventsArgs) args: EventsArgs,
+  ): Promise<ProcessEventRecord[]> {
+    return services.audit.events(args, principal);
   }
 
   @FieldResolver(() => Process, {

@@ -41,7 +41,10 @@ registerEnumType(Role, {
   description: "What an API token may do.",
   valuesConfig: {
     VIEWER: { description: "Queries and subscriptions; if bound to a pattern, of those processes only." },
-    OPERATOR: { description: "Viewer, plus start / stop / restart; if bound to a pattern, of those processes only." },
+    OPERATOR: {
+      description:
+        "Viewer, plus start / stop / restart and the audit trail; if bound to a pattern, of those processes only.",
+    },
     ADMIN: { description: "Operator, plus registry changes and tokens." },
     AGENT: { description: "Register / heartbeat / deregister and read only the processes the token is bound to." },
   },
