@@ -53,6 +53,7 @@ export default defineConfig({
             "test/observed-state.int.test.ts",
             "test/token-lifetimes.int.test.ts",
             "test/audit.int.test.ts",
+            "test/event-retention.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

@@ -5,6 +5,7 @@ import { OwnTablesUtf8mb41764190000000 } from "./1764190000000-own-tables-utf8mb
 import { ReplicasAndHostObservations1764210000000 } from "./1764210000000-replicas-and-host-observations.js";
 import { TokenLifetimes1764220000000 } from "./1764220000000-token-lifetimes.js";
 import { EventActorToken1764230000000 } from "./1764230000000-event-actor-token.js";
+import { EventRetention1764240000000 } from "./1764240000000-event-retention.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   ReplicasAndHostObservations1764210000000,
   TokenLifetimes1764220000000,
   EventActorToken1764230000000,
+  EventRetention1764240000000,
 ];

@@ -11,6 +11,7 @@ import { AuditTrail } from "./events/audit-trail.js";
 import { EventFeed } from "./events/event-feed.js";
 import { EventLogReads } from "./events/event-log-reads.js";
 import { EventLogService } from "./events/event-log.service.js";
+import { EventRetention } from "./events/event-retention.js";
 import { EventStreams } from "./events/event-stream.js";
 import { tokenEvents } from "./events/token-events.js";
 import type { Services } from "./graphql/context.js";
@@ -34,6 +35,7 @@ import { SupervisorService } from "./supervisor/supervisor.service.js";
 import { supervisorKey } from "./supervisor/host-answers.js";
 import { logAlerts } from "./watch/alert-log.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
+import { EventPruner } from "./watch/event-pruner.js";
 import { FleetState } from "./watch/fleet-state.js";
 import { SupervisorPoller } from "./watch/supervisor-poller.js";
 import { Replicas } from "./watch/replicas.js";
@@ -50,6 +52,8 @@ export interface App {
   readonly url: string;
   readonly port: number;
   readonly services: Services;
+  /** Prunes old events in the background; `runOnce` for tests and tools. */
+  readonly eventPruner: EventPruner;
   readonly logger: Logger;
   /** Graceful stop; safe to call more than once. */
   stop(): Promise<void>;
@@ -277,12 +281,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     watch.start();
     cleanup.unshift(() => watch.stop());
+    const eventPruner = new EventPruner(new EventRetention(databases.watchers), clock, logger, {
+      retentionDays: config.events.retentionDays,
+    });
+    eventPruner.start();
+    cleanup.unshift(() => eventPruner.stop());
 
     let state: Phase = { phase: "running", http, dataSource, bus };
     return {
       url: http.url,
       port: http.port,
       services,
+      eventPruner,
       logger,
       stop() {
         if (state.phase === "stopping") return state.done;

@@ -13,6 +13,12 @@ export enum ErrorCode {
   DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE",
   /** A limit was reached; `extensions.reason` says which (see {@link LimitExceededError}). */
   LIMIT_EXCEEDED = "LIMIT_EXCEEDED",
+  /**
+   * A subscription resumed from an event id whose successors may have been pruned
+   * (EVENT_RETENTION_DAYS): what it missed cannot be replayed. Subscribe again without
+   * `after` (and reload what it shows).
+   */
+  CURSOR_EXPIRED = "CURSOR_EXPIRED",
   INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
 }
 
@@ -116,6 +122,19 @@ export class LimitExceededError extends AppError<ErrorCode.LIMIT_EXCEEDED> {
     return new LimitExceededError(
       `this WebSocket already runs ${limit} operations, the most it may; complete one before starting another`,
       { reason: "SUBSCRIPTIONS_PER_SOCKET", limit },
+    );
+  }
+}
+
+export class CursorExpiredError extends AppError<ErrorCode.CURSOR_EXPIRED> {
+  readonly code = ErrorCode.CURSOR_EXPIRED;
+  /** `after`: the id resumed from; `prunedThrough`: the highest id pruned. */
+  constructor(after: bigint, prunedThrough: bigint) {
+    super(
+      `events after ${after} may have been pruned (the log is pruned through event ${prunedThrough}); ` +
+        "subscribe without after, and reload what the missed events would have changed",
+      ErrorCode.CURSOR_EXPIRED,
+      { prunedThrough: prunedThrough.toString() },
     );
   }
 }

@@ -75,6 +75,7 @@ describe("on a database whose default character set is latin1", () => {
     expect(own.map((t) => t.name)).toEqual(
       expect.arrayContaining([
         "fleetvisor_api_tokens",
+        "fleetvisor_event_retention",
         "fleetvisor_migrations",
         "fleetvisor_process_events",
         "fleetvisor_supervisor_observations",

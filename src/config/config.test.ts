@@ -56,6 +56,7 @@ describe("loadConfig", () => {
     expect(config.supervisor.timeoutMs).toBe(3000);
     expect(config.supervisor.pollIntervalSeconds).toBe(5);
     expect(config.migrateOnStart).toBe(true);
+    expect(config.events).toEqual({ retentionDays: 30 });
     expect(config.production).toBe(false);
     expect(config.redisUrl).toBeUndefined();
     expect(config.database).toMatchObject({
@@ -67,6 +68,19 @@ describe("loadConfig", () => {
       acquireTimeoutMs: 2000,
       backgroundPoolSize: 2,
     });
+  });
+
+  it.each([
+    ["7", 7],
+    ["0", 0],
+  ])("EVENT_RETENTION_DAYS=%s keeps events %d days (0: for ever)", (value, days) => {
+    expect(loadConfig({ ...BASE, EVENT_RETENTION_DAYS: value }).events.retentionDays).toBe(days);
+  });
+
+  it.each(["-1", "30d", "36501"])("EVENT_RETENTION_DAYS=%s is refused, by name", (value) => {
+    expect(problems({ EVENT_RETENTION_DAYS: value })).toEqual([
+      expect.stringMatching(new RegExp(`^EVENT_RETENTION_DAYS must .*\\(got "${value}"\\)$`)),
+    ]);
   });
 
   it("lets explicit values win over the environment", () => {

@@ -145,6 +145,14 @@ export interface Config {
     /** Per attempt. @default 5000 */
     readonly webhookTimeoutMs: number;
   };
+  readonly events: {
+    /**
+     * Events older than this many days are pruned (by one replica, in small batches);
+     * 0 keeps them for ever.
+     * @default 30
+     */
+    readonly retentionDays: number;
+  };
   /** @default true */
   readonly migrateOnStart: boolean;
   /** `NODE_ENV=production`: no introspection, no error details. */
@@ -296,6 +304,7 @@ export function loadConfig(
     redisUrl: e.REDIS_URL,
     metrics: { token: e.METRICS_TOKEN },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },
+    events: { retentionDays: e.EVENT_RETENTION_DAYS },
     migrateOnStart: e.MIGRATE_ON_START,
     production: e.NODE_ENV === "production",
     logLevel: e.LOG_LEVEL,

@@ -5,12 +5,19 @@ import type { DatabaseConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
 import { ApiTokenEntity } from "./api-token.entity.js";
 import type { DatabaseHealth } from "./database-health.js";
+import { EventRetentionEntity } from "./event-retention.entity.js";
 import { describeDatabaseError, POOL_ACQUIRE_TIMEOUT } from "./db-errors.js";
 import { ProcessEventEntity } from "./process-event.entity.js";
 import { ProcessEntity } from "./process.entity.js";
 import { SupervisorObservationEntity } from "./supervisor-observation.entity.js";
 
-export const ENTITIES = [ProcessEntity, ProcessEventEntity, ApiTokenEntity, SupervisorObservationEntity];
+export const ENTITIES = [
+  ProcessEntity,
+  ProcessEventEntity,
+  ApiTokenEntity,
+  SupervisorObservationEntity,
+  EventRetentionEntity,
+];
 
 /** Waiting requests beyond this fail at once instead of queueing without end during an outage. */
 const POOL_QUEUE_LIMIT = 200;

@@ -1,5 +1,6 @@
 import { Brackets, type DataSource, In } from "typeorm";
 import { processPatternCondition } from "../auth/process-pattern.js";
+import { EventRetentionEntity } from "../db/event-retention.entity.js";
 import { ProcessEventEntity } from "../db/process-event.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import type { ProcessStatus } from "../domain/process-status.js";
@@ -49,6 +50,14 @@ export interface EventPage {
 /** Reads of the event log, on the pool they are given (requests', or the watchers'). */
 export class EventLogReads implements EventLogReader, StreamLog {
   constructor(private readonly dataSource: DataSource) {}
+
+  /** The highest event id pruned (0: none): events after a lower id may be gone. */
+  async prunedThrough(): Promise<bigint> {
+    const row = await this.dataSource
+      .getRepository(EventRetentionEntity)
+      .findOne({ select: { id: true, prunedThrough: true }, where: { id: 1 } });
+    return BigInt(row?.prunedThrough ?? 0);
+  }
 
   /** The id of the newest recorded event (0 when there is none). */
   async lastId(): Promise<bigint> {

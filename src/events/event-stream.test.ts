@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { event, ScriptedLog } from "../../test/support/scripted-event-log.js";
+import type { Principal } from "../auth/principal.js";
 import { ManualClock } from "../clock.js";
+import { Role } from "../domain/role.js";
+import { CursorExpiredError } from "../errors.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { createLogger } from "../logger.js";
 import { MemoryEventBus } from "./event-bus.js";
@@ -133,5 +136,44 @@ describe("EventStreams.stream", () => {
     expect(returned).toEqual({ value: undefined, done: true });
     expect(await waiting).toEqual({ value: undefined, done: true });
     expect(feed.active).toBe(false);
+  });
+});
+
+describe("EventStreams: token events and pruned cursors", () => {
+  const viewer: Principal = { tokenId: 1, name: "viewer", role: Role.VIEWER, processPattern: null };
+
+  it("never delivers token events, replayed or live", async () => {
+    const { log, feed, streams } = setup();
+    log.commit(event(1), event(2, "", ProcessEventKind.TOKEN_CREATED), event(3));
+    const seen = take(await streams.subscribe({ after: "0" }, viewer), 3);
+    await attached(feed);
+    await log.record(event(4, "", ProcessEventKind.TOKEN_REVOKED), event(5));
+    expect(await seen).toEqual(["1", "3", "5"]);
+  });
+
+  it("refuses a resume from below the pruned watermark with CURSOR_EXPIRED; from the watermark, replays", async () => {
+    const { log, streams } = setup();
+    log.commit(event(11), event(12));
+    log.pruned = 10n;
+    await expect(streams.subscribe({ after: "9" }, viewer)).rejects.toMatchObject({
+      extensions: { code: "CURSOR_EXPIRED", prunedThrough: "10" },
+    });
+    expect(await take(await streams.subscribe({ after: "10" }, viewer), 2)).toEqual(["11", "12"]);
+  });
+
+  it("ends a replay that a pruning overtook with CURSOR_EXPIRED, having delivered what it read before", async () => {
+    const { log, streams } = setup();
+    log.commit(...Array.from({ length: 600 }, (_, i) => event(i + 1)));
+    log.duringRead = async (cursor) => {
+      // While the second page is read, the pruning reaches past its cursor.
+      if (cursor > 0n) log.pruned = cursor + 10n;
+    };
+    const stream = await streams.subscribe({ after: "0" }, viewer);
+    const ids: string[] = [];
+    const failure = await (async () => {
+      for await (const e of stream) ids.push(e.id!);
+    })().catch((error: unknown) => error);
+    expect(ids).toHaveLength(500);
+    expect(failure).toBeInstanceOf(CursorExpiredError);
   });
 });

@@ -2,7 +2,7 @@ import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/princip
 import type { Clock } from "../clock.js";
 import { ProcessEventKind, TOKEN_KINDS } from "../domain/event-kind.js";
 import { check, processNameProblem } from "../domain/validation.js";
-import { BadUserInputError, type InvalidField } from "../errors.js";
+import { BadUserInputError, CursorExpiredError, type InvalidField } from "../errors.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { EventBus } from "./event-bus.js";
 import type { EventFeed } from "./event-feed.js";
@@ -12,6 +12,8 @@ import { fromWire, type ProcessEventRecord } from "./process-event.js";
 /** What the streams need of the event log. */
 export interface StreamLog {
   lastId(): Promise<bigint>;
+  /** The highest id pruned: a replay from below it may have lost events. */
+  prunedThrough(): Promise<bigint>;
   readAfter(cursor: bigint, limit: number, filter?: EventFilter): Promise<ProcessEventRecord[]>;
 }
 
@@ -56,9 +58,13 @@ export class EventStreams {
 
   /**
    * A caller's subscription, checked: names must be process names the caller may watch,
-   * `after` an event id; a token bound to a pattern receives only its processes' events.
+   * `after` an event id whose successors are all still in the log (CURSOR_EXPIRED
+   * otherwise); a token bound to a pattern receives only its processes' events.
    */
-  subscribe(request: SubscriptionRequest, principal: Principal): AsyncIterableIterator<ProcessEventRecord> {
+  async subscribe(
+    request: SubscriptionRequest,
+    principal: Principal,
+  ): Promise<AsyncIterableIterator<ProcessEventRecord>> {
     const problems: InvalidField[] = [];
     request.names?.forEach((name, i) => check(problems, `names[${i}]`, name, processNameProblem));
     request.kinds?.forEach((kind, i) => {
@@ -77,10 +83,17 @@ export class EventStreams {
     }
     if (problems.length > 0) throw BadUserInputError.of(problems);
     for (const name of request.names ?? []) assertMayTouch(principal, name, "watch");
+    const after = request.after === undefined ? undefined : BigInt(request.after);
+    if (after !== undefined) {
+      // Told now, as the subscription's answer; a pruning that overtakes the replay later
+      // ends the stream with the same error (see replayThenLive).
+      const pruned = await this.log.prunedThrough();
+      if (pruned > after) throw new CursorExpiredError(after, pruned);
+    }
     return this.stream({
       names: request.names,
       kinds: request.kinds,
-      after: request.after === undefined ? undefined : BigInt(request.after),
+      after,
       accept: principal.processPattern === null ? undefined : (event) => mayTouchProcess(principal, event.processName),
     });
   }
@@ -161,6 +174,12 @@ export class EventStreams {
       let cursor = start;
       for (;;) {
         const page = await this.log.readAfter(cursor, REPLAY_PAGE_SIZE, options);
+        if (options.after !== undefined) {
+          // Pruning raises the watermark before it deletes: read after the page, it tells
+          // whether rows after the cursor could have gone before the page was read.
+          const pruned = await this.log.prunedThrough();
+          if (pruned > cursor) throw new CursorExpiredError(options.after, pruned);
+        }
         for (const event of page) {
           if (!wanted(event)) continue;
           if (now() - event.at.getTime() < DUPLICATE_WINDOW_MS) replayed.add(event.id!);

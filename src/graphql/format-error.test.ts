@@ -1,7 +1,7 @@
 import { GraphQLError } from "graphql";
 import { QueryFailedError } from "typeorm";
 import { describe, expect, it, vi } from "vitest";
-import { BadUserInputError, ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { BadUserInputError, CursorExpiredError, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createErrorFormatter } from "./format-error.js";
 
@@ -32,6 +32,18 @@ describe("createErrorFormatter", () => {
     });
     const forbidden = located(new ForbiddenError("no"));
     expect(format({ message: "no" }, forbidden).extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("passes through an AppError that a subscription's stream threw, as graphql-ws wraps it", () => {
+    const { format, logger } = setup();
+    const expired = new CursorExpiredError(41n, 99n);
+    // graphql-ws: new GraphQLError(message, { originalError }), no path.
+    const wrapped = new GraphQLError(expired.message, { originalError: expired });
+    expect(format({ message: expired.message, extensions: { code: "CURSOR_EXPIRED" } }, wrapped)).toEqual({
+      message: expired.message,
+      extensions: { code: "CURSOR_EXPIRED", prunedThrough: "99" },
+    });
+    expect(logger.error).not.toHaveBeenCalled();
   });
 
   it("masks anything unexpected (its text may say too much), and logs it for the operator", () => {

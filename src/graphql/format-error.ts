@@ -1,5 +1,5 @@
 import { unwrapResolverError } from "@apollo/server/errors";
-import type { GraphQLError, GraphQLFormattedError } from "graphql";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { describeDatabaseError, isDatabaseUnavailable } from "../db/db-errors.js";
 import { AppError, DatabaseUnavailableError, ErrorCode } from "../errors.js";
 import { SubscriberTooSlowError } from "../events/async-queue.js";
@@ -22,13 +22,25 @@ const REQUEST_ERROR_CODES = new Set([
 export type ErrorFormatter = (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
 
 /**
+ * The error a resolver or a subscription's stream threw. Apollo's `unwrapResolverError`
+ * takes it out of graphql-js's located errors; graphql-ws wraps an `AppError` that a
+ * stream throws (CURSOR_EXPIRED) in a GraphQLError of its own, without a path, which it
+ * leaves alone.
+ */
+function originalOf(error: unknown): unknown {
+  const unwrapped = unwrapResolverError(error);
+  if (unwrapped instanceof GraphQLError && unwrapped.originalError instanceof AppError) return unwrapped.originalError;
+  return unwrapped;
+}
+
+/**
  * Every error leaves the server with a code from {@link ErrorCode}. `AppError`s pass
  * through as they are; request errors become `BAD_USER_INPUT`; an unreachable database
  * becomes `DATABASE_UNAVAILABLE`; anything else is logged in full and masked.
  */
 export function createErrorFormatter(logger: Logger): ErrorFormatter {
   return (formatted, error) => {
-    const original = unwrapResolverError(error);
+    const original = originalOf(error);
     const where = { locations: formatted.locations, path: formatted.path };
     if (original instanceof AppError) {
       // `http` sets the response status (Apollo reads it before formatting); not for clients.

@@ -29,6 +29,8 @@ export class ScriptedLog implements EventLogReader, StreamLog {
   /** Called at the start of every replay read (to commit or publish while it is "in flight"). */
   duringRead: ((cursor: bigint) => Promise<void>) | undefined;
   failReads = false;
+  /** What prunedThrough() answers: set it to play a pruning. */
+  pruned = 0n;
 
   constructor(private readonly bus: EventBus) {}
 
@@ -45,6 +47,10 @@ export class ScriptedLog implements EventLogReader, StreamLog {
   async record(...events: ProcessEventRecord[]): Promise<void> {
     this.commit(...events);
     await this.publish(...events);
+  }
+
+  async prunedThrough(): Promise<bigint> {
+    return this.pruned;
   }
 
   async lastId(): Promise<bigint> {

@@ -20,7 +20,7 @@ import { Process } from "../types/process.type.js";
 
 type SubscribeData = SubscribeResolverData<unknown, ProcessChangedArgs, RequestContext>;
 
-function subscribeToProcessChanges({ args, context }: SubscribeData): AsyncIterable<ProcessEventRecord> {
+function subscribeToProcessChanges({ args, context }: SubscribeData): Promise<AsyncIterable<ProcessEventRecord>> {
   return context.services.subscriptions.subscribe(
     { names: args.names ?? undefined, kinds: args.kinds ?? undefined, after: args.after ?? undefined },
     context.principal,
@@ -33,7 +33,8 @@ export class ProcessEventResolver {
   @Subscription(() => ProcessEvent, {
     description:
       "Every change of the registry as it happens. With `after` (the id of the last event seen), first every " +
-      "recorded event after it, then live ones: no gap, no duplicate. HEARTBEAT only when asked for in `kinds`.",
+      "recorded event after it, then live ones: no gap, no duplicate; CURSOR_EXPIRED when events after it may " +
+      "have been pruned (EVENT_RETENTION_DAYS). HEARTBEAT only when asked for in `kinds`; token events never.",
     subscribe: (data) => subscribeToProcessChanges(data as SubscribeData),
   })
   processChanged(
