@@ -165,9 +165,12 @@ describe("pages", () => {
       const result: {
         processPage: { nodes: { name: string }[]; endCursor: string | null; hasNextPage: boolean; totalCount: number };
       } = await app.admin.data(
-        `query($after: String) { processPage(first: 70, after: $after, filter: { namePrefix: "page-" }) {
+        // The page size as a variable, as the README advises: a literal `first` multiplies
+        // the query's cost (graphql-armor's cost limit).
+        `query($after: String, $first: Int!) {
+          processPage(first: $first, after: $after, filter: { namePrefix: "page-" }) {
             nodes { name } endCursor hasNextPage totalCount } }`,
-        { after },
+        { after, first: 70 },
       );
       const { nodes, endCursor, hasNextPage, totalCount } = result.processPage;
       expect(totalCount).toBe(1_000 + inserted);
@@ -196,7 +199,12 @@ describe("pages", () => {
     cleanups.push(() => db.drop());
     const app = await startTestApp(db.url);
     cleanups.push(() => app.stop());
-    const error = await app.admin.error(`{ processPage(first: 501, after: "!!") { totalCount } }`);
+    const error = await app.admin.error(
+      `query($first: Int!) { processPage(first: $first, after: "!!") { totalCount } }`,
+      {
+        first: 501,
+      },
+    );
     expect(error.extensions?.code).toBe("BAD_USER_INPUT");
     expect(error.message).toBe(
       "first must be between 1 and 500 (got 501); after must be the endCursor of a previous page",
