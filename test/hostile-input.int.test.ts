@@ -16,7 +16,13 @@ const CODED = new Set(["BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FO
 
 let db: TestDatabase;
 let app: TestApp;
-const tokens: Record<"viewer" | "operator" | "agent", string> = { viewer: "", operator: "", agent: "" };
+const tokens: Record<"viewer" | "operator" | "agent" | "scopedViewer" | "scopedOperator", string> = {
+  viewer: "",
+  operator: "",
+  agent: "",
+  scopedViewer: "",
+  scopedOperator: "",
+};
 
 beforeAll(async () => {
   db = await createTestDatabase("hostile");
@@ -29,6 +35,8 @@ beforeAll(async () => {
   tokens.viewer = (await app.client("VIEWER", "hostile-viewer")).token;
   tokens.operator = (await app.client("OPERATOR", "hostile-operator")).token;
   tokens.agent = (await app.client("AGENT", "hostile-agent", "own-*")).token;
+  tokens.scopedViewer = (await app.client("VIEWER", "hostile-scoped-viewer", "own-*")).token;
+  tokens.scopedOperator = (await app.client("OPERATOR", "hostile-scoped-operator", "own-*")).token;
   await app.admin.data(`mutation { registerProcess(name: "own-1", pid: 1234) { port } }`);
 });
 
@@ -331,6 +339,18 @@ function generate(): HttpCase[] {
     cases.push(asOperator(`mutation { deleteProcess(name: "${target}") { id } }`));
     cases.push(asOperator(`mutation { createApiToken(input: { name: "x", role: ADMIN }) { id } }`));
   }
+  // Scoped people's tokens reaching past their pattern.
+  for (const token of [tokens.scopedViewer, tokens.scopedOperator]) {
+    for (const query of [
+      `{ process(name: "other-1") { id } }`,
+      `mutation { stopProcess(name: "other-1") { id } }`,
+      `mutation { restartProcess(name: "other-1") { id } }`,
+      `mutation { updateProcess(name: "other-1", input: { port: 1 }) { id } }`,
+      `{ apiTokens { id } }`,
+    ]) {
+      cases.push(gql(query, undefined, token));
+    }
+  }
   cases.push(asAgent(`mutation { registerProcess(name: "other-1", pid: 7) { port } }`));
   cases.push(asAgent(`mutation { heartbeat(name: "other-1", pid: 7) { ok } }`));
   cases.push(asAgent(`mutation { deregisterProcess(name: "other-1") { status } }`));
@@ -399,6 +419,18 @@ describe("hostile input", () => {
       if (i % 100 === 0) expect(await typename(), `{ __typename } after case ${i}`).toBe(true);
     }
     expect(wrong).toEqual([]);
+    // Lists are narrowed, not refused: a scoped token asking for another's rows or
+    // events gets none of them (other-1 has its CREATED event in the log).
+    for (const token of [tokens.scopedOperator, tokens.scopedViewer]) {
+      const list = await app.admin
+        .as(token)
+        .data<{ processes: unknown[] }>(`{ processes(filter: { names: ["other-1"] }) { id } }`);
+      expect(list.processes).toEqual([]);
+    }
+    const events = await app.admin
+      .as(tokens.scopedOperator)
+      .data<{ events: unknown[] }>(`{ events(processName: "other-1") { id } }`);
+    expect(events.events).toEqual([]);
     expect(await typename()).toBe(true);
     expect(await tables()).toEqual(before);
   });
@@ -444,6 +476,11 @@ describe("hostile input", () => {
       {
         what: "a flood of subscriptions",
         frames: Array.from({ length: 300 }, (_, i) => subscribe(`f${i}`, "subscription { processChanged { id } }")),
+      },
+      {
+        what: "a scoped viewer watching another's process",
+        token: tokens.scopedViewer,
+        frames: [subscribe("v", 'subscription { processChanged(names: ["other-1"]) { id } }')],
       },
       {
         what: "an agent watching another's process",
