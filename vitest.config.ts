@@ -54,6 +54,7 @@ export default defineConfig({
             "test/token-lifetimes.int.test.ts",
             "test/audit.int.test.ts",
             "test/event-retention.int.test.ts",
+            "test/drift.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

@@ -6,6 +6,7 @@ import { ReplicasAndHostObservations1764210000000 } from "./1764210000000-replic
 import { TokenLifetimes1764220000000 } from "./1764220000000-token-lifetimes.js";
 import { EventActorToken1764230000000 } from "./1764230000000-event-actor-token.js";
 import { EventRetention1764240000000 } from "./1764240000000-event-retention.js";
+import { DesiredState1764313000000 } from "./1764313000000-desired-state.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   TokenLifetimes1764220000000,
   EventActorToken1764230000000,
   EventRetention1764240000000,
+  DesiredState1764313000000,
 ];

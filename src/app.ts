@@ -23,6 +23,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
+import { DesiredStates } from "./registry/desired-states.js";
 import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
 import { HostObservations } from "./registry/host-observations.js";
 import { Observations } from "./registry/observations.js";
@@ -142,11 +143,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanup.unshift(() => feed.stop());
     const transitions = new Transitions(database, events, clock);
     const processes = new ProcessReads(dataSource);
-    const observations = new Observations(dataSource, transitions);
+    const observations = new Observations(dataSource, transitions, clock);
     // The same services on the watchers' pool.
     const watcherTransitions = new Transitions(databases.watchers, events, clock);
     const watcherProcesses = new ProcessReads(background);
-    const watcherObservations = new Observations(background, watcherTransitions);
+    const watcherObservations = new Observations(background, watcherTransitions, clock);
     const agents = new AgentLifecycle(
       database,
       transitions,
@@ -232,7 +233,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
         hostObservations.recordSoon(address, answer),
       ),
-      control: new ControlService(processes, transitions, supervisorClient, logger),
+      control: new ControlService(
+        processes,
+        transitions,
+        new DesiredStates(transitions, observations, clock),
+        supervisorClient,
+        logger,
+        { controlTimeoutMs: config.supervisor.controlTimeoutMs },
+      ),
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 

@@ -61,6 +61,10 @@ describe("migrations", () => {
         IS_NULLABLE: "NO",
         COLUMN_DEFAULT: "'python-server'",
       },
+      // Fleetvisor's own columns, at the end and nullable: the guide's statements never name them.
+      { COLUMN_NAME: "desired_state", COLUMN_TYPE: "varchar(16)", IS_NULLABLE: "YES", COLUMN_DEFAULT: "NULL" },
+      { COLUMN_NAME: "drift", COLUMN_TYPE: "varchar(20)", IS_NULLABLE: "YES", COLUMN_DEFAULT: "NULL" },
+      { COLUMN_NAME: "control_until", COLUMN_TYPE: "datetime(3)", IS_NULLABLE: "YES", COLUMN_DEFAULT: "NULL" },
     ]);
     const [unique] = await ours.query<{ n: number }>(
       `SELECT COUNT(*) AS n FROM INFORMATION_SCHEMA.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
@@ -87,8 +91,14 @@ describe("migrations", () => {
 
     expect(await runMigrations(config(db), silent)).toEqual(ALL_MIGRATIONS);
     const after = await db.query<Record<string, unknown>>("SELECT * FROM kb_server_processes ORDER BY id");
-    expect(after.map(({ supervisor_program: _p, ...rest }) => rest)).toEqual(before);
+    expect(
+      after.map(({ supervisor_program: _p, desired_state: _d, drift: _r, control_until: _c, ...rest }) => rest),
+    ).toEqual(before);
     expect(after.map((r) => r.supervisor_program)).toEqual(["python-server", "python-server"]);
+    expect(after.map((r) => [r.desired_state, r.drift, r.control_until])).toEqual([
+      [null, null, null],
+      [null, null, null],
+    ]);
     // The guide's own statements still run.
     await db.query(
       "UPDATE kb_server_processes SET pid = ?, status = 'running', last_heartbeat = NOW() WHERE process_name = ?",

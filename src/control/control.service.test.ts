@@ -6,6 +6,7 @@ import { Role } from "../domain/role.js";
 import { BadUserInputError, ErrorCode } from "../errors.js";
 import { createLogger } from "../logger.js";
 import type { ProcessFilter, ProcessReads } from "../registry/process-reads.js";
+import type { DesiredStates } from "../registry/desired-states.js";
 import type { Transitions } from "../registry/transitions.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
 import { SupervisorFault } from "../supervisor/supervisor.errors.js";
@@ -27,6 +28,8 @@ function row(name: string, supervisorHost: string | null = `host-of-${name}`, su
     lastHeartbeat: null,
     createdAt: null,
     updatedAt: null,
+    desiredState: null,
+    drift: null,
   };
 }
 
@@ -43,8 +46,10 @@ function control(rows: readonly ProcessEntity[]) {
   const service = new ControlService(
     reads as unknown as ProcessReads,
     {} as Transitions,
+    {} as DesiredStates,
     {} as SupervisorClient,
     createLogger("error", {}, { write: (line) => lines.push(line) }),
+    { controlTimeoutMs: 60_000 },
   );
   return { service, reads, lines, restart: vi.spyOn(service, "restart") };
 }

@@ -1,8 +1,10 @@
 import type { Principal } from "../auth/principal.js";
 import type { ProcessEntity } from "../db/process.entity.js";
+import { DesiredState } from "../domain/desired-state.js";
 import { AppError, BadUserInputError, ErrorCode, NotFoundError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { ProcessStatus } from "../domain/process-status.js";
+import type { DesiredStates } from "../registry/desired-states.js";
 import type { ProcessFilter, ProcessReads } from "../registry/process-reads.js";
 import type { Transitions } from "../registry/transitions.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
@@ -34,13 +36,26 @@ export const MAX_PARALLEL = 100;
 const STARTABLE = [ProcessStatus.STOPPED, ProcessStatus.ERROR, ProcessStatus.STOPPING];
 const STOPPABLE = [ProcessStatus.RUNNING, ProcessStatus.STARTING, ProcessStatus.ERROR];
 
+export interface ControlSettings {
+  /**
+   * The longest one start or stop waits for supervisord (SUPERVISOR_CONTROL_TIMEOUT_MS):
+   * drift is held off that long (and a little more) while one is under way.
+   */
+  readonly controlTimeoutMs: number;
+}
+
+/** Beyond the control timeout, how long the hold on drift lasts: the marks and the settle after the call. */
+const HOLD_MARGIN_MS = 5_000;
+
 /**
  * start / stop / restart on the right supervisord, with the registry following.
  *
  * Calls on one process are serialised (start, stop and restart share one queue per
  * process); different processes proceed in parallel. supervisord's `startProcess` /
  * `stopProcess` are called with `wait=true`, so a call returns once supervisord has the
- * program up for `startsecs`, or down.
+ * program up for `startsecs`, or down. Each call also says what the process is meant to be
+ * doing from then on (its desired state: RUNNING after a start or restart, STOPPED after a
+ * stop).
  */
 export class ControlService {
   private readonly queue = new KeyedMutex();
@@ -48,23 +63,44 @@ export class ControlService {
   constructor(
     private readonly processes: ProcessReads,
     private readonly transitions: Transitions,
+    private readonly desired: DesiredStates,
     private readonly client: SupervisorClient,
     private readonly logger: Logger,
+    private readonly settings: ControlSettings,
   ) {}
 
   async start(name: string, principal: Principal): Promise<ProcessEntity> {
-    return this.queue.run(name, async () => this.startLocked(await this.target(name, principal), principal));
+    return this.action(name, principal, async (row) => this.startLocked(row, principal));
   }
 
   async stop(name: string, principal: Principal): Promise<ProcessEntity> {
-    return this.queue.run(name, async () => this.stopLocked(await this.target(name, principal), principal));
+    return this.action(name, principal, async (row) => this.stopLocked(row, DesiredState.STOPPED, principal));
   }
 
   /** Stop and wait, then start and wait, as one operation on the process's queue. */
   async restart(name: string, principal: Principal): Promise<ProcessEntity> {
+    return this.action(name, principal, async (row) =>
+      this.startLocked(await this.stopLocked(row, DesiredState.RUNNING, principal), principal),
+    );
+  }
+
+  /** `work` on the process's queue, on its current row; the hold on drift ends with it. */
+  private action(
+    name: string,
+    principal: Principal,
+    work: (row: ProcessEntity) => Promise<ProcessEntity>,
+  ): Promise<ProcessEntity> {
     return this.queue.run(name, async () => {
-      const stopped = await this.stopLocked(await this.target(name, principal), principal);
-      return this.startLocked(stopped, principal);
+      const row = await this.target(name, principal);
+      try {
+        return await work(row);
+      } finally {
+        await this.desired
+          .endAction(name, principal)
+          .catch((error: unknown) =>
+            this.logger.warn({ reason: (error as Error).message, process: name }, "could not release the drift hold"),
+          );
+      }
     });
   }
 
@@ -146,25 +182,41 @@ export class ControlService {
    */
   private async startLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
     // Idempotent: ALREADY_STARTED means it runs, which is what was asked.
-    await this.callMarked(row, "start", STARTABLE, ProcessStatus.STARTING, "ALREADY_STARTED", principal);
+    await this.callMarked(
+      row,
+      "start",
+      DesiredState.RUNNING,
+      { from: STARTABLE, to: ProcessStatus.STARTING },
+      "ALREADY_STARTED",
+      principal,
+    );
     return this.current(row.name, principal);
   }
 
   /**
-   * Calls supervisord for `action` while the registry is marked `marking` (from `markable`)
-   * beside the call. A failure (other than `idempotentFault`, which means the process is
-   * already as asked) is recorded and thrown, explained.
+   * Calls supervisord for `action` while the registry is marked (`marking.to`, from
+   * `marking.from`) beside the call, with `desired` as the process's desired state. A
+   * failure (other than `idempotentFault`, which means the process is already as asked) is
+   * recorded and thrown, explained.
    */
   private async callMarked(
     row: ProcessEntity,
     action: "start" | "stop",
-    markable: readonly ProcessStatus[],
-    marking: ProcessStatus,
+    desired: DesiredState,
+    marking: { readonly from: readonly ProcessStatus[]; readonly to: ProcessStatus },
     idempotentFault: string,
     principal: Principal,
   ): Promise<void> {
     const address = addressOf(row)!;
-    const mark = capture(this.transitions.moveAndRecord(row.name, markable, marking, `${action} requested`, principal));
+    const mark = capture(
+      this.desired.beginAction(
+        row.name,
+        desired,
+        { ...marking, message: `${action} requested` },
+        this.settings.controlTimeoutMs + HOLD_MARGIN_MS,
+        principal,
+      ),
+    );
     const call =
       action === "start"
         ? this.client.startProcess(address, row.program)
@@ -180,9 +232,17 @@ export class ControlService {
     }
   }
 
-  private async stopLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
+  /** Stops the program; `desired` is what the process is meant to do after (a restart's is RUNNING). */
+  private async stopLocked(row: ProcessEntity, desired: DesiredState, principal: Principal): Promise<ProcessEntity> {
     // Idempotent: NOT_RUNNING means it does not run, which is what was asked.
-    await this.callMarked(row, "stop", STOPPABLE, ProcessStatus.STOPPING, "NOT_RUNNING", principal);
+    await this.callMarked(
+      row,
+      "stop",
+      desired,
+      { from: STOPPABLE, to: ProcessStatus.STOPPING },
+      "NOT_RUNNING",
+      principal,
+    );
     // supervisord confirmed the stop. A server that deregistered itself is `stopped`
     // already; one that was killed never will, so the registry follows supervisord.
     const settled = await this.transitions.moveAndRecord(

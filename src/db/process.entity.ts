@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
+import type { DesiredState, Drift } from "../domain/desired-state.js";
 import { ProcessStatus } from "../domain/process-status.js";
 
 /** Default program name inside a managed container, as the guide hard-coded it. */
@@ -43,4 +44,19 @@ export class ProcessEntity {
 
   @Column({ name: "updated_at", type: "datetime", nullable: true })
   updatedAt!: Date | null;
+
+  /** Fleetvisor's column: what the process is meant to be doing; NULL while nobody has said. */
+  @Column({ name: "desired_state", type: "varchar", length: 16, nullable: true })
+  desiredState!: DesiredState | null;
+
+  /** Fleetvisor's column: how supervisord differs from `desiredState`; NULL reads as NONE. */
+  @Column({ name: "drift", type: "varchar", length: 20, nullable: true })
+  drift!: Drift | null;
+
+  /**
+   * Fleetvisor's column: a control action under way holds new drift off until then (see
+   * DesiredStates). Not read with the row.
+   */
+  @Column({ name: "control_until", type: "datetime", precision: 3, nullable: true, select: false })
+  controlUntil?: Date | null;
 }

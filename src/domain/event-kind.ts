@@ -19,6 +19,10 @@ export enum ProcessEventKind {
   TOKEN_CREATED = "TOKEN_CREATED",
   /** An API token was revoked. Audit trail only, as TOKEN_CREATED. */
   TOKEN_REVOKED = "TOKEN_REVOKED",
+  /** supervisord differs from the process's desired state (kb_server_processes.drift left NONE). */
+  DRIFT_DETECTED = "DRIFT_DETECTED",
+  /** supervisord agrees with the desired state again (drift back to NONE). */
+  DRIFT_RESOLVED = "DRIFT_RESOLVED",
 }
 
 /** Kinds that are alerts: POSTed to ALERT_WEBHOOK_URL when it is set. */

@@ -1,10 +1,13 @@
 import { Brackets, type DataSource, type EntityManager } from "typeorm";
-import type { Principal } from "../auth/principal.js";
+import { SYSTEM_PRINCIPAL, type Principal } from "../auth/principal.js";
+import { systemClock, type Clock } from "../clock.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
+import { Drift } from "../domain/desired-state.js";
 import { SupervisorState } from "../supervisor/supervisor-state.js";
+import { describeSeen, judgeDrift, moveDrift, type SeenProgram } from "./drift.js";
 import { followSupervisor, type Observation, type ObservedState } from "./follow.js";
 import {
   dateOf,
@@ -14,7 +17,7 @@ import {
   selectProcessColumns,
   type RawProcessRow,
 } from "./process-rows.js";
-import type { Transitions } from "./transitions.js";
+import type { Record as RecordEvent, Transitions } from "./transitions.js";
 
 /** What was last seen of one program: its state and pid. */
 export interface LastSeen {
@@ -48,13 +51,15 @@ export function observedStateIn(message: string | null): ObservedState | null {
 
 /**
  * What supervisord was last seen to say of each registry process
- * (`fleetvisor_supervisor_observations`), and the registry following it. The one owner of
- * that table: the poller, the listener intake and admin deletes all go through here.
+ * (`fleetvisor_supervisor_observations`), and the registry following it: its status, and its
+ * drift from the desired state. The one owner of that table: the poller, the listener
+ * intake and admin deletes all go through here.
  */
 export class Observations {
   constructor(
     private readonly dataSource: DataSource,
     private readonly transitions: Transitions,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** What was last seen of each process that names a supervisord, in one read. */
@@ -140,13 +145,64 @@ export class Observations {
       }
       // The first sighting of a program only sets the baseline for later changes.
       const follow = before ? followSupervisor(observation) : null;
-      if (!follow) return { changed: true, process };
-      const moved = await this.transitions.moveStatus(manager, name, follow.from, follow.to, follow.clearPid);
-      const row = await mustFindProcess(manager, name);
-      if (moved) await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
-      if (follow.crash) await record({ kind: ProcessEventKind.PROCESS_CRASHED, message: follow.message }, row);
+      let row = process;
+      if (follow) {
+        const moved = await this.transitions.moveStatus(manager, name, follow.from, follow.to, follow.clearPid);
+        row = await mustFindProcess(manager, name);
+        if (moved) await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
+        if (follow.crash) await record({ kind: ProcessEventKind.PROCESS_CRASHED, message: follow.message }, row);
+      }
+      row = (await this.judgeDrift(manager, row, observation.state, observation.source, record)) ?? row;
       return { changed: true, process: row };
     });
+  }
+
+  /**
+   * Judges the drift of rows whose observation did not change (the poller's, for every
+   * row of an answer it had no change to hand over for): a desired state set since, or a
+   * program the supervisord does not have. Only rows whose drift differs are written.
+   */
+  async judgeUnchanged(rows: readonly ProcessEntity[], seen: (row: ProcessEntity) => SeenProgram): Promise<void> {
+    for (const row of rows) {
+      const state = seen(row);
+      const judged = judgeDrift(row.desiredState, state);
+      if (judged === undefined || judged === row.drift) continue;
+      await this.transitions.run(row.name, SYSTEM_PRINCIPAL, (manager, record) =>
+        moveDrift(manager, { row, to: judged, seen: describeSeen(state, "poll") }, this.clock.now(), record),
+      );
+    }
+  }
+
+  /**
+   * Judges `row`'s drift from what was last seen of its program, in the caller's
+   * transaction (after its desired state changed). With `resolveOnly`, only a drift that
+   * ends is recorded: right after a control action, what was last seen may not show it yet.
+   * Returns the row after a change, or `null`.
+   */
+  async judgeFromLastSeen(
+    manager: EntityManager,
+    row: ProcessEntity,
+    record: RecordEvent,
+    options: { readonly resolveOnly?: boolean } = {},
+  ): Promise<ProcessEntity | null> {
+    const last = await manager.findOne(SupervisorObservationEntity, { where: { processName: row.name } });
+    // Nothing seen yet: only "nothing desired" can be judged.
+    const state = (last?.state ?? "UNREACHABLE") as ObservedState;
+    const judged = judgeDrift(row.desiredState, state);
+    if (judged === undefined || (options.resolveOnly && judged !== Drift.NONE)) return null;
+    return moveDrift(manager, { row, to: judged, seen: describeSeen(state, "last seen") }, this.clock.now(), record);
+  }
+
+  private async judgeDrift(
+    manager: EntityManager,
+    row: ProcessEntity,
+    state: ObservedState,
+    source: string,
+    record: RecordEvent,
+  ): Promise<ProcessEntity | null> {
+    const judged = judgeDrift(row.desiredState, state);
+    if (judged === undefined) return null;
+    return moveDrift(manager, { row, to: judged, seen: describeSeen(state, source) }, this.clock.now(), record);
   }
 
   /** Stores `observation` when it is news (a conditional write); true when it was. */

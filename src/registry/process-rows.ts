@@ -1,5 +1,6 @@
 import type { EntityManager, SelectQueryBuilder } from "typeorm";
 import { ProcessEntity } from "../db/process.entity.js";
+import { Drift, type DesiredState } from "../domain/desired-state.js";
 import { ProcessStatus } from "../domain/process-status.js";
 import { NotFoundError } from "../errors.js";
 
@@ -22,6 +23,8 @@ const PROCESS_COLUMNS = [
   "last_heartbeat",
   "created_at",
   "updated_at",
+  "desired_state",
+  "drift",
 ] as const;
 const SELECT_PROCESS = `SELECT ${PROCESS_COLUMNS.join(", ")} FROM kb_server_processes`;
 
@@ -37,6 +40,8 @@ export interface RawProcessRow {
   last_heartbeat: Date | string | null;
   created_at: Date | string | null;
   updated_at: Date | string | null;
+  desired_state: DesiredState | null;
+  drift: Drift | null;
 }
 
 /** Makes a query (aliased `p`) select a row's columns, as {@link fromRaw} reads them. */
@@ -88,13 +93,17 @@ export function fromRaw(row: RawProcessRow): ProcessEntity {
       lastHeartbeat: dateOf(row.last_heartbeat),
       createdAt: dateOf(row.created_at),
       updatedAt: dateOf(row.updated_at),
+      desiredState: row.desired_state,
+      drift: row.drift,
     }),
   );
 }
 
-/** The guide's DDL allows a NULL status; it reads as stopped. */
+/** The guide's DDL allows a NULL status; it reads as stopped. A NULL drift reads as NONE. */
 export function normalise(row: ProcessEntity): ProcessEntity {
   if (row.status === null) row.status = ProcessStatus.STOPPED;
+  row.desiredState ??= null;
+  row.drift ??= Drift.NONE;
   return row;
 }
 

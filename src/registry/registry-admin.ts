@@ -3,6 +3,7 @@ import type { Clock } from "../clock.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { DEFAULT_PROGRAM, ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
+import { DESIRED_STATES, type DesiredState } from "../domain/desired-state.js";
 import { ProcessStatus } from "../domain/process-status.js";
 import { check, hostProblem, portProblem, processNameProblem, programNameProblem } from "../domain/validation.js";
 import { BadUserInputError, ConflictError, type InvalidField } from "../errors.js";
@@ -16,18 +17,24 @@ export interface CreateProcessInput {
   readonly supervisorHost?: string | null | undefined;
   readonly supervisorPort?: number | null | undefined;
   readonly program?: string | null | undefined;
+  /** What it is meant to be doing; none by default. */
+  readonly desiredState?: DesiredState | null | undefined;
 }
 
-/** Omitted (or null) fields stay as they are. */
+/**
+ * Omitted (or null) fields stay as they are, except `desiredState`: omitted it stays,
+ * null clears it (nobody's intent any more).
+ */
 export interface UpdateProcessInput {
   readonly port?: number | null | undefined;
   readonly supervisorHost?: string | null | undefined;
   readonly supervisorPort?: number | null | undefined;
   readonly program?: string | null | undefined;
+  readonly desiredState?: DesiredState | null | undefined;
 }
 
 /** The fields of a process an admin can change, and how each is named in events. */
-const EDITABLE = ["port", "supervisorHost", "supervisorPort", "program"] as const;
+const EDITABLE = ["port", "supervisorHost", "supervisorPort", "program", "desiredState"] as const;
 
 const TOGETHER = { field: "input.supervisorPort", message: "supervisorHost and supervisorPort go together" };
 
@@ -60,6 +67,7 @@ export class RegistryAdmin {
           lastHeartbeat: null,
           createdAt: now,
           updatedAt: now,
+          desiredState: input.desiredState ?? null,
         });
         const row = await mustFindProcess(manager, name);
         await record({ kind: ProcessEventKind.CREATED, message: describeProcess(row) }, row);
@@ -89,6 +97,9 @@ export class RegistryAdmin {
         changes.supervisorPort = input.supervisorPort;
       }
       if (input.program != null && input.program !== before.program) changes.program = input.program;
+      if (input.desiredState !== undefined && input.desiredState !== before.desiredState) {
+        changes.desiredState = input.desiredState;
+      }
       const host = changes.supervisorHost ?? before.supervisorHost;
       const port = changes.supervisorPort ?? before.supervisorPort;
       if ((host === null) !== (port === null)) throw BadUserInputError.of([TOGETHER]);
@@ -103,7 +114,9 @@ export class RegistryAdmin {
         },
         row,
       );
-      return row;
+      // A new intent is judged against what was last seen at once; the next poll confirms it.
+      if (!("desiredState" in changes)) return row;
+      return (await this.observations.judgeFromLastSeen(manager, row, record)) ?? row;
     });
   }
 
@@ -126,6 +139,9 @@ export class RegistryAdmin {
 
 function inputProblems(input: UpdateProcessInput): InvalidField[] {
   const problems: InvalidField[] = [];
+  if (input.desiredState != null && !DESIRED_STATES.includes(input.desiredState)) {
+    problems.push({ field: "input.desiredState", message: `must be one of ${DESIRED_STATES.join(", ")}` });
+  }
   check(problems, "input.port", input.port, portProblem);
   check(problems, "input.supervisorHost", input.supervisorHost, hostProblem);
   check(problems, "input.supervisorPort", input.supervisorPort, portProblem);

@@ -157,10 +157,16 @@ export class SupervisorPoller {
       latencyMs: performance.now() - started,
       observedAt: this.clock.now(),
     });
-    await this.observeChanged(rows, last, (row) => {
+    const applied = await this.observeChanged(rows, last, (row) => {
       const info = byProgram.get(row.program);
       return info ? observationOf(info) : null;
     });
+    // Drift is judged with each change handed over; the other rows are judged here (a
+    // desired state set since, a program this supervisord does not have).
+    await this.observations.judgeUnchanged(
+      rows.filter((row) => !applied.has(row.name)),
+      (row) => byProgram.get(row.program)?.state ?? "ABSENT",
+    );
   }
 
   /** Keeps the whole answer for observed reads; a failure to store it is no failure of the poll. */
@@ -183,19 +189,25 @@ export class SupervisorPoller {
     return { reachable, unreachable: this.answeredLastPoll.size - reachable };
   }
 
-  /** Hands over only what differs from the last observation (changes are rare; polls are not). */
+  /**
+   * Hands over only what differs from the last observation (changes are rare; polls are
+   * not). Returns the names of the rows it handed over.
+   */
   private async observeChanged(
     rows: readonly ProcessEntity[],
     last: ReadonlyMap<string, LastSeen>,
     observe: (row: ProcessEntity) => Observation | null,
-  ): Promise<void> {
+  ): Promise<Set<string>> {
+    const applied = new Set<string>();
     for (const row of rows) {
       const observation = observe(row);
       if (!observation) continue;
       const previous = last.get(row.name);
       if (previous && previous.state === observation.state && previous.pid === observation.pid) continue;
       await this.observations.apply(row.name, observation, SYSTEM_PRINCIPAL);
+      applied.add(row.name);
     }
+    return applied;
   }
 }
 

@@ -1,4 +1,5 @@
 import { registerEnumType } from "type-graphql";
+import { DesiredState, Drift } from "../../domain/desired-state.js";
 import { Role } from "../../domain/role.js";
 import { ProcessEventKind } from "../../domain/event-kind.js";
 import { ProcessHealth } from "../../health/health.js";
@@ -33,6 +34,24 @@ registerEnumType(ProcessEventKind, {
         "processChanged. processName is empty.",
     },
     TOKEN_REVOKED: { description: "An API token was revoked. As TOKEN_CREATED: events only, for admins." },
+    DRIFT_DETECTED: { description: "supervisord differs from the process's desired state (see Process.drift)." },
+    DRIFT_RESOLVED: { description: "supervisord agrees with the process's desired state again." },
+  },
+});
+
+registerEnumType(DesiredState, {
+  name: "DesiredState",
+  description: "What a process is meant to be doing, as the control mutations, rollouts and admins last said.",
+});
+
+registerEnumType(Drift, {
+  name: "Drift",
+  description: "How supervisord differs from the process's desired state.",
+  valuesConfig: {
+    NONE: { description: "As desired, or nothing desired." },
+    SHOULD_RUN: { description: "Meant to run; supervisord has it stopped, exited or failed." },
+    SHOULD_NOT_RUN: { description: "Meant to be stopped; supervisord runs it." },
+    UNKNOWN_PROGRAM: { description: "Something is desired, but its supervisord has no such program." },
   },
 });
 
@@ -95,4 +114,4 @@ registerEnumType(ControlOutcome, {
   valuesConfig: { SKIPPED: { description: "Not attempted: an earlier one failed (and continueOnError was false)." } },
 });
 
-export { ProcessEventKind, ProcessHealth, ProcessStatus, Role, SupervisorState };
+export { DesiredState, Drift, ProcessEventKind, ProcessHealth, ProcessStatus, Role, SupervisorState };

@@ -1,5 +1,5 @@
 import { ArgsType, Field, InputType, Int } from "type-graphql";
-import { ProcessStatus } from "./enums.js";
+import { DesiredState, ProcessStatus } from "./enums.js";
 
 @InputType({ description: "Every field narrows the result; none means every process." })
 export class ProcessFilter {
@@ -32,9 +32,12 @@ export class CreateProcessInput {
 
   @Field(() => String, { nullable: true, description: "supervisord program name. Default: python-server." })
   program?: string | null;
+
+  @Field(() => DesiredState, { nullable: true, description: "What it is meant to be doing. Default: nothing said." })
+  desiredState?: DesiredState | null;
 }
 
-@InputType({ description: "Omitted fields stay as they are." })
+@InputType({ description: "Omitted fields stay as they are (null too, except for desiredState)." })
 export class UpdateProcessInput {
   @Field(() => Int, { nullable: true })
   port?: number | null;
@@ -47,6 +50,12 @@ export class UpdateProcessInput {
 
   @Field(() => String, { nullable: true })
   program?: string | null;
+
+  @Field(() => DesiredState, {
+    nullable: true,
+    description: "What it is meant to be doing; null says nothing is (drift is then NONE).",
+  })
+  desiredState?: DesiredState | null;
 }
 
 /** `(name, input)` in this order: type-graphql would list separate `@Arg`s in reverse. */

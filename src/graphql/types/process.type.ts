@@ -1,6 +1,6 @@
 import { DateTimeISOResolver } from "graphql-scalars";
 import { Field, ID, Int, ObjectType } from "type-graphql";
-import { ProcessStatus } from "./enums.js";
+import { DesiredState, Drift, ProcessStatus } from "./enums.js";
 
 /**
  * A managed server. The fields here come from the registry (MySQL); fields that come
@@ -47,4 +47,17 @@ export class Process {
     description: "Last change of the row; heartbeats do not count as changes.",
   })
   updatedAt!: Date | null;
+
+  @Field(() => DesiredState, {
+    nullable: true,
+    description:
+      "What it is meant to be doing, as a control mutation, a rollout or an admin last said; null while nobody has.",
+  })
+  desiredState!: DesiredState | null;
+
+  @Field(() => Drift, {
+    description:
+      "How supervisord differs from desiredState, as the poller and the event listener last saw it; NONE while nothing is desired.",
+  })
+  drift!: Drift;
 }
