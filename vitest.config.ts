@@ -55,6 +55,7 @@ export default defineConfig({
             "test/audit.int.test.ts",
             "test/event-retention.int.test.ts",
             "test/drift.int.test.ts",
+            "test/rollout.int.test.ts",
           ],
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },

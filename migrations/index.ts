@@ -7,6 +7,7 @@ import { TokenLifetimes1764220000000 } from "./1764220000000-token-lifetimes.js"
 import { EventActorToken1764230000000 } from "./1764230000000-event-actor-token.js";
 import { EventRetention1764240000000 } from "./1764240000000-event-retention.js";
 import { DesiredState1764313000000 } from "./1764313000000-desired-state.js";
+import { Rollouts1764313100000 } from "./1764313100000-rollouts.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   EventActorToken1764230000000,
   EventRetention1764240000000,
   DesiredState1764313000000,
+  Rollouts1764313100000,
 ];

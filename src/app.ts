@@ -30,6 +30,7 @@ import { Observations } from "./registry/observations.js";
 import { ProcessReads } from "./registry/process-reads.js";
 import { RegistryAdmin } from "./registry/registry-admin.js";
 import { Transitions } from "./registry/transitions.js";
+import { createRollouts } from "./rollout/rollouts.js";
 import { systemClock, type Clock } from "./clock.js";
 import { SupervisorClient } from "./supervisor/supervisor-client.js";
 import { SupervisorService } from "./supervisor/supervisor.service.js";
@@ -208,9 +209,35 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const tokenUsage = new TokenUsage(database, logger);
     // Before the pools close: a use being recorded finishes rather than fails.
     cleanup.unshift(() => tokenUsage.settled());
+    const control = new ControlService(
+      processes,
+      transitions,
+      new DesiredStates(transitions, observations, clock),
+      supervisorClient,
+      logger,
+      { controlTimeoutMs: config.supervisor.controlTimeoutMs },
+    );
+    const subscriptions = new EventStreams(new EventLogReads(dataSource), feed, bus, clock);
+    const rollouts = createRollouts({
+      database,
+      events,
+      streams: subscriptions,
+      log: new EventLogReads(dataSource),
+      processes,
+      control,
+      client: supervisorClient,
+      clock,
+      logger,
+      replicaId: replicas.id,
+      settings: {
+        leaseSeconds: config.rollouts.leaseSeconds,
+        heartbeatStaleSeconds: config.heartbeat.staleSeconds,
+        controlTimeoutMs: config.supervisor.controlTimeoutMs,
+      },
+    });
     const services: Services = {
       events,
-      subscriptions: new EventStreams(new EventLogReads(dataSource), feed, bus, clock),
+      subscriptions,
       audit: new AuditTrail(new EventLogReads(dataSource)),
       processes,
       agents,
@@ -233,14 +260,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
         hostObservations.recordSoon(address, answer),
       ),
-      control: new ControlService(
-        processes,
-        transitions,
-        new DesiredStates(transitions, observations, clock),
-        supervisorClient,
-        logger,
-        { controlTimeoutMs: config.supervisor.controlTimeoutMs },
-      ),
+      control,
+      rollouts: rollouts.service,
+      rolloutWatch: rollouts.watch,
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 
@@ -294,6 +316,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     eventPruner.start();
     cleanup.unshift(() => eventPruner.stop());
+    // Rollouts this replica runs, and those it takes over from replicas that died.
+    rollouts.worker.start();
+    cleanup.unshift(() => rollouts.worker.stop());
 
     let state: Phase = { phase: "running", http, dataSource, bus };
     return {

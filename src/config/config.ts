@@ -136,6 +136,14 @@ export interface Config {
     readonly maxResponseBytes: number;
   };
   readonly redisUrl: string | undefined;
+  readonly rollouts: {
+    /**
+     * How long the replica running a rollout holds it without renewing (it renews every
+     * third of this): after its death, another replica takes the rollout over within this.
+     * @default 15
+     */
+    readonly leaseSeconds: number;
+  };
   readonly metrics: {
     /** When set, `/metrics` answers only `Authorization: Bearer <token>`. */
     readonly token: string | undefined;
@@ -302,6 +310,7 @@ export function loadConfig(
       maxResponseBytes: e.SUPERVISOR_MAX_RESPONSE_BYTES,
     },
     redisUrl: e.REDIS_URL,
+    rollouts: { leaseSeconds: e.ROLLOUT_LEASE_SECONDS },
     metrics: { token: e.METRICS_TOKEN },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },
     events: { retentionDays: e.EVENT_RETENTION_DAYS },

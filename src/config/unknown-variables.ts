@@ -24,6 +24,7 @@ export const FLEETVISOR_PREFIXES = [
   "AUTH_FAILURES",
   "TRUST_PROX",
   "WS_",
+  "ROLLOUT_",
 ] as const;
 
 /**

@@ -9,6 +9,8 @@ import { EventRetentionEntity } from "./event-retention.entity.js";
 import { describeDatabaseError, POOL_ACQUIRE_TIMEOUT } from "./db-errors.js";
 import { ProcessEventEntity } from "./process-event.entity.js";
 import { ProcessEntity } from "./process.entity.js";
+import { RolloutStepEntity } from "./rollout-step.entity.js";
+import { RolloutEntity } from "./rollout.entity.js";
 import { SupervisorObservationEntity } from "./supervisor-observation.entity.js";
 
 export const ENTITIES = [
@@ -17,6 +19,8 @@ export const ENTITIES = [
   ApiTokenEntity,
   SupervisorObservationEntity,
   EventRetentionEntity,
+  RolloutEntity,
+  RolloutStepEntity,
 ];
 
 /** Waiting requests beyond this fail at once instead of queueing without end during an outage. */

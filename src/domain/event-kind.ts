@@ -23,6 +23,12 @@ export enum ProcessEventKind {
   DRIFT_DETECTED = "DRIFT_DETECTED",
   /** supervisord agrees with the desired state again (drift back to NONE). */
   DRIFT_RESOLVED = "DRIFT_RESOLVED",
+  /** A rollout began. No single process: its process name is empty; see ROLLOUT_KINDS. */
+  ROLLOUT_STARTED = "ROLLOUT_STARTED",
+  /** One step of a rollout began or ended; the process is the step's. */
+  ROLLOUT_STEP = "ROLLOUT_STEP",
+  /** A rollout ended (succeeded, failed, cancelled), and why. No single process, as ROLLOUT_STARTED. */
+  ROLLOUT_FINISHED = "ROLLOUT_FINISHED",
 }
 
 /** Kinds that are alerts: POSTed to ALERT_WEBHOOK_URL when it is set. */
@@ -39,6 +45,22 @@ export const ALERT_KINDS: ReadonlySet<ProcessEventKind> = new Set([
 export const TOKEN_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.TOKEN_CREATED,
   ProcessEventKind.TOKEN_REVOKED,
+]);
+
+/** A rollout's events; each message starts with `rollout <id>:`. */
+export const ROLLOUT_KINDS: ReadonlySet<ProcessEventKind> = new Set([
+  ProcessEventKind.ROLLOUT_STARTED,
+  ProcessEventKind.ROLLOUT_STEP,
+  ProcessEventKind.ROLLOUT_FINISHED,
+]);
+
+/**
+ * Kinds that are about no single process: their process name is empty, and
+ * `processChanged` never delivers them (its subscribers key everything on the process).
+ */
+export const FLEET_KINDS: ReadonlySet<ProcessEventKind> = new Set([
+  ProcessEventKind.ROLLOUT_STARTED,
+  ProcessEventKind.ROLLOUT_FINISHED,
 ]);
 
 export const PROCESS_EVENT_KINDS: readonly ProcessEventKind[] = Object.values(ProcessEventKind);

@@ -1,6 +1,6 @@
 import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
-import { ProcessEventKind, TOKEN_KINDS } from "../domain/event-kind.js";
+import { FLEET_KINDS, ProcessEventKind, TOKEN_KINDS } from "../domain/event-kind.js";
 import { check, processNameProblem } from "../domain/validation.js";
 import { BadUserInputError, CursorExpiredError, type InvalidField } from "../errors.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -74,6 +74,9 @@ export class EventStreams {
           message: `${kind} is not a process's change and is not delivered here; query events(kinds: [${kind}])`,
         });
       }
+      if (FLEET_KINDS.has(kind)) {
+        problems.push({ field: `kinds[${i}]`, message: `${kind} is no process's change; subscribe to rolloutChanged` });
+      }
     });
     if (request.after !== undefined && !/^\d{1,19}$/.test(request.after)) {
       problems.push({
@@ -94,7 +97,10 @@ export class EventStreams {
       names: request.names,
       kinds: request.kinds,
       after,
-      accept: principal.processPattern === null ? undefined : (event) => mayTouchProcess(principal, event.processName),
+      // Events about no single process (a rollout's start and end) are not a process's change.
+      accept: (event) =>
+        !FLEET_KINDS.has(event.kind) &&
+        (principal.processPattern === null || mayTouchProcess(principal, event.processName)),
     });
   }
 

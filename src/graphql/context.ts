@@ -10,6 +10,8 @@ import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { RegistryAdmin } from "../registry/registry-admin.js";
+import type { RolloutWatch } from "../rollout/rollout-watch.js";
+import type { RolloutService } from "../rollout/rollout.service.js";
 import type { HostObservations } from "../registry/host-observations.js";
 import type { Clock } from "../clock.js";
 import type { Replicas } from "../watch/replicas.js";
@@ -34,6 +36,9 @@ export interface Services {
   readonly supervisors: SupervisorService;
   readonly control: ControlService;
   readonly watch: WatchService;
+  readonly rollouts: RolloutService;
+  /** `rolloutChanged`'s streams. */
+  readonly rolloutWatch: RolloutWatch;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;

@@ -6,6 +6,7 @@ import { ControlResolver } from "./resolvers/control.resolver.js";
 import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
+import { RolloutResolver } from "./resolvers/rollout.resolver.js";
 import { TokenResolver } from "./resolvers/token.resolver.js";
 import { WatchResolver } from "./resolvers/watch.resolver.js";
 
@@ -17,6 +18,7 @@ export const RESOLVERS = [
   ControlResolver,
   WatchResolver,
   ProcessEventResolver,
+  RolloutResolver,
 ] as const;
 
 /**
