@@ -17,6 +17,13 @@ let polled: Supervisord;
 /** With Fleetvisor's event listener: every state on the way arrives as it happens. */
 let listened: Supervisord;
 
+interface ReconcileRollout {
+  id: string | null;
+  action: string;
+  state: string;
+  steps: { processName: string; action: string; outcome: string }[];
+}
+
 interface DriftRow {
   name: string;
   desiredState: string | null;
@@ -116,11 +123,34 @@ describe("desired state and drift", () => {
     await app.services.watch.pollOnce();
     expect((await driftEvents("drift-web")).map((e) => e.kind)).toEqual(["DRIFT_DETECTED"]);
 
-    // A start through Fleetvisor ends it.
-    await app.admin.data(`mutation { startProcess(name: "drift-web") { name } }`);
+    // reconcile brings it back: a rollout that starts what should run.
+    const operator = await app.client("OPERATOR", "reconciler");
+    const reconcile = `mutation($dry: Boolean!) {
+      reconcile(filter: { namePrefix: "drift-" }, waitForHealthy: false, dryRun: $dry) {
+        id action state steps { processName action outcome } } }`;
+    const plan = await operator.http.data<{ reconcile: ReconcileRollout }>(reconcile, { dry: true });
+    expect(plan.reconcile).toEqual({
+      id: null,
+      action: "RECONCILE",
+      state: "PLANNED",
+      steps: [{ processName: "drift-web", action: "START", outcome: "PENDING" }],
+    });
+    const reconciling = await operator.http.data<{ reconcile: ReconcileRollout }>(reconcile, { dry: false });
+    const done = await until("the reconcile to finish", async () => {
+      const { rollout } = await operator.http.data<{ rollout: ReconcileRollout }>(
+        `query($id: ID!) { rollout(id: $id) { id action state steps { processName action outcome } } }`,
+        { id: reconciling.reconcile.id },
+      );
+      return rollout.state !== "RUNNING" && rollout;
+    });
+    expect(done).toMatchObject({ state: "SUCCEEDED", steps: [{ processName: "drift-web", outcome: "DONE" }] });
+    expect(await polled.programState("web")).toBe("RUNNING");
     await until("DRIFT_RESOLVED", async () => (await driftEvents("drift-web")).length === 2);
     expect((await driftEvents("drift-web")).map((e) => e.kind)).toEqual(["DRIFT_DETECTED", "DRIFT_RESOLVED"]);
     expect((await processDrift("drift-web")).drift).toBe("NONE");
+    // Nothing drifts now: nothing to reconcile.
+    const nothing = await operator.http.error(`mutation { reconcile(filter: { namePrefix: "drift-" }) { id } }`);
+    expect(nothing.extensions?.code).toBe("BAD_USER_INPUT");
   });
 
   it("restarts, stops and starts through Fleetvisor raise no drift, though the listener reports every state on the way", async () => {
@@ -179,6 +209,11 @@ describe("desired state and drift", () => {
     });
     // Another field leaves the desired state as it is.
     expect((await update("drift-admin", { port: 8001 })).updateProcess.desiredState).toBe("STOPPED");
+    // reconcile would stop it.
+    const plan = await app.admin.data<{ reconcile: ReconcileRollout }>(
+      `mutation { reconcile(dryRun: true) { steps { processName action } } }`,
+    );
+    expect(plan.reconcile.steps).toEqual([{ processName: "drift-admin", action: "STOP" }]);
     // Nobody's intent: no drift.
     expect((await update("drift-admin", { desiredState: null })).updateProcess).toEqual({
       name: "drift-admin",
@@ -196,5 +231,8 @@ describe("desired state and drift", () => {
     expect(await processDrift("drift-ghost")).toMatchObject({ drift: "UNKNOWN_PROGRAM" });
     const [ghost] = await driftEvents("drift-ghost");
     expect(ghost!.message).toContain("UNKNOWN_PROGRAM: desired RUNNING, supervisord says it has no such program");
+    // No start or stop fixes that: nothing for reconcile.
+    const nothing = await app.admin.error(`mutation { reconcile(dryRun: true) { id } }`);
+    expect(nothing.message).toContain("selects no process that should run and does not");
   });
 });

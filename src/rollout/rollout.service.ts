@@ -24,11 +24,10 @@ export interface RolloutInput extends Partial<RolloutOptions> {
   readonly dryRun?: boolean | null | undefined;
 }
 
-/** What `reconcile` is asked. */
-export interface ReconcileInput {
+/** What `reconcile` is asked; omitted options take their defaults (no pause between batches). */
+export interface ReconcileInput extends Partial<Omit<RolloutOptions, "pauseSeconds">> {
   /** Among the processes this selects (all when omitted), the drifted ones. */
   readonly filter?: ProcessFilter | null | undefined;
-  readonly maxUnavailable?: number | null | undefined;
   readonly dryRun?: boolean | null | undefined;
 }
 
@@ -119,7 +118,7 @@ export class RolloutService {
    * program its supervisord does not have (UNKNOWN_PROGRAM) is no rollout's to fix.
    */
   async reconcile(input: ReconcileInput, principal: Principal): Promise<Rollout> {
-    const options = { ...ROLLOUT_DEFAULTS, maxUnavailable: input.maxUnavailable ?? ROLLOUT_DEFAULTS.maxUnavailable };
+    const options = optionsOf({ ...input, pauseSeconds: 0 });
     const problems = optionProblems(options, "");
     if (problems.length > 0) throw BadUserInputError.of(problems);
     const rows = await this.processes.list(input.filter ?? {}, principal);

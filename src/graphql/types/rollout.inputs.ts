@@ -52,6 +52,12 @@ export class ReconcileArgs {
   @Field(() => Int, { defaultValue: 1, description: "Steps under way at once, never two on one supervisord." })
   maxUnavailable!: number;
 
+  @Field(() => Boolean, { defaultValue: true, description: "A started process counts as done once it heartbeats." })
+  waitForHealthy!: boolean;
+
+  @Field(() => Int, { defaultValue: 60, description: "How long a started process has to heartbeat." })
+  healthTimeoutSeconds!: number;
+
   @Field(() => Boolean, { defaultValue: false, description: "Return the plan; store and do nothing." })
   dryRun!: boolean;
 }
