@@ -138,8 +138,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly rollouts: {
     /**
-     * How long the replica running a rollout holds it without renewing (it renews every
-     * third of this): after its death, another replica takes the rollout over within this.
+     * After the death of the replica running a rollout, another replica takes it over
+     * within this (the lease lapses two thirds of it after the last renewal).
      * @default 15
      */
     readonly leaseSeconds: number;

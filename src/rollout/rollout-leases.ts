@@ -4,6 +4,25 @@ import type { Database } from "../db/database.js";
 import { RolloutEntity } from "../db/rollout.entity.js";
 import { RolloutState } from "../domain/rollout.js";
 
+/** How long a lease lasts, and how often it is renewed and lapsed ones looked for. */
+export interface LeaseTimings {
+  /** A lease not renewed for this long has lapsed. */
+  readonly termMs: number;
+  readonly renewEveryMs: number;
+  readonly sweepEveryMs: number;
+}
+
+/**
+ * The timings that let another replica take a dead replica's rollout over within
+ * `takeoverSeconds` (ROLLOUT_LEASE_SECONDS): a lease lapses at most two thirds of that
+ * after its holder's last renewal, and lapsed leases are looked for every quarter, so the
+ * worst case is eleven twelfths; renewals come four times per term.
+ */
+export function leaseTimings(takeoverSeconds: number): LeaseTimings {
+  const takeoverMs = takeoverSeconds * 1000;
+  return { termMs: (takeoverMs * 2) / 3, renewEveryMs: takeoverMs / 6, sweepEveryMs: takeoverMs / 4 };
+}
+
 /** The replica lost its lease on a rollout (another replica took it over): it must stop running it. */
 export class LeaseLost extends Error {
   constructor(readonly rolloutId: number) {

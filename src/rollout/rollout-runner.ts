@@ -18,7 +18,9 @@ export interface RunnerDeps {
   readonly logger: Logger;
   /** This replica's id: the lease owner. */
   readonly owner: string;
+  /** The lease's term: each renewal holds it this long. */
   readonly leaseMs: number;
+  readonly renewEveryMs: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export class RolloutRunner {
   }
 
   async run(): Promise<RunEnd> {
-    const { leases, owner, leaseMs, logger } = this.deps;
+    const { leases, owner, leaseMs, renewEveryMs, logger } = this.deps;
     let lost = false;
     const renewal = setInterval(() => {
       leases.renew(this.id, owner, leaseMs).then(
@@ -71,7 +73,7 @@ export class RolloutRunner {
         },
         (error: unknown) => logger.warn({ reason: (error as Error).message, rollout: this.id }, "lease renewal failed"),
       );
-    }, leaseMs / 3);
+    }, renewEveryMs);
     renewal.unref();
     try {
       return await this.batches();

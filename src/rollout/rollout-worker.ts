@@ -5,7 +5,7 @@ import { RolloutRunner, type RunEnd, type RunnerDeps } from "./rollout-runner.js
 
 /**
  * The rollouts this replica runs: those started here, and those it takes over. Every
- * third of the lease it looks for running rollouts whose lease lapsed (their replica died)
+ * `sweepEveryMs` it looks for running rollouts whose lease lapsed (their replica died)
  * or was let go (their replica stopped), claims them (one replica wins each), and runs
  * them on from where they were.
  */
@@ -17,9 +17,10 @@ export class RolloutWorker {
   constructor(
     private readonly deps: RunnerDeps,
     private readonly leases: RolloutLeases,
+    sweepEveryMs: number,
     private readonly logger: Logger,
   ) {
-    this.sweeper = new Periodic("rollout takeover", Math.max(500, deps.leaseMs / 3), () => this.takeOver(), logger);
+    this.sweeper = new Periodic("rollout takeover", sweepEveryMs, () => this.takeOver(), logger);
   }
 
   start(): void {

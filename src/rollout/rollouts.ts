@@ -6,7 +6,7 @@ import type { EventStreams } from "../events/event-stream.js";
 import type { Logger } from "../logger.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
-import { RolloutLeases } from "./rollout-leases.js";
+import { leaseTimings, RolloutLeases } from "./rollout-leases.js";
 import { RolloutReads } from "./rollout-reads.js";
 import { RolloutStore } from "./rollout-store.js";
 import { RolloutWatch, type LogEnd } from "./rollout-watch.js";
@@ -28,6 +28,7 @@ export interface RolloutDependencies {
   /** This replica's id (Replicas.id): the owner of the leases it holds. */
   readonly replicaId: string;
   readonly settings: {
+    /** ROLLOUT_LEASE_SECONDS: a dead replica's rollouts are taken over within this (see leaseTimings). */
     readonly leaseSeconds: number;
     readonly heartbeatStaleSeconds: number;
     readonly controlTimeoutMs: number;
@@ -43,7 +44,8 @@ export interface Rollouts {
 
 export function createRollouts(deps: RolloutDependencies): Rollouts {
   const { database, clock, logger } = deps;
-  const leaseMs = deps.settings.leaseSeconds * 1000;
+  const timings = leaseTimings(deps.settings.leaseSeconds);
+  const leaseMs = timings.termMs;
   const reads = new RolloutReads(database.dataSource);
   const store = new RolloutStore(database, deps.events, clock);
   const leases = new RolloutLeases(database, clock);
@@ -52,8 +54,9 @@ export function createRollouts(deps: RolloutDependencies): Rollouts {
     controlTimeoutMs: deps.settings.controlTimeoutMs,
   });
   const worker = new RolloutWorker(
-    { store, leases, reads, steps, clock, logger, owner: deps.replicaId, leaseMs },
+    { store, leases, reads, steps, clock, logger, owner: deps.replicaId, leaseMs, renewEveryMs: timings.renewEveryMs },
     leases,
+    timings.sweepEveryMs,
     logger,
   );
   return {
