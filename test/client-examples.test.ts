@@ -16,6 +16,7 @@ describe("client-examples/graphql", () => {
         "process.graphql",
         "processes.graphql",
         "registry.graphql",
+        "rollouts.graphql",
         "supervisors.graphql",
       ].sort(),
     );

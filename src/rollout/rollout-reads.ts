@@ -9,7 +9,7 @@ import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import type { RolloutStep, StoredRollout } from "./rollout.js";
 
 /** The most rollouts one page holds. */
-export const MAX_ROLLOUT_PAGE = 100;
+export const MAX_ROLLOUT_PAGE = 50;
 
 /** A rollout id as clients pass it (a GraphQL ID), or the problem with it. */
 export function parseRolloutId(id: string, field = "id"): number {

@@ -64,7 +64,7 @@ export class ReconcileArgs {
 
 @ArgsType()
 export class RolloutsArgs {
-  @Field(() => Int, { defaultValue: 20, description: "At most 100." })
+  @Field(() => Int, { defaultValue: 20, description: "At most 50." })
   first!: number;
 
   @Field(() => ID, { nullable: true, description: "The endCursor of the previous page." })
