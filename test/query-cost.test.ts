@@ -64,6 +64,7 @@ const shipped: Shipped[] = [
     .filter((file) => file.endsWith(".graphql"))
     .map((file) => ({ name: `graphql/${file}`, source: read(`graphql/${file}`) })),
   ...dashboard,
+  ...scriptDocuments("dashboard/rollouts.js"),
   ...scriptDocuments("typescript/registry-client.ts"),
   ...scriptDocuments("typescript/subscriber.ts"),
   ...pythonDocuments("python/fleetvisor_client.py"),

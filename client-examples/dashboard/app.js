@@ -3,6 +3,7 @@
 // add the programs it runs that the registry does not know. No page reload, ever.
 import { createClient } from "/vendor/graphql-ws/client.js";
 import { lang, localize, setLang, t } from "./i18n.js";
+import { renderDesired, setupRollouts } from "./rollouts.js";
 
 const TOKEN_KEY = "fleetvisor.token";
 const NONE = "—";
@@ -27,7 +28,7 @@ const AGE_UNITS = [
 ];
 
 const PROCESS_FIELDS = `name port pid status lastHeartbeat program supervisorHost supervisorPort
-  supervisor { state pid uptimeSeconds description spawnError } health healthReasons`;
+  supervisor { state pid uptimeSeconds description spawnError } health healthReasons desiredState drift`;
 const ME_QUERY = "query { me { name role processPattern } }";
 const LIST_QUERY = `query { processes { ${PROCESS_FIELDS} } }`;
 const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
@@ -72,6 +73,8 @@ const supervisorsView = {
 };
 /** The program the "add to registry" form is about: `{ host, port, program }`. */
 let registering = null;
+/** The rollout panel (rollouts.js). */
+let rollouts = null;
 
 /** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
 class SessionEnded extends Error {}
@@ -209,6 +212,7 @@ function signOut(problem = null) {
   supervisorsView.requests += 1; // answers still on their way belong to no one
   byId("supervisor-list").replaceChildren();
   sessionStorage.removeItem(TOKEN_KEY);
+  rollouts.reset();
   Object.assign(session, { token: null, me: null, loaded: false, message: null });
   session.processes.clear();
   session.touched.clear();
@@ -248,6 +252,7 @@ function showDashboard() {
   byId("views").hidden = !canSeeSupervisors();
   showView("processes");
   applyFilters();
+  rollouts.show();
 }
 
 function renderWhoami() {
@@ -316,6 +321,7 @@ function createRow(name) {
     pid: cell("cell-pid", "num"),
     status: cell("cell-status", "badge-cell"),
     state: cell("cell-supervisor-state", "badge-cell"),
+    desired: cell("cell-desired", "badge-cell"),
     health: el("span", { "data-testid": "cell-health" }),
     reasons: el("div", { class: "reasons", "data-testid": "cell-health-reasons" }),
     heartbeat: cell("cell-heartbeat-age", "num"),
@@ -337,7 +343,7 @@ function createRow(name) {
   }
   controls.append(row.busyNote);
   const healthCell = el("td", {}, row.health, row.reasons);
-  row.tr.append(row.name, row.port, row.pid, row.status, row.state, healthCell, row.heartbeat, controls);
+  row.tr.append(row.name, row.port, row.pid, row.status, row.state, row.desired, healthCell, row.heartbeat, controls);
   return row;
 }
 
@@ -364,6 +370,7 @@ function renderRow(name) {
   row.state.title = supervisor
     ? [supervisor.description, supervisor.spawnError].filter(Boolean).join(" — ")
     : (process.supervisorProblem?.text ?? t("supervisorUnknown"));
+  renderDesired(row.desired, process);
   setBadge(row.health, `health-${process.health}`, process.health);
   row.reasons.textContent = process.healthReasons.join("; ");
   renderHeartbeat(row, process);
@@ -468,6 +475,16 @@ function applyFilters() {
   const empty = !session.loaded ? "loading" : total === 0 ? "noProcesses" : "noMatch";
   byId("empty-state").hidden = shown > 0;
   byId("empty-state").textContent = shown > 0 ? "" : t(empty);
+  rollouts?.refresh();
+}
+
+/** The names of the processes the filters show, in the table's order (what a rollout would take). */
+function filteredNames() {
+  const filters = currentFilters();
+  return [...session.processes.values()]
+    .filter((process) => matchesFilters(process, filters))
+    .map((process) => process.name)
+    .sort(compareNames);
 }
 
 // ---------------------------------------------------------------- control
@@ -911,6 +928,7 @@ function switchLanguage() {
   applyFilters();
   renderSupervisors();
   renderRegisterHint();
+  rollouts.localize();
 }
 
 function wireEvents() {
@@ -944,9 +962,36 @@ function wireEvents() {
   });
 }
 
+/** What the rollout panel needs of the page: requests, the live client, the rows shown, messages. */
+function rolloutHost() {
+  return {
+    request,
+    subscribe: (query, variables, { next, error }) => {
+      if (!live.client) return () => {};
+      return live.client.subscribe(
+        { query, variables },
+        {
+          next: ({ data, errors }) => {
+            const value = data && Object.values(data)[0];
+            if (value) next(value);
+            else if (errors) error(errors);
+          },
+          error: (cause) => cause?.code !== UNAUTHORIZED_CLOSE && error(cause),
+          complete: () => {},
+        },
+      );
+    },
+    filteredNames,
+    canControl,
+    describeError,
+    report: (kind, text) => showMessage(kind, () => text),
+  };
+}
+
 function boot() {
   localize();
   setConnection("offline");
+  rollouts = setupRollouts(rolloutHost());
   wireEvents();
   setInterval(tickHeartbeats, 1000);
   const token = tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY);

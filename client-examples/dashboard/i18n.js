@@ -243,6 +243,11 @@ export function setLang(next) {
   document.documentElement.lang = current;
 }
 
+/** Adds a feature's own messages, `{ ko: {…}, en: {…} }`, to both languages. */
+export function addMessages(more) {
+  for (const [language, entries] of Object.entries(more)) Object.assign(messages[language], entries);
+}
+
 /** The text of `key` with each `{param}` filled in. */
 export function t(key, params = {}) {
   const template = messages[current][key] ?? messages.en[key] ?? key;
