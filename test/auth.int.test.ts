@@ -190,6 +190,38 @@ const operations: Operation[] = [
     allowed: ["operator", "admin", "scoped operator"],
     writes: true,
   },
+  // Rollouts (dry runs, so that allowed ones write nothing either): a bound operator names
+  // only its processes, and sees a rollout only when every process of it is its own.
+  {
+    name: "startRollout",
+    query: `mutation { startRollout(input: { action: RESTART, names: ["matrix-01"], dryRun: true }) { state } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "startRollout (other)",
+    query: `mutation { startRollout(input: { action: RESTART, names: ["outside-01"], dryRun: true }) { state } }`,
+    allowed: ["operator", "admin"],
+    writes: true,
+  },
+  {
+    name: "reconcile",
+    query: `mutation { reconcile(filter: { namePrefix: "matrix-" }, dryRun: true) { state } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "cancelRollout",
+    query: `mutation { cancelRollout(id: "999999") { state } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "rollouts",
+    query: `{ rollouts(first: 5) { nodes { id } } }`,
+    allowed: ["viewer", "operator", "admin", ...SCOPED],
+    writes: false,
+  },
   {
     name: "reportSupervisorEvent",
     query: `mutation { reportSupervisorEvent(input: { supervisorHost: "sv", supervisorPort: 9001, program: "p", state: FATAL }) { name } }`,
