@@ -92,34 +92,9 @@ export class StepRunner {
   async recheck(rollout: StoredRollout, step: RolloutStep, signal: AbortSignal): Promise<StepResult> {
     const info = await this.settledInfo(step, signal);
     if (info instanceof Error) return failure(info);
-    const running = info.state === SupervisorState.RUNNING;
-    const stopped = [SupervisorState.STOPPED, SupervisorState.EXITED].includes(info.state);
-    if (!running && !stopped) {
-      return failure(
-        new StepProblem(
-          ErrorCode.SUPERVISOR_FAULT,
-          `supervisord says ${info.state}${info.spawnError ? `: ${info.spawnError}` : ""}`,
-        ),
-      );
-    }
-    let redo: StepAction | null;
-    switch (step.action) {
-      case RolloutAction.STOP:
-        redo = running ? RolloutAction.STOP : null;
-        break;
-      case RolloutAction.START:
-        redo = running ? null : RolloutAction.START;
-        break;
-      case RolloutAction.RESTART:
-        // Not running: stopped and not started yet. Running with the pid from before: not
-        // reached yet. Running with another pid, or no pid known from before: restarted.
-        redo = stopped
-          ? RolloutAction.START
-          : step.pidBefore && info.pid === step.pidBefore
-            ? RolloutAction.RESTART
-            : null;
-        break;
-    }
+    const next = whatRemains(step.action, step.pidBefore, info);
+    if ("problem" in next) return failure(new StepProblem(ErrorCode.SUPERVISOR_FAULT, next.problem));
+    const redo = next.redo;
     this.logger.info(
       { process: step.processName, state: info.state, pid: info.pid, pidBefore: step.pidBefore, redo },
       `rollout ${rollout.id}: re-checked the step under way on ${step.processName}`,
@@ -195,6 +170,37 @@ export class StepRunner {
     const address = addressOf(step);
     if (!address) return new StepProblem(ErrorCode.BAD_USER_INPUT, `"${step.processName}" names no supervisord`);
     return this.client.getProcessInfo(address, step.program).catch((error: unknown) => error as Error);
+  }
+}
+
+/**
+ * What a step that a replica began and did not finish still needs, from what supervisord
+ * says of the program now (not STARTING or STOPPING: those are waited out first) and its pid
+ * when the step began: an action to do (`redo`), nothing more (`redo: null`, the step's
+ * health is then waited for), or a problem that fails the step. A restart is judged by the
+ * pid: another pid, or none known from before, means it happened; the same pid, that it
+ * never reached supervisord; stopped, that it got as far as the stop.
+ */
+export function whatRemains(
+  action: StepAction,
+  pidBefore: number | null,
+  now: Pick<SupervisorProcessInfo, "state" | "pid" | "spawnError">,
+): { readonly redo: StepAction | null } | { readonly problem: string } {
+  const says = `supervisord says ${now.state}${now.spawnError ? `: ${now.spawnError}` : ""}`;
+  const running = now.state === SupervisorState.RUNNING;
+  const down = [SupervisorState.STOPPED, SupervisorState.EXITED, SupervisorState.FATAL].includes(now.state);
+  switch (action) {
+    case RolloutAction.STOP:
+      if (running || now.state === SupervisorState.BACKOFF) return { redo: RolloutAction.STOP };
+      return down ? { redo: null } : { problem: says };
+    case RolloutAction.START:
+      if (running) return { redo: null };
+      return down ? { redo: RolloutAction.START } : { problem: says };
+    case RolloutAction.RESTART:
+      if (running) return { redo: pidBefore && now.pid === pidBefore ? RolloutAction.RESTART : null };
+      // It ran before the step and failed to come back: the start that was made failed.
+      if (now.state === SupervisorState.FATAL && pidBefore) return { problem: says };
+      return down ? { redo: RolloutAction.START } : { problem: says };
   }
 }
 
