@@ -63,4 +63,51 @@ describe("schema/schema.graphql", () => {
       expect.arrayContaining(["id", "kind", "processName", "at", "actor", "message", "process"]),
     );
   });
+
+  it("has the rollouts' operations and the shape the rollouts issue lists", async () => {
+    const schema = await buildFleetvisorSchema();
+    const field = (type: GraphQLObjectType | null | undefined, name: string) => {
+      const found = type?.getFields()[name];
+      return found ? `${name}(${found.args.map((a) => `${a.name}: ${a.type}`).join(", ")}): ${found.type}` : name;
+    };
+    expect([
+      field(schema.getMutationType(), "startRollout"),
+      field(schema.getMutationType(), "cancelRollout"),
+      field(schema.getQueryType(), "rollout"),
+      field(schema.getQueryType(), "rollouts"),
+      field(schema.getSubscriptionType(), "rolloutChanged"),
+    ]).toEqual([
+      "startRollout(input: RolloutInput!): Rollout!",
+      "cancelRollout(id: ID!): Rollout!",
+      "rollout(id: ID!): Rollout!",
+      "rollouts(first: Int!, after: ID): RolloutPage!",
+      "rolloutChanged(id: ID!): Rollout!",
+    ]);
+    expect(field(schema.getMutationType(), "reconcile")).toMatch(/^reconcile\(filter: ProcessFilter, .*\): Rollout!$/);
+    const fields = (name: string) => Object.keys((schema.getType(name) as GraphQLObjectType).getFields());
+    expect(fields("Rollout")).toEqual(
+      expect.arrayContaining([
+        "id",
+        "action",
+        "state",
+        "maxUnavailable",
+        "createdBy",
+        "createdAt",
+        "finishedAt",
+        "steps",
+      ]),
+    );
+    expect(fields("RolloutStep")).toEqual(
+      expect.arrayContaining([
+        "processName",
+        "supervisorHost",
+        "supervisorPort",
+        "outcome",
+        "startedAt",
+        "finishedAt",
+        "error",
+      ]),
+    );
+    expect(fields("Process")).toEqual(expect.arrayContaining(["desiredState", "drift"]));
+  });
 });
