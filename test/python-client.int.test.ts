@@ -230,12 +230,15 @@ describe("the Python registry client, in the example server under a real supervi
       "SELECT kind, actor, message FROM fleetvisor_process_events WHERE process_name = 'domaeka-test-01' AND id > ? ORDER BY id",
       [before[0]!.id],
     );
-    // The server deregistered itself (its token's name is the actor) before supervisord
-    // confirmed the stop, so Fleetvisor had no "no deregister came" to record.
+    // The intent changed (desired state now STOPPED), the status was marked, and the server
+    // deregistered itself (its token's name is the actor) before supervisord confirmed the
+    // stop, so Fleetvisor had no "no deregister came" to record.
     expect(events.map((e) => [e.kind, e.actor])).toEqual([
+      ["UPDATED", "bootstrap-admin"],
       ["STATUS_CHANGED", "bootstrap-admin"],
       ["DEREGISTERED", "domaeka-agent"],
     ]);
+    expect(events[0]!.message).toMatch(/^desiredState: \S+ → STOPPED$/);
   });
 });
 
