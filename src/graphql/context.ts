@@ -6,6 +6,7 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import type { AuditTrail } from "../events/audit-trail.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { EventStreams } from "../events/event-stream.js";
+import type { HealingService } from "../healing/healing.service.js";
 import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
@@ -39,6 +40,8 @@ export interface Services {
   readonly rollouts: RolloutService;
   /** `rolloutChanged`'s streams. */
   readonly rolloutWatch: RolloutWatch;
+  /** Healing policies and quarantines. */
+  readonly healing: HealingService;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;
@@ -53,6 +56,8 @@ export interface Loaders {
   /** Rows' live states, once known in this request (shared by `supervisor` and `health`). */
   readonly liveStates: WeakMap<ProcessEntity, LiveState>;
   readonly healthReports: WeakMap<ProcessEntity, HealthReport>;
+  /** Whether each process is quarantined, one query per request (or per tick of a subscription). */
+  readonly quarantined: DataLoader<string, boolean>;
 }
 
 export interface RequestContext {
@@ -83,6 +88,13 @@ export function createLoaders(services: Services, options: { readonly cache: boo
     // A subscription's context outlives any one event: nothing live may be kept there.
     liveStates: cache ? new WeakMap() : new NoopWeakMap(),
     healthReports: cache ? new WeakMap() : new NoopWeakMap(),
+    quarantined: new DataLoader(
+      async (names) => {
+        const quarantined = await services.healing.quarantined(names);
+        return names.map((name) => quarantined.has(name));
+      },
+      { cache },
+    ),
   };
 }
 
