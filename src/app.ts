@@ -22,6 +22,7 @@ import { ControlService } from "./control/control.service.js";
 import { Healer } from "./healing/healer.js";
 import { HealingService } from "./healing/healing.service.js";
 import { HealingStore } from "./healing/healing-store.js";
+import { LogFollows } from "./logs/log-follows.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
@@ -250,6 +251,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       logger,
       { checkIntervalMs: config.healing.checkIntervalMs, replicaId: replicas.id },
     );
+    const supervisors = new SupervisorService(supervisorClient, clock, (address, answer) =>
+      hostObservations.recordSoon(address, answer),
+    );
+    // Followed logs: one poll loop per process and stream while anyone follows it.
+    const logs = new LogFollows(processes, supervisors, logger);
+    cleanup.unshift(() => logs.stop());
     const services: Services = {
       events,
       subscriptions,
@@ -272,13 +279,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         },
         clock,
       ),
-      supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
-        hostObservations.recordSoon(address, answer),
-      ),
+      supervisors,
       control,
       rollouts: rollouts.service,
       rolloutWatch: rollouts.watch,
       healing: new HealingService(new HealingStore(database, transitions, clock), processes),
+      logs,
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 

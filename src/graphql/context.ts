@@ -7,6 +7,7 @@ import type { AuditTrail } from "../events/audit-trail.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { EventStreams } from "../events/event-stream.js";
 import type { HealingService } from "../healing/healing.service.js";
+import type { LogFollows } from "../logs/log-follows.js";
 import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
@@ -42,6 +43,8 @@ export interface Services {
   readonly rolloutWatch: RolloutWatch;
   /** Healing policies and quarantines. */
   readonly healing: HealingService;
+  /** `processLog`'s followers on this replica. */
+  readonly logs: LogFollows;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;

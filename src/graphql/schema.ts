@@ -5,6 +5,7 @@ import { AgentResolver } from "./resolvers/agent.resolver.js";
 import { ControlResolver } from "./resolvers/control.resolver.js";
 import { HealingResolver } from "./resolvers/healing.resolver.js";
 import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
+import { ProcessLogResolver } from "./resolvers/process-log.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
 import { RolloutResolver } from "./resolvers/rollout.resolver.js";
@@ -21,6 +22,7 @@ export const RESOLVERS = [
   ProcessEventResolver,
   RolloutResolver,
   HealingResolver,
+  ProcessLogResolver,
 ] as const;
 
 /**
