@@ -47,6 +47,8 @@ export class Healing1764314100000 implements MigrationInterface {
             generationStrategy: "increment",
           },
           { name: "process_name", type: "varchar", length: "100", isNullable: false },
+          // The registry row's id: a process deleted and created again under its name starts clean.
+          { name: "process_id", type: "int", isNullable: false },
           { name: "run", type: "varchar", length: "40", isNullable: false },
           { name: "action", type: "varchar", length: "16", isNullable: false },
           { name: "acted_at", type: "datetime", precision: 3, isNullable: false },

@@ -241,7 +241,7 @@ describe.concurrent("self-healing", () => {
     expect(spawns(HANG)).toBe(spawnsBefore + 2);
     expect(await automaticRestarts(HANG)).toHaveLength(2);
     expect(await quarantined(HANG)).toBe(false);
-  }, 40_000);
+  }, 60_000);
 
   it.skipIf(!onMysql)(
     "two replicas on one database heal a frozen run once, not twice",
@@ -263,6 +263,6 @@ describe.concurrent("self-healing", () => {
       );
       expect(actions).toEqual([{ action: "RESTART" }]);
     },
-    20_000,
+    40_000,
   );
 });

@@ -12,6 +12,10 @@ export class HealingActionEntity {
   @Column({ name: "process_name", type: "varchar", length: 100 })
   processName!: string;
 
+  /** The registry row's id (`kb_server_processes.id`): actions on a deleted namesake do not count. */
+  @Column({ name: "process_id", type: "int" })
+  processId!: number;
+
   /** The run acted on: `<pid>@<start epoch ms>`, as supervisord reported it. */
   @Column({ name: "run", type: "varchar", length: 40 })
   run!: string;

@@ -111,7 +111,7 @@ export class Healer {
     );
     if (judged.kind !== "unresponsive") return null;
     const claim = await this.store.claim(
-      row.name,
+      row,
       judged.run,
       policy,
       this.settings.replicaId,

@@ -4,6 +4,7 @@ import type { Database } from "../db/database.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { HealingActionEntity } from "../db/healing-action.entity.js";
 import { HealingPolicyEntity } from "../db/healing-policy.entity.js";
+import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { mustFindProcess } from "../registry/process-rows.js";
 import type { Transitions } from "../registry/transitions.js";
@@ -67,15 +68,16 @@ export class HealingStore {
     return (deleted.affected ?? 0) > 0;
   }
 
-  /** The processes under quarantine, by name. */
-  async quarantined(names?: readonly string[]): Promise<Set<string>> {
-    if (names?.length === 0) return new Set();
+  /** Of `names`, the processes under quarantine (a deleted namesake's quarantine does not count). */
+  async quarantined(names: readonly string[]): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
     const query = this.database.dataSource
       .getRepository(HealingActionEntity)
       .createQueryBuilder("a")
       .select("a.process_name", "name")
-      .where("a.action = 'QUARANTINE'");
-    if (names) query.andWhere("a.process_name IN (:...names)", { names: [...names] });
+      .innerJoin(ProcessEntity, "p", "p.process_name = a.process_name AND p.id = a.process_id")
+      .where("a.action = 'QUARANTINE'")
+      .andWhere("a.process_name IN (:...names)", { names: [...names] });
     const rows = (await query.getRawMany()) as { name: string }[];
     return new Set(rows.map((row) => row.name));
   }
@@ -86,7 +88,7 @@ export class HealingStore {
    * spent, or nothing when another replica got there first or it is quarantined already.
    */
   async claim(
-    name: string,
+    process: { readonly name: string; readonly id: number },
     run: string,
     policy: HealingPolicy,
     replicaId: string,
@@ -94,25 +96,28 @@ export class HealingStore {
     why: string,
   ): Promise<Claim> {
     const now = this.clock.now();
+    const { name, id } = process;
     try {
       return await this.transitions.run(name, principal, async (manager, record): Promise<Claim> => {
         const actions = manager.getRepository(HealingActionEntity);
         const quarantined = await actions
           .createQueryBuilder("a")
-          .where("a.process_name = :name AND a.action = 'QUARANTINE'", { name })
+          .where("a.process_name = :name AND a.process_id = :id AND a.action = 'QUARANTINE'", { name, id })
           .getCount();
         if (quarantined > 0) return { action: "NONE" };
         const restartsBefore = await actions
           .createQueryBuilder("a")
-          .where("a.process_name = :name AND a.action = 'RESTART' AND a.cleared_at IS NULL", { name })
-          .andWhere("a.acted_at > :since", { since: new Date(now.getTime() - policy.perSeconds * 1000) })
+          .where("a.process_name = :name AND a.process_id = :id AND a.action = 'RESTART'", { name, id })
+          .andWhere("a.cleared_at IS NULL AND a.acted_at > :since", {
+            since: new Date(now.getTime() - policy.perSeconds * 1000),
+          })
           .getCount();
         const action = budgetDecision(restartsBefore, policy);
         await manager
           .createQueryBuilder()
           .insert()
           .into(HealingActionEntity)
-          .values({ processName: name, run, action, actedAt: now, replicaId, clearedAt: null })
+          .values({ processName: name, processId: id, run, action, actedAt: now, replicaId, clearedAt: null })
           .execute();
         if (action === "QUARANTINE") {
           await record(

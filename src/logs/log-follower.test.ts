@@ -118,6 +118,29 @@ describe("LogFollower", () => {
     expect(skip.end).toBe(200 * 1024);
   });
 
+  it("a subscriber that does not keep up loses what it held, and is told how much", async () => {
+    const log = new FakeLog();
+    const shared = new LogFollower(log.read, () => undefined, logger, {
+      intervalMs: 5,
+      maxReadsPerPoll: 4,
+      maxPendingBytes: 100,
+    });
+    followers.push(shared);
+    const slow = await shared.subscribe(null);
+    // Nothing is taken while 30 lines of 10 bytes are written, a few at a time.
+    for (let i = 0; i < 30; i++) {
+      log.write(`line ${String(i).padStart(4, "0")}\n`);
+      if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+    const chunks = await collect(slow, (c) => c.some((chunk) => chunk.overflow));
+    const told = chunks.find((chunk) => chunk.overflow)!;
+    expect(told.message).toMatch(/^\d+ bytes \(0 to \d+\) were left out: this subscriber did not keep up$/);
+    // What it does get after that joins on without a gap.
+    log.write("last\n");
+    const after = await collect(slow, (c) => text(c).includes("last\n"));
+    expect(after[0]!.start).toBe(told.end);
+  });
+
   it("stops polling when its last subscriber leaves", async () => {
     const log = new FakeLog();
     let idle = 0;

@@ -14,14 +14,14 @@ const MAX_CATCH_UP_READS = 64;
  * in order, one read handled at a time.
  *
  * A subscriber that does not take what it is sent holds at most `maxPendingBytes` of it:
- * beyond that, what it holds is dropped and the next chunk says how many bytes were left
- * out (`overflow`), rather than the replica holding a slow client's backlog without end.
+ * beyond that, what it holds is dropped and an empty chunk in its place says which bytes
+ * were left out (`overflow`), rather than the replica holding a slow client's backlog
+ * without end.
  */
 export class LogSubscription implements AsyncIterableIterator<FollowedChunk> {
   private readonly cursor: LogCursor;
   private readonly pending: FollowedChunk[] = [];
   private pendingBytes = 0;
-  private droppedFrom: number | null = null;
   private readonly waiters: { resolve: (r: IteratorResult<FollowedChunk>) => void; reject: (e: unknown) => void }[] =
     [];
   private work: Promise<void> = Promise.resolve();
@@ -110,25 +110,31 @@ export class LogSubscription implements AsyncIterableIterator<FollowedChunk> {
 
   private take(step: ReturnType<LogCursor["accept"]>): void {
     if (step.kind !== "deliver" || this.closed) return;
-    let chunk = step.chunk;
-    if (this.droppedFrom !== null) {
-      const note = `${chunk.start - this.droppedFrom} bytes (${this.droppedFrom} to ${chunk.start}) were left out: this subscriber did not keep up`;
-      chunk = { ...chunk, overflow: true, message: chunk.message ? `${note}; ${chunk.message}` : note };
-      this.droppedFrom = null;
-    }
+    const chunk = step.chunk;
     const waiter = this.waiters.shift();
     if (waiter) {
       waiter.resolve({ value: chunk, done: false });
       return;
     }
-    if (this.pendingBytes + chunk.text.length > this.maxPendingBytes) {
-      this.droppedFrom = this.pending[0]?.start ?? chunk.start;
-      this.pending.length = 0;
-      this.pendingBytes = 0;
-      // The dropped stretch ends where the next chunk begins; this one is part of it.
+    if (this.pendingBytes + chunk.text.length <= this.maxPendingBytes) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.text.length;
       return;
     }
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.text.length;
+    // Too much held for a subscriber that does not take it: all of it goes, and one empty
+    // chunk in its place says which bytes (a later drop widens it).
+    const dropped = [...this.pending, chunk];
+    const from = dropped[0]!.start;
+    this.pending.length = 0;
+    this.pendingBytes = 0;
+    this.pending.push({
+      text: "",
+      start: from,
+      end: chunk.end,
+      size: chunk.size,
+      rotated: dropped.some((d) => d.rotated),
+      overflow: true,
+      message: `${chunk.end - from} bytes (${from} to ${chunk.end}) were left out: this subscriber did not keep up`,
+    });
   }
 }
