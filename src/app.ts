@@ -19,6 +19,10 @@ import { buildFleetvisorSchema } from "./graphql/schema.js";
 import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
 import { ensureCanListen, listenError } from "./http/listen-check.js";
 import { ControlService } from "./control/control.service.js";
+import { Healer } from "./healing/healer.js";
+import { HealingService } from "./healing/healing.service.js";
+import { HealingStore } from "./healing/healing-store.js";
+import { LogFollows } from "./logs/log-follows.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
@@ -56,6 +60,8 @@ export interface App {
   readonly services: Services;
   /** Prunes old events in the background; `runOnce` for tests and tools. */
   readonly eventPruner: EventPruner;
+  /** Restarts unresponsive processes under their healing policy; `runOnce` for tests and tools. */
+  readonly healer: Healer;
   readonly logger: Logger;
   /** Graceful stop; safe to call more than once. */
   stop(): Promise<void>;
@@ -235,6 +241,22 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         controlTimeoutMs: config.supervisor.controlTimeoutMs,
       },
     });
+    // Automatic restarts under the healing policies: on every replica, each run claimed once.
+    const healer = new Healer(
+      new HealingStore(databases.watchers, watcherTransitions, clock),
+      watcherProcesses,
+      supervisorClient,
+      control,
+      clock,
+      logger,
+      { checkIntervalMs: config.healing.checkIntervalMs, replicaId: replicas.id },
+    );
+    const supervisors = new SupervisorService(supervisorClient, clock, (address, answer) =>
+      hostObservations.recordSoon(address, answer),
+    );
+    // Followed logs: one poll loop per process and stream while anyone follows it.
+    const logs = new LogFollows(processes, supervisors, logger);
+    cleanup.unshift(() => logs.stop());
     const services: Services = {
       events,
       subscriptions,
@@ -257,12 +279,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         },
         clock,
       ),
-      supervisors: new SupervisorService(supervisorClient, clock, (address, answer) =>
-        hostObservations.recordSoon(address, answer),
-      ),
+      supervisors,
       control,
       rollouts: rollouts.service,
       rolloutWatch: rollouts.watch,
+      healing: new HealingService(new HealingStore(database, transitions, clock), processes),
+      logs,
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 
@@ -319,6 +341,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     // Rollouts this replica runs, and those it takes over from replicas that died.
     rollouts.worker.start();
     cleanup.unshift(() => rollouts.worker.stop());
+    healer.start();
+    cleanup.unshift(() => healer.stop());
 
     let state: Phase = { phase: "running", http, dataSource, bus };
     return {
@@ -326,6 +350,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       port: http.port,
       services,
       eventPruner,
+      healer,
       logger,
       stop() {
         if (state.phase === "stopping") return state.done;

@@ -222,6 +222,38 @@ const operations: Operation[] = [
     allowed: ["viewer", "operator", "admin", ...SCOPED],
     writes: false,
   },
+  // Healing: everyone but agents reads the policies; operators set them (not a bound one: a
+  // policy may reach any process) and clear a quarantine of a process they may touch.
+  {
+    name: "healingPolicies",
+    query: `{ healingPolicies { namePattern } }`,
+    allowed: ["viewer", "operator", "admin", ...SCOPED],
+    writes: false,
+  },
+  {
+    name: "setHealingPolicy",
+    query: `mutation { setHealingPolicy(input: { namePattern: "matrix-*", restartWhenUnresponsiveAfterSeconds: 60, graceAfterStartSeconds: 30, maxRestarts: 3, perSeconds: 600 }) { namePattern } }`,
+    allowed: ["operator", "admin"],
+    writes: true,
+  },
+  {
+    name: "deleteHealingPolicy",
+    query: `mutation { deleteHealingPolicy(namePattern: "nothing-*") }`,
+    allowed: ["operator", "admin"],
+    writes: true,
+  },
+  {
+    name: "clearQuarantine",
+    query: `mutation { clearQuarantine(name: "matrix-01") { quarantined } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "clearQuarantine (other)",
+    query: `mutation { clearQuarantine(name: "outside-01") { quarantined } }`,
+    allowed: ["operator", "admin"],
+    writes: true,
+  },
   {
     name: "reportSupervisorEvent",
     query: `mutation { reportSupervisorEvent(input: { supervisorHost: "sv", supervisorPort: 9001, program: "p", state: FATAL }) { name } }`,
@@ -479,6 +511,23 @@ describe("who may watch what (WebSocket)", () => {
       expect((seen.errors[0] as { extensions: { code: string } }[])[0]!.extensions.code).toBe("FORBIDDEN");
     }
   });
+
+  // matrix-01 and outside-01 name no supervisord: allowed callers get BAD_USER_INPUT, the others FORBIDDEN.
+  it.each(EVERYONE.flatMap((who) => ["matrix-01", "outside-01"].map((name) => [who, name] as const)))(
+    "processLog as %s, of %s",
+    async (who, name) => {
+      const seen = (await socketOf(who)).subscribe(
+        `subscription($name: String!) { processLog(name: $name) { text } }`,
+        {
+          name,
+        },
+      );
+      const mayFollow =
+        ["viewer", "operator", "admin"].includes(who) || (SCOPED.includes(who) && name.startsWith("matrix-"));
+      const errors = (await seen.failure()) as { extensions: { code: string } }[];
+      expect(errors[0]!.extensions.code).toBe(mayFollow ? "BAD_USER_INPUT" : "FORBIDDEN");
+    },
+  );
 });
 
 describe("npm run token", () => {

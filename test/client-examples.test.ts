@@ -12,7 +12,9 @@ describe("client-examples/graphql", () => {
       [
         "audit.graphql",
         "control.graphql",
+        "healing.graphql",
         "process-changed.graphql",
+        "process-log.graphql",
         "process.graphql",
         "processes.graphql",
         "registry.graphql",

@@ -4,6 +4,8 @@
 import { createClient } from "/vendor/graphql-ws/client.js";
 import { lang, localize, setLang, t } from "./i18n.js";
 import { renderDesired, setupRollouts } from "./rollouts.js";
+import { setupHealing } from "./healing.js";
+import { setupLogFollow } from "./log-follow.js";
 
 const TOKEN_KEY = "fleetvisor.token";
 const NONE = "—";
@@ -28,7 +30,7 @@ const AGE_UNITS = [
 ];
 
 const PROCESS_FIELDS = `name port pid status lastHeartbeat program supervisorHost supervisorPort
-  supervisor { state pid uptimeSeconds description spawnError } health healthReasons desiredState drift`;
+  supervisor { state pid uptimeSeconds description spawnError } health healthReasons desiredState drift quarantined`;
 const ME_QUERY = "query { me { name role processPattern } }";
 const LIST_QUERY = `query { processes { ${PROCESS_FIELDS} } }`;
 const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
@@ -75,6 +77,9 @@ const supervisorsView = {
 let registering = null;
 /** The rollout panel (rollouts.js). */
 let rollouts = null;
+/** The quarantined badge (healing.js) and the log view's follow switch (log-follow.js). */
+let healing = null;
+let logFollow = null;
 
 /** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
 class SessionEnded extends Error {}
@@ -371,6 +376,7 @@ function renderRow(name) {
     ? [supervisor.description, supervisor.spawnError].filter(Boolean).join(" — ")
     : (process.supervisorProblem?.text ?? t("supervisorUnknown"));
   renderDesired(row.desired, process);
+  healing.renderQuarantine(row, process);
   setBadge(row.health, `health-${process.health}`, process.health);
   row.reasons.textContent = process.healthReasons.join("; ");
   renderHeartbeat(row, process);
@@ -525,6 +531,7 @@ async function runAction(name, action) {
 // ---------------------------------------------------------------- logs
 
 function openLog(name) {
+  logFollow.localize();
   logView.name = name;
   byId("log-panel").hidden = false;
   renderLogTitle();
@@ -535,6 +542,7 @@ function openLog(name) {
 function closeLog() {
   logView.generation += 1;
   clearTimeout(logView.timer);
+  logFollow.stop();
   logView.name = null;
   byId("log-panel").hidden = true;
   byId("log-text").textContent = "";
@@ -548,6 +556,7 @@ function renderLogTitle() {
 function showStream(stream) {
   logView.generation += 1;
   clearTimeout(logView.timer);
+  logFollow.stop();
   Object.assign(logView, { stream, offset: 0 });
   byId("log-text").textContent = "";
   byId("log-status").textContent = "";
@@ -573,6 +582,8 @@ async function pollLog(generation) {
     // Offset 0 reads the end of the log: far behind, the view skips there (marked as a gap).
     logView.offset = chunk.remainingBytes > LOG_SKIP_BYTES ? 0 : chunk.offset;
     byId("log-status").textContent = "";
+    // Followed live from here on (log-follow.js) rather than polled.
+    if (logFollow.wanted()) return logFollow.follow();
     // More is waiting: read it now rather than at the next tick.
     delay = chunk.remainingBytes > 0 ? 0 : LOG_POLL_MS;
   } catch (error) {
@@ -929,6 +940,7 @@ function switchLanguage() {
   renderSupervisors();
   renderRegisterHint();
   rollouts.localize();
+  logFollow.localize();
 }
 
 function wireEvents() {
@@ -992,6 +1004,30 @@ function boot() {
   localize();
   setConnection("offline");
   rollouts = setupRollouts(rolloutHost());
+  healing = setupHealing({
+    request,
+    confirm: confirmAction,
+    canControl,
+    update: (name, fields) => {
+      const process = session.processes.get(name);
+      if (process) storeProcess({ ...process, ...fields }, process.supervisorProblem);
+    },
+    describeError,
+    report: (kind, text) => showMessage(kind, () => text),
+  });
+  logFollow = setupLogFollow({
+    subscribe: rolloutHost().subscribe,
+    view: logView,
+    append: appendLog,
+    status: (text) => (byId("log-status").textContent = text),
+    resumePolling: () => {
+      logView.generation += 1;
+      clearTimeout(logView.timer);
+      pollLog(logView.generation);
+    },
+    canFollow: () => session.me?.role !== "AGENT",
+    describeError,
+  });
   wireEvents();
   setInterval(tickHeartbeats, 1000);
   const token = tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY);

@@ -144,6 +144,14 @@ export interface Config {
      */
     readonly leaseSeconds: number;
   };
+  readonly healing: {
+    /**
+     * How often each replica looks for unresponsive processes under a healing policy;
+     * 0 turns automatic restarts off.
+     * @default 5000
+     */
+    readonly checkIntervalMs: number;
+  };
   readonly metrics: {
     /** When set, `/metrics` answers only `Authorization: Bearer <token>`. */
     readonly token: string | undefined;
@@ -311,6 +319,7 @@ export function loadConfig(
     },
     redisUrl: e.REDIS_URL,
     rollouts: { leaseSeconds: e.ROLLOUT_LEASE_SECONDS },
+    healing: { checkIntervalMs: e.HEALING_CHECK_INTERVAL_MS },
     metrics: { token: e.METRICS_TOKEN },
     alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },
     events: { retentionDays: e.EVENT_RETENTION_DAYS },

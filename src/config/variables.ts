@@ -134,6 +134,7 @@ export const variables = {
   ALERT_WEBHOOK_URL: httpUrl.optional(),
   ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),
   ROLLOUT_LEASE_SECONDS: integer(2, 3_600).default(15),
+  HEALING_CHECK_INTERVAL_MS: integer(0, 3_600_000).default(5_000),
   MIGRATE_ON_START: boolean.default(true),
   EVENT_RETENTION_DAYS: integer(0, 36_500).default(30),
   NODE_ENV: oneOf(NODE_ENVS).default("development"),

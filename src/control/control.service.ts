@@ -77,10 +77,13 @@ export class ControlService {
     return this.action(name, principal, async (row) => this.stopLocked(row, DesiredState.STOPPED, principal));
   }
 
-  /** Stop and wait, then start and wait, as one operation on the process's queue. */
-  async restart(name: string, principal: Principal): Promise<ProcessEntity> {
+  /**
+   * Stop and wait, then start and wait, as one operation on the process's queue. `note`
+   * (why, when it is not an operator's call) goes into the recorded stop request.
+   */
+  async restart(name: string, principal: Principal, note?: string): Promise<ProcessEntity> {
     return this.action(name, principal, async (row) =>
-      this.startLocked(await this.stopLocked(row, DesiredState.RUNNING, principal), principal),
+      this.startLocked(await this.stopLocked(row, DesiredState.RUNNING, principal, note), principal),
     );
   }
 
@@ -206,13 +209,14 @@ export class ControlService {
     marking: { readonly from: readonly ProcessStatus[]; readonly to: ProcessStatus },
     idempotentFault: string,
     principal: Principal,
+    note?: string,
   ): Promise<void> {
     const address = addressOf(row)!;
     const mark = capture(
       this.desired.beginAction(
         row.name,
         desired,
-        { ...marking, message: `${action} requested` },
+        { ...marking, message: note ? `${action} requested (${note})` : `${action} requested` },
         this.settings.controlTimeoutMs + HOLD_MARGIN_MS,
         principal,
       ),
@@ -233,7 +237,12 @@ export class ControlService {
   }
 
   /** Stops the program; `desired` is what the process is meant to do after (a restart's is RUNNING). */
-  private async stopLocked(row: ProcessEntity, desired: DesiredState, principal: Principal): Promise<ProcessEntity> {
+  private async stopLocked(
+    row: ProcessEntity,
+    desired: DesiredState,
+    principal: Principal,
+    note?: string,
+  ): Promise<ProcessEntity> {
     // Idempotent: NOT_RUNNING means it does not run, which is what was asked.
     await this.callMarked(
       row,
@@ -242,6 +251,7 @@ export class ControlService {
       { from: STOPPABLE, to: ProcessStatus.STOPPING },
       "NOT_RUNNING",
       principal,
+      note,
     );
     // supervisord confirmed the stop. A server that deregistered itself is `stopped`
     // already; one that was killed never will, so the registry follows supervisord.

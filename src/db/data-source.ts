@@ -6,6 +6,8 @@ import type { Logger } from "../logger.js";
 import { ApiTokenEntity } from "./api-token.entity.js";
 import type { DatabaseHealth } from "./database-health.js";
 import { EventRetentionEntity } from "./event-retention.entity.js";
+import { HealingActionEntity } from "./healing-action.entity.js";
+import { HealingPolicyEntity } from "./healing-policy.entity.js";
 import { describeDatabaseError, POOL_ACQUIRE_TIMEOUT } from "./db-errors.js";
 import { ProcessEventEntity } from "./process-event.entity.js";
 import { ProcessEntity } from "./process.entity.js";
@@ -21,6 +23,8 @@ export const ENTITIES = [
   EventRetentionEntity,
   RolloutEntity,
   RolloutStepEntity,
+  HealingPolicyEntity,
+  HealingActionEntity,
 ];
 
 /** Waiting requests beyond this fail at once instead of queueing without end during an outage. */

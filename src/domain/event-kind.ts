@@ -23,6 +23,10 @@ export enum ProcessEventKind {
   DRIFT_DETECTED = "DRIFT_DETECTED",
   /** supervisord agrees with the desired state again (drift back to NONE). */
   DRIFT_RESOLVED = "DRIFT_RESOLVED",
+  /** A process's automatic-restart budget is spent: no more automatic restarts until cleared. */
+  QUARANTINED = "QUARANTINED",
+  /** An operator cleared a quarantine. */
+  QUARANTINE_CLEARED = "QUARANTINE_CLEARED",
   /** A rollout began. No single process: its process name is empty; see ROLLOUT_KINDS. */
   ROLLOUT_STARTED = "ROLLOUT_STARTED",
   /** One step of a rollout began or ended; the process is the step's. */

@@ -6,6 +6,8 @@ import type { ProcessEntity } from "../db/process.entity.js";
 import type { AuditTrail } from "../events/audit-trail.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { EventStreams } from "../events/event-stream.js";
+import type { HealingService } from "../healing/healing.service.js";
+import type { LogFollows } from "../logs/log-follows.js";
 import type { HealthReport } from "../health/health.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
@@ -39,6 +41,10 @@ export interface Services {
   readonly rollouts: RolloutService;
   /** `rolloutChanged`'s streams. */
   readonly rolloutWatch: RolloutWatch;
+  /** Healing policies and quarantines. */
+  readonly healing: HealingService;
+  /** `processLog`'s followers on this replica. */
+  readonly logs: LogFollows;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;
@@ -53,6 +59,8 @@ export interface Loaders {
   /** Rows' live states, once known in this request (shared by `supervisor` and `health`). */
   readonly liveStates: WeakMap<ProcessEntity, LiveState>;
   readonly healthReports: WeakMap<ProcessEntity, HealthReport>;
+  /** Whether each process is quarantined, one query per request (or per tick of a subscription). */
+  readonly quarantined: DataLoader<string, boolean>;
 }
 
 export interface RequestContext {
@@ -83,6 +91,13 @@ export function createLoaders(services: Services, options: { readonly cache: boo
     // A subscription's context outlives any one event: nothing live may be kept there.
     liveStates: cache ? new WeakMap() : new NoopWeakMap(),
     healthReports: cache ? new WeakMap() : new NoopWeakMap(),
+    quarantined: new DataLoader(
+      async (names) => {
+        const quarantined = await services.healing.quarantined(names);
+        return names.map((name) => quarantined.has(name));
+      },
+      { cache },
+    ),
   };
 }
 

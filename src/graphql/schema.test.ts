@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { GraphQLField, GraphQLObjectType } from "graphql";
+import type { GraphQLEnumType, GraphQLField, GraphQLObjectType } from "graphql";
 import { describe, expect, it } from "vitest";
 import { buildFleetvisorSchema, printFleetvisorSchema } from "./schema.js";
 
@@ -109,5 +109,38 @@ describe("schema/schema.graphql", () => {
       ]),
     );
     expect(fields("Process")).toEqual(expect.arrayContaining(["desiredState", "drift"]));
+  });
+
+  it("has the healing and live-log operations the issue names", async () => {
+    const schema = await buildFleetvisorSchema();
+    const field = (type: GraphQLObjectType | null | undefined, name: string) => {
+      const found = type?.getFields()[name];
+      return found ? `${name}(${found.args.map((a) => `${a.name}: ${a.type}`).join(", ")}): ${found.type}` : name;
+    };
+    expect([
+      field(schema.getMutationType(), "setHealingPolicy"),
+      field(schema.getMutationType(), "clearQuarantine"),
+      field(schema.getQueryType(), "healingPolicies"),
+      field(schema.getSubscriptionType(), "processLog"),
+    ]).toEqual([
+      "setHealingPolicy(input: HealingPolicyInput!): HealingPolicy!",
+      "clearQuarantine(name: String!): Process!",
+      "healingPolicies(): [HealingPolicy!]!",
+      "processLog(name: String!, stream: LogStream!, fromOffset: Int): LogChunk!",
+    ]);
+    const fields = (name: string) => Object.keys((schema.getType(name) as GraphQLObjectType).getFields());
+    expect(fields("HealingPolicy")).toEqual(
+      expect.arrayContaining([
+        "namePattern",
+        "restartWhenUnresponsiveAfterSeconds",
+        "graceAfterStartSeconds",
+        "maxRestarts",
+        "perSeconds",
+      ]),
+    );
+    expect(fields("LogChunk")).toEqual(expect.arrayContaining(["text", "offset", "overflow", "rotated", "message"]));
+    expect(fields("Process")).toContain("quarantined");
+    const kinds = (schema.getType("ProcessEventKind") as GraphQLEnumType).getValues().map((v) => v.name);
+    expect(kinds).toEqual(expect.arrayContaining(["QUARANTINED", "QUARANTINE_CLEARED"]));
   });
 });

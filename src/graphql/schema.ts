@@ -3,7 +3,9 @@ import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth-checker.js";
 import { AgentResolver } from "./resolvers/agent.resolver.js";
 import { ControlResolver } from "./resolvers/control.resolver.js";
+import { HealingResolver } from "./resolvers/healing.resolver.js";
 import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
+import { ProcessLogResolver } from "./resolvers/process-log.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
 import { RolloutResolver } from "./resolvers/rollout.resolver.js";
@@ -19,6 +21,8 @@ export const RESOLVERS = [
   WatchResolver,
   ProcessEventResolver,
   RolloutResolver,
+  HealingResolver,
+  ProcessLogResolver,
 ] as const;
 
 /**

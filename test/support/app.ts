@@ -41,6 +41,7 @@ export async function startTestApp(
     // changes the registry behind a test's back.
     SUPERVISOR_POLL_INTERVAL_SECONDS: "0",
     HEARTBEAT_CHECK_INTERVAL_SECONDS: "0",
+    HEALING_CHECK_INTERVAL_MS: "0",
     ...env,
   });
   const sink = logLines ? { write: (line: string) => void logLines.push(line) } : undefined;

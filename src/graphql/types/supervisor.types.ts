@@ -79,6 +79,14 @@ export class LogChunk {
       "begins at the start of the log there is now.",
   })
   rotated!: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "Following a log (processLog): what was left out and why, when something was (a rotation, a log written " +
+      "faster than it could be followed, a subscriber that did not keep up); null otherwise.",
+  })
+  message?: string | null;
 }
 
 @ObjectType({
