@@ -23,12 +23,18 @@ export enum ProcessEventKind {
   DRIFT_DETECTED = "DRIFT_DETECTED",
   /** supervisord agrees with the desired state again (drift back to NONE). */
   DRIFT_RESOLVED = "DRIFT_RESOLVED",
+  /** The healer gave up on the process: its automatic-restart budget is spent (actor `fleetvisor:healer`). */
+  QUARANTINED = "QUARANTINED",
+  /** The process left quarantine: the healer may restart it again. */
+  QUARANTINE_CLEARED = "QUARANTINE_CLEARED",
   /** A rollout began. No single process: its process name is empty; see ROLLOUT_KINDS. */
   ROLLOUT_STARTED = "ROLLOUT_STARTED",
   /** One step of a rollout began or ended; the process is the step's. */
   ROLLOUT_STEP = "ROLLOUT_STEP",
   /** A rollout ended (succeeded, failed, cancelled), and why. No single process, as ROLLOUT_STARTED. */
   ROLLOUT_FINISHED = "ROLLOUT_FINISHED",
+  /** An incident opened, was seen again, resolved or was acknowledged; the message starts with `incident <id>:`. */
+  INCIDENT_CHANGED = "INCIDENT_CHANGED",
 }
 
 /** Kinds that are alerts: POSTed to ALERT_WEBHOOK_URL when it is set. */
@@ -62,5 +68,11 @@ export const FLEET_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.ROLLOUT_STARTED,
   ProcessEventKind.ROLLOUT_FINISHED,
 ]);
+
+/**
+ * Kinds that say what happened to an incident, not to a process: `processChanged` never
+ * delivers them; `incidentChanged` follows them.
+ */
+export const INCIDENT_EVENT_KINDS: ReadonlySet<ProcessEventKind> = new Set([ProcessEventKind.INCIDENT_CHANGED]);
 
 export const PROCESS_EVENT_KINDS: readonly ProcessEventKind[] = Object.values(ProcessEventKind);
