@@ -7,6 +7,9 @@ import type { AuditTrail } from "../events/audit-trail.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { EventStreams } from "../events/event-stream.js";
 import type { HealthReport } from "../health/health.js";
+import type { IncidentWatch } from "../incident/incident-watch.js";
+import type { IncidentService } from "../incident/incident.service.js";
+import type { SilenceService } from "../incident/silence.service.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { RegistryAdmin } from "../registry/registry-admin.js";
@@ -39,6 +42,10 @@ export interface Services {
   readonly rollouts: RolloutService;
   /** `rolloutChanged`'s streams. */
   readonly rolloutWatch: RolloutWatch;
+  readonly incidents: IncidentService;
+  readonly silences: SilenceService;
+  /** `incidentChanged`'s streams. */
+  readonly incidentWatch: IncidentWatch;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;

@@ -3,6 +3,7 @@ import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth-checker.js";
 import { AgentResolver } from "./resolvers/agent.resolver.js";
 import { ControlResolver } from "./resolvers/control.resolver.js";
+import { IncidentResolver } from "./resolvers/incident.resolver.js";
 import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
@@ -19,6 +20,7 @@ export const RESOLVERS = [
   WatchResolver,
   ProcessEventResolver,
   RolloutResolver,
+  IncidentResolver,
 ] as const;
 
 /**

@@ -1,0 +1,337 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "./support/app.js";
+import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
+import { connectWs, type WsConnection } from "./support/graphql-client.js";
+import { Supervisord } from "./support/supervisord.js";
+import { until } from "./support/wait.js";
+
+const LISTENER = fileURLToPath(
+  new URL("../client-examples/supervisor-listener/fleetvisor_listener.py", import.meta.url),
+);
+
+/** Small, so that a crash loop flaps within seconds. */
+const FLAP_THRESHOLD = 4;
+
+interface Incident {
+  id: string;
+  kind: string;
+  processName: string | null;
+  state: string;
+  occurrences: number;
+  silenced: boolean;
+  acknowledgedBy: string | null;
+  acknowledgedAt: string | null;
+  note: string | null;
+  resolvedAt: string | null;
+}
+
+const INCIDENT_FIELDS = "id kind processName state occurrences silenced acknowledgedBy acknowledgedAt note resolvedAt";
+
+interface Post {
+  status: string;
+  incident: { id: string; kind: string; process: string | null; occurrences: number };
+}
+
+/** A webhook receiver that keeps every POST it gets. */
+class CountingWebhook {
+  readonly posts: Post[] = [];
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<CountingWebhook> {
+    let hook!: CountingWebhook;
+    const server = createServer((req: IncomingMessage, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        hook.posts.push(JSON.parse(body) as Post);
+        res.end("ok");
+      });
+    });
+    hook = new CountingWebhook(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return hook;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}/hook`;
+  }
+
+  of(process: string): Post[] {
+    return this.posts.filter((post) => post.incident.process === process);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+let db: TestDatabase;
+let hook: CountingWebhook;
+const stops: (() => Promise<unknown>)[] = [];
+
+async function incidents(app: TestApp, state = "ALL"): Promise<Incident[]> {
+  const data = await app.admin.data<{ incidents: Incident[] }>(
+    `query($state: IncidentStateFilter!) { incidents(state: $state) { ${INCIDENT_FIELDS} } }`,
+    { state },
+  );
+  return data.incidents;
+}
+
+async function incidentsOf(app: TestApp, process: string): Promise<Incident[]> {
+  return (await incidents(app)).filter((i) => i.processName === process);
+}
+
+/** A registered process whose heartbeat is then an hour old, and the watchdog's pass on `apps`. */
+async function loseHeartbeat(apps: readonly TestApp[], name: string): Promise<void> {
+  const [first] = apps;
+  await first!.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, {
+    n: name,
+  });
+  await first!.admin.data(`mutation($n: String!) { registerProcess(name: $n, pid: 41) { port } }`, { n: name });
+  await db.query("UPDATE kb_server_processes SET last_heartbeat = ? WHERE process_name = ?", [
+    new Date(Date.now() - 3_600_000),
+    name,
+  ]);
+  await Promise.all(apps.map((app) => app.services.watch.checkHeartbeats()));
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase("incidents");
+  hook = await CountingWebhook.start();
+});
+
+afterAll(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  await hook?.close();
+  await db?.drop();
+});
+
+describe("incidents", () => {
+  let app: TestApp;
+  let ws: WsConnection;
+
+  beforeAll(async () => {
+    app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: hook.url,
+      FLAP_THRESHOLD: String(FLAP_THRESHOLD),
+      FLAP_WINDOW_SECONDS: "60",
+    });
+    stops.push(() => app.stop());
+    ws = connectWs(app.url, (await app.client("VIEWER", "incident-watcher")).token);
+    stops.push(() => ws.dispose());
+  });
+
+  it("a crash loop is one PROCESS_CRASHED and one FLAPPING incident: one firing POST each, one resolved on stop", async () => {
+    const changes = ws.subscribe<{ incidentChanged: Incident }>(
+      `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
+    );
+    const agent = await app.client("AGENT", "crash-listener", "crashy*");
+    const supervisord = await Supervisord.start({
+      programs: {
+        crashy: { command: "sh -c 'sleep 0.2; exit 1'", autostart: false, autorestart: true, startsecs: 0 },
+      },
+      eventListeners: {
+        fleetvisor: {
+          command: `python3 ${LISTENER}`,
+          events: "PROCESS_STATE",
+          environment: (port) => ({
+            FLEETVISOR_URL: app.url,
+            FLEETVISOR_TOKEN: agent.token,
+            FLEETVISOR_SUPERVISOR: `127.0.0.1:${port}`,
+          }),
+        },
+      },
+    });
+    stops.push(() => supervisord.stop());
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: {
+        name: "crashy",
+        port: 8000,
+        supervisorHost: "127.0.0.1",
+        supervisorPort: supervisord.port,
+        program: "crashy",
+      },
+    });
+    await supervisord.ctl("start", "crashy");
+
+    const open = await until(
+      "a crash loop's PROCESS_CRASHED (crashing again and again) and FLAPPING incidents",
+      async () => {
+        const found = await incidentsOf(app, "crashy");
+        const crashed = found.find((i) => i.kind === "PROCESS_CRASHED");
+        const flapping = found.find((i) => i.kind === "FLAPPING");
+        return crashed && flapping && crashed.occurrences >= 4 && found;
+      },
+      20_000,
+    );
+    // Opened once each however many times it crashed; nothing else.
+    expect(open.map((i) => [i.kind, i.state]).sort()).toEqual([
+      ["FLAPPING", "OPEN"],
+      ["PROCESS_CRASHED", "OPEN"],
+    ]);
+
+    await app.admin.data(`mutation { stopProcess(name: "crashy") { status } }`);
+    const resolved = await until(
+      "both incidents resolved by the stop",
+      async () => {
+        const found = await incidentsOf(app, "crashy");
+        return found.every((i) => i.state === "RESOLVED") && found;
+      },
+      10_000,
+    );
+    expect(resolved).toHaveLength(2);
+    expect(resolved.every((i) => i.resolvedAt !== null)).toBe(true);
+
+    await until(
+      "a resolved POST for each",
+      async () => hook.of("crashy").filter((p) => p.status === "resolved").length >= 2,
+    );
+    const posts = hook.of("crashy");
+    for (const incident of resolved) {
+      const mine = posts.filter((p) => p.incident.id === incident.id);
+      expect(mine.map((p) => [p.status, p.incident.kind])).toEqual([
+        ["firing", incident.kind],
+        ["resolved", incident.kind],
+      ]);
+    }
+    expect(posts).toHaveLength(4);
+
+    // The subscriber saw each incident open, count up and resolve.
+    const seen = await changes.until(
+      (values) =>
+        resolved.every((r) =>
+          values.some((v) => v.incidentChanged.id === r.id && v.incidentChanged.state === "RESOLVED"),
+        ),
+      10_000,
+      "both incidents resolved on incidentChanged",
+    );
+    const crashed = resolved.find((i) => i.kind === "PROCESS_CRASHED")!;
+    const counts = seen.filter((v) => v.incidentChanged.id === crashed.id).map((v) => v.incidentChanged.occurrences);
+    expect(counts[0]).toBe(1);
+    expect(Math.max(...counts)).toBe(crashed.occurrences);
+  }, 40_000);
+
+  it("a silence keeps the incident, recorded as silenced, and sends no POST", async () => {
+    const operator = await app.client("OPERATOR", "silencer");
+    const until_ = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await operator.http.data<{ createSilence: { id: string; active: boolean; kinds: string[] } }>(
+      `mutation($until: DateTimeISO!) {
+        createSilence(input: { namePattern: "hushed-*", kinds: [HEARTBEAT_LOST], until: $until, comment: "maintenance" })
+        { id active kinds } }`,
+      { until: until_ },
+    );
+    expect(created.createSilence).toMatchObject({ active: true, kinds: ["HEARTBEAT_LOST"] });
+
+    await loseHeartbeat([app], "hushed-1");
+    // Not silenced: the POST for this one is how we know the webhook had its chance at the other.
+    await loseHeartbeat([app], "loud-1");
+    await until("the POST for loud-1", async () => hook.of("loud-1").length === 1);
+
+    const [hushed] = await incidentsOf(app, "hushed-1");
+    expect(hushed).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", silenced: true, occurrences: 1 });
+    expect(hook.of("hushed-1")).toEqual([]);
+    const [loud] = await incidentsOf(app, "loud-1");
+    expect(loud).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", silenced: false });
+
+    // Its end sends nothing either: no firing went out for it.
+    await app.admin.data(`mutation { heartbeat(name: "hushed-1", pid: 41) { ok } }`);
+    await app.admin.data(`mutation { heartbeat(name: "loud-1", pid: 41) { ok } }`);
+    await until("loud-1 resolved POST", async () => hook.of("loud-1").length === 2);
+    expect((await incidentsOf(app, "hushed-1"))[0]!.state).toBe("RESOLVED");
+    expect(hook.of("hushed-1")).toEqual([]);
+
+    const listed = await app.admin.data<{ silences: { id: string }[] }>(`query { silences { id } }`);
+    expect(listed.silences.map((s) => s.id)).toContain(created.createSilence.id);
+    const expired = await operator.http.data<{ expireSilence: { active: boolean; expiredAt: string | null } }>(
+      `mutation($id: ID!) { expireSilence(id: $id) { active expiredAt } }`,
+      { id: created.createSilence.id },
+    );
+    expect(expired.expireSilence.active).toBe(false);
+    expect(expired.expireSilence.expiredAt).not.toBeNull();
+    const after = await app.admin.data<{ silences: { id: string }[] }>(`query { silences { id } }`);
+    expect(after.silences.map((s) => s.id)).not.toContain(created.createSilence.id);
+  });
+
+  it("bad silences are refused, naming each problem, and nothing is stored", async () => {
+    const error = await app.admin.error(
+      `mutation { createSilence(input: { namePattern: "bad pattern", until: "2000-01-01T00:00:00Z", comment: " " }) { id } }`,
+    );
+    expect(error.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(error.message).toContain("input.namePattern");
+    expect(error.message).toContain("input.until must be a time in the future");
+    expect(error.message).toContain("input.comment");
+    const listed = await app.admin.data<{ silences: { id: string }[] }>(
+      `query { silences(includeExpired: true) { id } }`,
+    );
+    expect(listed.silences).toHaveLength(1);
+  });
+
+  it("an acknowledgement records who and the note", async () => {
+    await loseHeartbeat([app], "acked-1");
+    const [incident] = await incidentsOf(app, "acked-1");
+    const operator = await app.client("OPERATOR", "on-call-kim");
+    const changes = ws.subscribe<{ incidentChanged: Incident }>(
+      `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is set up
+    const acked = await operator.http.data<{ acknowledgeIncident: Incident }>(
+      `mutation($id: ID!) { acknowledgeIncident(id: $id, note: "looking at the disk") { ${INCIDENT_FIELDS} } }`,
+      { id: incident!.id },
+    );
+    expect(acked.acknowledgeIncident).toMatchObject({
+      id: incident!.id,
+      acknowledgedBy: "on-call-kim",
+      note: "looking at the disk",
+      state: "OPEN",
+    });
+    expect(Date.parse(acked.acknowledgeIncident.acknowledgedAt!)).toBeGreaterThan(Date.now() - 60_000);
+    const [seen] = await changes.until(
+      (values) => values.some((v) => v.incidentChanged.acknowledgedBy === "on-call-kim"),
+      10_000,
+      "the acknowledgement on incidentChanged",
+    );
+    expect(seen!.incidentChanged.id).toBe(incident!.id);
+
+    const missing = await operator.http.error(`mutation { acknowledgeIncident(id: "999999") { id } }`);
+    expect(missing.extensions?.code).toBe("NOT_FOUND");
+  });
+});
+
+describe.runIf(onMysql)("incidents across two replicas", () => {
+  it("one lost heartbeat seen by both: one incident, one firing POST; the other replica's subscriber sees it", async () => {
+    const shared = {
+      REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+      ALERT_WEBHOOK_URL: hook.url,
+    };
+    const [one, two] = await Promise.all([startTestApp(db.url, shared), startTestApp(db.url, shared)]);
+    stops.push(
+      () => one.stop(),
+      () => two.stop(),
+    );
+    const ws = connectWs(two.url, (await one.client("VIEWER", "replica-watcher")).token);
+    stops.push(() => ws.dispose());
+    const changes = ws.subscribe<{ incidentChanged: Incident }>(
+      `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is set up
+
+    for (const name of ["twice-1", "twice-2", "twice-3"]) await loseHeartbeat([one, two], name);
+    await until("a POST for each", async () =>
+      ["twice-1", "twice-2", "twice-3"].every((name) => hook.of(name).length >= 1),
+    );
+    for (const name of ["twice-1", "twice-2", "twice-3"]) {
+      const found = await incidentsOf(two, name);
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", occurrences: 1 });
+      expect(hook.of(name).map((p) => p.status)).toEqual(["firing"]);
+      await changes.until(
+        (values) => values.some((v) => v.incidentChanged.processName === name),
+        10_000,
+        `${name}'s incident on the other replica`,
+      );
+    }
+  }, 40_000);
+});
