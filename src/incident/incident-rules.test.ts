@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DesiredState } from "../domain/desired-state.js";
 import { ProcessEventKind as K } from "../domain/event-kind.js";
 import { IncidentKind as I } from "../domain/incident.js";
 import { ProcessStatus } from "../domain/process-status.js";
@@ -34,6 +35,11 @@ describe("incident keying", () => {
     [K.SUPERVISOR_STATE_CHANGED, web, null],
     [K.DRIFT_RESOLVED, web, null],
     [K.INCIDENT_CHANGED, web, null],
+    // Deliberately stopped: a crash or a lost heartbeat is no incident; drift still is.
+    [K.PROCESS_CRASHED, { ...web, desiredState: DesiredState.STOPPED }, null],
+    [K.HEARTBEAT_LOST, { ...web, desiredState: DesiredState.STOPPED }, null],
+    [K.PROCESS_CRASHED, { ...web, desiredState: DesiredState.RUNNING }, "PROCESS_CRASHED process web-1"],
+    [K.DRIFT_DETECTED, { ...web, desiredState: DesiredState.STOPPED }, "DRIFT process web-1"],
   ])("%s on %o opens %s", (kind, subject, key) => {
     const opened = incidentOpenedBy(kind, subject);
     expect(opened ? incidentKey(opened.kind, opened.subject) : null).toBe(key);

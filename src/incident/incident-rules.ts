@@ -1,4 +1,5 @@
 import { matchesProcessPattern } from "../auth/process-pattern.js";
+import { DesiredState } from "../domain/desired-state.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentKind } from "../domain/incident.js";
 import { ProcessStatus } from "../domain/process-status.js";
@@ -16,6 +17,17 @@ export interface EventSubject {
   readonly processName: string;
   readonly supervisorHost: string | null;
   readonly supervisorPort: number | null;
+  /** What it is meant to be doing; absent when unknown. */
+  readonly desiredState?: DesiredState | null;
+}
+
+/**
+ * Whether the process was deliberately stopped (its desired state is STOPPED): then a
+ * crash, a lost heartbeat or flapping is no incident. Such reports come from a stop under
+ * way, or late from a listener after the stop; a program that runs anyway is DRIFT.
+ */
+export function deliberatelyStopped(process: EventSubject): boolean {
+  return process.desiredState === DesiredState.STOPPED;
 }
 
 /**
@@ -43,7 +55,8 @@ function supervisorOf(process: EventSubject): IncidentSubject | null {
  * The incident an alert opens (or counts on, while it is open): HEARTBEAT_LOST,
  * PROCESS_CRASHED, DRIFT_DETECTED and QUARANTINED on the process; SUPERVISOR_UNREACHABLE on
  * its supervisord, so that a supervisord down makes one incident, not one per program.
- * `null` for every other kind. FLAPPING is not an event's: see {@link isFlapping}.
+ * `null` for every other kind, and for a crash or a lost heartbeat of a process
+ * {@link deliberatelyStopped}. FLAPPING is not an event's: see {@link isFlapping}.
  */
 export function incidentOpenedBy(
   kind: ProcessEventKind,
@@ -55,9 +68,9 @@ export function incidentOpenedBy(
   });
   switch (kind) {
     case ProcessEventKind.HEARTBEAT_LOST:
-      return onProcess(IncidentKind.HEARTBEAT_LOST);
+      return deliberatelyStopped(process) ? null : onProcess(IncidentKind.HEARTBEAT_LOST);
     case ProcessEventKind.PROCESS_CRASHED:
-      return onProcess(IncidentKind.PROCESS_CRASHED);
+      return deliberatelyStopped(process) ? null : onProcess(IncidentKind.PROCESS_CRASHED);
     case ProcessEventKind.DRIFT_DETECTED:
       return onProcess(IncidentKind.DRIFT);
     case ProcessEventKind.QUARANTINED:

@@ -12,6 +12,7 @@ import type { ProcessEventRecord } from "../events/process-event.js";
 import { dateOf } from "../registry/process-rows.js";
 import type { IncidentNotice } from "./incident-payload.js";
 import {
+  deliberatelyStopped,
   endsIncident,
   FLAP_COUNTED_KIND,
   incidentKey,
@@ -64,17 +65,22 @@ export class IncidentTracker {
       processName: event.processName,
       supervisorHost: event.process?.supervisorHost ?? null,
       supervisorPort: event.process?.supervisorPort ?? null,
+      desiredState: event.process?.desiredState ?? null,
     };
     const keys = keysEndedBy(event, subject);
+    const opened = incidentOpenedBy(event.kind, subject);
+    if (keys.length === 0 && !opened && event.kind !== FLAP_COUNTED_KIND) return;
+    await lockProcess(manager, event.processName);
     if (keys.length > 0) {
       const open = await manager.find(IncidentEntity, { where: { openKey: In(keys) } });
       for (const row of open) {
         if (endsIncident(row.kind as IncidentKind, event)) await this.resolve(manager, row, event, recordFollowUp);
       }
     }
-    const opened = incidentOpenedBy(event.kind, subject);
     if (opened) await this.openOrCount(manager, opened.kind, opened.subject, event, recordFollowUp);
-    if (event.kind === FLAP_COUNTED_KIND) await this.judgeFlapping(manager, event, recordFollowUp);
+    if (event.kind === FLAP_COUNTED_KIND && !deliberatelyStopped(subject)) {
+      await this.judgeFlapping(manager, event, recordFollowUp);
+    }
   };
 
   /**
@@ -142,7 +148,10 @@ export class IncidentTracker {
     const key = incidentKey(kind, subject);
     const now = this.clock.now();
     const silenced = await this.silenced(manager, kind, subject, now);
-    if (await this.count(manager, key, cause, silenced, now, recordFollowUp)) return;
+    // A plain read: a locking read of a missing key would lock the gap, and two such
+    // transactions inserting into it deadlock.
+    const open = await manager.findOneBy(IncidentEntity, { openKey: key });
+    if (open && (await this.count(manager, open.id, cause, silenced, now, recordFollowUp))) return;
     let id: number;
     try {
       const inserted = await manager.insert(IncidentEntity, {
@@ -169,7 +178,8 @@ export class IncidentTracker {
       // Another replica opened it a moment ago (its transaction committed while ours waited
       // on the key): this is one more occurrence of that incident.
       if (!isDuplicateKey(error)) throw error;
-      if (await this.count(manager, key, cause, silenced, now, recordFollowUp)) return;
+      const opened = await lockedOpen(manager, key);
+      if (opened && (await this.count(manager, opened.id, cause, silenced, now, recordFollowUp))) return;
       throw error;
     }
     const incident = toIncident((await manager.findOneBy(IncidentEntity, { id }))!);
@@ -179,10 +189,10 @@ export class IncidentTracker {
     if (!silenced) this.notices.set(event, { status: "firing", incident, reason: reason ?? null });
   }
 
-  /** One more occurrence of the incident open under `key`; false when none is open. */
+  /** One more occurrence of incident `id`; false when it is no longer open. */
   private async count(
     manager: EntityManager,
-    key: string,
+    id: number,
     cause: Cause,
     silenced: boolean,
     now: Date,
@@ -192,12 +202,10 @@ export class IncidentTracker {
       .createQueryBuilder()
       .update(IncidentEntity)
       .set({ occurrences: () => "occurrences + 1", lastSeenAt: now, silenced })
-      .where("open_key = :key", { key })
+      .where("id = :id AND state = :open", { id, open: IncidentState.OPEN })
       .execute();
     if (counted.affected === 0) return false;
-    const row = await manager.findOneBy(IncidentEntity, { openKey: key });
-    if (!row) return false;
-    const incident = toIncident(row);
+    const incident = toIncident((await manager.findOneBy(IncidentEntity, { id }))!);
     await recordFollowUp(this.draft(incident, cause, `seen again (${incident.occurrences} times)`));
     return true;
   }
@@ -251,6 +259,27 @@ export class IncidentTracker {
       status: cause.status,
     };
   }
+}
+
+const isMysql = (manager: EntityManager): boolean =>
+  manager.connection.options.type === "mysql" || manager.connection.options.type === "mariadb";
+
+/**
+ * Locks the process's registry row for the rest of the transaction, before any incident
+ * row: every transaction that writes an incident then takes the process's row first, as
+ * the registry's own writes do, and two of them cannot lock the two in opposite orders.
+ * (SQLite has one writer at a time: nothing to order.)
+ */
+async function lockProcess(manager: EntityManager, name: string): Promise<void> {
+  if (!isMysql(manager)) return;
+  await manager.query("SELECT id FROM kb_server_processes WHERE process_name = ? FOR UPDATE", [name]);
+}
+
+/** The incident open under `key`, read and locked as it is now (not as the transaction's snapshot has it). */
+async function lockedOpen(manager: EntityManager, key: string): Promise<IncidentEntity | null> {
+  const query = manager.createQueryBuilder(IncidentEntity, "i").where("i.open_key = :key", { key });
+  if (isMysql(manager)) query.setLock("pessimistic_write");
+  return query.getOne();
 }
 
 function describeCause(cause: Cause): string {
