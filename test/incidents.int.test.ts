@@ -290,12 +290,13 @@ describe("incidents", () => {
       state: "OPEN",
     });
     expect(Date.parse(acked.acknowledgeIncident.acknowledgedAt!)).toBeGreaterThan(Date.now() - 60_000);
-    const [seen] = await changes.until(
+    const seen = await changes.until(
       (values) => values.some((v) => v.incidentChanged.acknowledgedBy === "on-call-kim"),
       10_000,
       "the acknowledgement on incidentChanged",
     );
-    expect(seen!.incidentChanged.id).toBe(incident!.id);
+    const acknowledged = seen.find((v) => v.incidentChanged.acknowledgedBy === "on-call-kim")!;
+    expect(acknowledged.incidentChanged).toMatchObject({ id: incident!.id, note: "looking at the disk" });
 
     const missing = await operator.http.error(`mutation { acknowledgeIncident(id: "999999") { id } }`);
     expect(missing.extensions?.code).toBe("NOT_FOUND");
