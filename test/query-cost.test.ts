@@ -65,6 +65,7 @@ const shipped: Shipped[] = [
     .map((file) => ({ name: `graphql/${file}`, source: read(`graphql/${file}`) })),
   ...dashboard,
   ...scriptDocuments("dashboard/rollouts.js"),
+  ...scriptDocuments("dashboard/incidents.js"),
   ...scriptDocuments("typescript/registry-client.ts"),
   ...scriptDocuments("typescript/subscriber.ts"),
   ...pythonDocuments("python/fleetvisor_client.py"),

@@ -4,6 +4,7 @@
 import { createClient } from "/vendor/graphql-ws/client.js";
 import { lang, localize, setLang, t } from "./i18n.js";
 import { renderDesired, setupRollouts } from "./rollouts.js";
+import { setupIncidents } from "./incidents.js";
 
 const TOKEN_KEY = "fleetvisor.token";
 const NONE = "—";
@@ -75,6 +76,8 @@ const supervisorsView = {
 let registering = null;
 /** The rollout panel (rollouts.js). */
 let rollouts = null;
+/** The open incidents and silences (incidents.js). */
+let incidents = null;
 
 /** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
 class SessionEnded extends Error {}
@@ -198,6 +201,7 @@ async function signIn(token) {
   // beside it; once it connects, the list is read again unless a change already arrived
   // (see onConnected), so that nothing falls between the two.
   startLive();
+  incidents.show();
   await loadProcesses();
 }
 
@@ -213,6 +217,7 @@ function signOut(problem = null) {
   byId("supervisor-list").replaceChildren();
   sessionStorage.removeItem(TOKEN_KEY);
   rollouts.reset();
+  incidents.reset();
   Object.assign(session, { token: null, me: null, loaded: false, message: null });
   session.processes.clear();
   session.touched.clear();
@@ -929,6 +934,7 @@ function switchLanguage() {
   renderSupervisors();
   renderRegisterHint();
   rollouts.localize();
+  incidents.localize();
 }
 
 function wireEvents() {
@@ -992,6 +998,8 @@ function boot() {
   localize();
   setConnection("offline");
   rollouts = setupRollouts(rolloutHost());
+  // The incident panel needs the same of the page as the rollout panel.
+  incidents = setupIncidents(rolloutHost(), () => session.me);
   wireEvents();
   setInterval(tickHeartbeats, 1000);
   const token = tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY);
