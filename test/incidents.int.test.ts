@@ -32,6 +32,8 @@ const INCIDENT_FIELDS = "id kind processName state occurrences silenced acknowle
 interface Post {
   status: string;
   incident: { id: string; kind: string; process: string | null; occurrences: number };
+  /** ALERT_WEBHOOK_FORMAT=slack: only this. */
+  text?: string;
 }
 
 /** A webhook receiver that keeps every POST it gets. */
@@ -59,7 +61,7 @@ class CountingWebhook {
   }
 
   of(process: string): Post[] {
-    return this.posts.filter((post) => post.incident.process === process);
+    return this.posts.filter((post) => post.incident?.process === process);
   }
 
   close(): Promise<void> {
@@ -300,6 +302,63 @@ describe("incidents", () => {
 
     const missing = await operator.http.error(`mutation { acknowledgeIncident(id: "999999") { id } }`);
     expect(missing.extensions?.code).toBe("NOT_FOUND");
+  });
+});
+
+describe("flapping that calms down, and the slack format", () => {
+  it("a FLAPPING incident resolves after a quiet window; both POSTs are Slack text", async () => {
+    const app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: hook.url,
+      ALERT_WEBHOOK_FORMAT: "slack",
+      FLAP_THRESHOLD: "4",
+      FLAP_WINDOW_SECONDS: "2",
+    });
+    stops.push(() => app.stop());
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: { name: "calming", port: 8000, supervisorHost: "127.0.0.1", supervisorPort: 1, program: "calming" },
+    });
+    // What a listener reports of a program supervisord restarts again and again.
+    const started = Date.now();
+    for (let i = 0; i < 6; i++) {
+      await app.admin.data(
+        `mutation($input: SupervisorEventInput!) { reportSupervisorEvent(input: $input) { name } }`,
+        {
+          input: {
+            supervisorHost: "127.0.0.1",
+            supervisorPort: 1,
+            program: "calming",
+            state: i % 2 === 0 ? "STARTING" : "RUNNING",
+            pid: i % 2 === 0 ? 0 : 100 + i,
+            at: new Date(started + i).toISOString(),
+          },
+        },
+      );
+    }
+    const [flapping] = await until("the FLAPPING incident", async () => {
+      const found = (await incidentsOf(app, "calming")).filter((i) => i.kind === "FLAPPING");
+      return found.length > 0 && found;
+    });
+    expect(flapping!.state).toBe("OPEN");
+    const texts = () => hook.posts.flatMap((p) => (p.text?.includes("on calming") ? [p.text] : []));
+    // Two seconds without a change, and the next quiet-flap pass (every second) ends it.
+    const [resolved] = await until(
+      "the FLAPPING incident resolved",
+      async () => {
+        const found = (await incidentsOf(app, "calming")).filter((i) => i.state === "RESOLVED");
+        return found.length > 0 && found;
+      },
+      8_000,
+    );
+    expect(resolved!.id).toBe(flapping!.id);
+    await until("the resolved POST", async () => texts().length === 2);
+    expect(texts()).toEqual([
+      `[FIRING] FLAPPING on calming (incident ${flapping!.id}): more than 4 state changes within 2s`,
+      expect.stringMatching(
+        new RegExp(
+          `^\\[RESOLVED\\] FLAPPING on calming \\(incident ${flapping!.id}, \\d+ times\\): no state change for 2s$`,
+        ),
+      ),
+    ]);
   });
 });
 

@@ -102,6 +102,7 @@ export function setupIncidents(host, me) {
   const state = { incidents: new Map(), silences: [], dispose: null, generation: 0 };
   const title = el("h2", { class: "incident-title" });
   const count = el("span", { class: "count", "data-testid": "incident-count" });
+  // Its header row is in a tbody of its own: the page's one <thead> is the process table's.
   const headRow = el("tr", {}, ...COLUMNS.map((key) => el("th", { scope: "col", "data-key": key })));
   const rows = el("tbody", { "data-testid": "incident-rows" });
   const empty = el("p", { class: "hint", "data-testid": "incident-empty" });
@@ -110,7 +111,11 @@ export function setupIncidents(host, me) {
   panel.replaceChildren(
     el("div", { class: "incident-bar" }, title, count),
     empty,
-    el("div", { class: "table-wrap" }, el("table", { class: "processes incidents" }, el("thead", {}, headRow), rows)),
+    el(
+      "div",
+      { class: "table-wrap" },
+      el("table", { class: "processes incidents" }, el("tbody", { class: "incident-head" }, headRow), rows),
+    ),
     silencesTitle,
     silenceList,
   );
