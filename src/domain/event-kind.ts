@@ -37,7 +37,7 @@ export enum ProcessEventKind {
   INCIDENT_CHANGED = "INCIDENT_CHANGED",
 }
 
-/** Kinds that are alerts: POSTed to ALERT_WEBHOOK_URL when it is set. */
+/** Kinds that are alerts: each opens an incident (or counts on the open one), see src/incident. */
 export const ALERT_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.HEARTBEAT_LOST,
   ProcessEventKind.PROCESS_CRASHED,
