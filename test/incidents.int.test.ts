@@ -305,6 +305,19 @@ describe("incidents", () => {
   });
 });
 
+describe("incident changes on processChanged", () => {
+  it("are not a process's change: asking for them there is refused, naming incidentChanged", async () => {
+    const app = await startTestApp(db.url);
+    stops.push(() => app.stop());
+    const ws = connectWs(app.url, (await app.client("VIEWER", "kind-asker")).token);
+    stops.push(() => ws.dispose());
+    const refused = ws.subscribe(`subscription { processChanged(kinds: [INCIDENT_CHANGED]) { id } }`);
+    const error = (await refused.failure()) as { message: string; extensions?: { code?: string } }[];
+    expect(error[0]!.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(error[0]!.message).toContain("subscribe to incidentChanged");
+  });
+});
+
 describe("flapping that calms down, and the slack format", () => {
   it("a FLAPPING incident resolves after a quiet window; both POSTs are Slack text", async () => {
     const app = await startTestApp(db.url, {
