@@ -28,6 +28,10 @@ import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { DesiredStates } from "./registry/desired-states.js";
+import { IncidentTracker } from "./incident/incident-tracker.js";
+import { IncidentWatch } from "./incident/incident-watch.js";
+import { IncidentService } from "./incident/incident.service.js";
+import { SilenceService } from "./incident/silence.service.js";
 import { HeartbeatWatchdog } from "./registry/heartbeat-watchdog.js";
 import { HostObservations } from "./registry/host-observations.js";
 import { Observations } from "./registry/observations.js";
@@ -43,6 +47,7 @@ import { logAlerts } from "./watch/alert-log.js";
 import { AlertWebhook } from "./watch/alert-webhook.js";
 import { EventPruner } from "./watch/event-pruner.js";
 import { FleetState } from "./watch/fleet-state.js";
+import { Periodic } from "./watch/periodic.js";
 import { SupervisorPoller } from "./watch/supervisor-poller.js";
 import { Replicas } from "./watch/replicas.js";
 import { WatchService } from "./watch/watch.service.js";
@@ -143,6 +148,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanup.push(async () => supervisorClient.close());
 
     const events = new EventLogService(bus, logger, clock);
+    // Incidents are kept in the transaction of the events that open and end them.
+    const incidentTracker = new IncidentTracker(clock, {
+      threshold: config.incidents.flapThreshold,
+      windowSeconds: config.incidents.flapWindowSeconds,
+    });
+    events.onRecording(incidentTracker.hook);
     const feed = new EventFeed(new EventLogReads(background), bus, clock, logger, {
       pollIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
     });
@@ -205,10 +216,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     );
     if (config.alerts.webhookUrl) {
       const webhook = new AlertWebhook(
-        { url: config.alerts.webhookUrl, timeoutMs: config.alerts.webhookTimeoutMs },
+        {
+          url: config.alerts.webhookUrl,
+          timeoutMs: config.alerts.webhookTimeoutMs,
+          format: config.alerts.webhookFormat,
+        },
         logger,
       );
-      events.onRecorded((event) => webhook.notify(event));
+      // Only the replica whose write opened or resolved an incident has its notice.
+      events.onRecorded((event) => {
+        const notice = incidentTracker.noticeOf(event);
+        if (notice) webhook.notify(notice);
+      });
       cleanup.unshift(() => webhook.stop());
     }
     cleanup.unshift(logAlerts(events, feed, logger));
@@ -257,6 +276,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     // Followed logs: one poll loop per process and stream while anyone follows it.
     const logs = new LogFollows(processes, supervisors, logger);
     cleanup.unshift(() => logs.stop());
+    const incidents = new IncidentService(database, dataSource, events, clock);
     const services: Services = {
       events,
       subscriptions,
@@ -285,6 +305,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       rolloutWatch: rollouts.watch,
       healing: new HealingService(new HealingStore(database, transitions, clock), processes),
       logs,
+      incidents,
+      silences: new SilenceService(database, dataSource, events, clock),
+      incidentWatch: new IncidentWatch(incidents, subscriptions, new EventLogReads(dataSource)),
       settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
     };
 
@@ -338,6 +361,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     eventPruner.start();
     cleanup.unshift(() => eventPruner.stop());
+    // A FLAPPING incident ends once its process has been quiet for a whole window.
+    const quietFlaps = new Periodic(
+      "flapping incidents",
+      Math.max(1_000, (config.incidents.flapWindowSeconds * 1_000) / 4),
+      () => incidentTracker.settleQuiet(databases.watchers, events),
+      logger,
+    );
+    quietFlaps.start();
+    cleanup.unshift(() => quietFlaps.stop());
     // Rollouts this replica runs, and those it takes over from replicas that died.
     rollouts.worker.start();
     cleanup.unshift(() => rollouts.worker.stop());

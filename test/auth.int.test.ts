@@ -24,6 +24,8 @@ async function snapshot(): Promise<unknown> {
     processes: await db.query("SELECT * FROM kb_server_processes ORDER BY id"),
     events: await db.query("SELECT COUNT(*) AS n FROM fleetvisor_process_events"),
     tokens: await db.query("SELECT id, revoked_at FROM fleetvisor_api_tokens ORDER BY id"),
+    incidents: await db.query("SELECT * FROM fleetvisor_incidents ORDER BY id"),
+    silences: await db.query("SELECT * FROM fleetvisor_silences ORDER BY id"),
   };
 }
 
@@ -251,6 +253,38 @@ const operations: Operation[] = [
   {
     name: "clearQuarantine (other)",
     query: `mutation { clearQuarantine(name: "outside-01") { quarantined } }`,
+    allowed: ["operator", "admin"],
+    writes: true,
+  },
+  // Incidents and silences: everyone who reads the fleet reads them; operators and admins
+  // acknowledge; silences may cover any process, so bound operators do not manage them.
+  {
+    name: "incidents",
+    query: `{ incidents(state: ALL) { id } }`,
+    allowed: ["viewer", "operator", "admin", ...SCOPED],
+    writes: false,
+  },
+  {
+    name: "acknowledgeIncident",
+    query: `mutation { acknowledgeIncident(id: "999999", note: "seen") { id } }`,
+    allowed: ["operator", "admin", "scoped operator"],
+    writes: true,
+  },
+  {
+    name: "silences",
+    query: `{ silences(includeExpired: true) { id } }`,
+    allowed: ["viewer", "operator", "admin", ...SCOPED],
+    writes: false,
+  },
+  {
+    name: "createSilence",
+    query: `mutation { createSilence(input: { namePattern: "matrix-*", until: "${new Date(Date.now() + 86_400_000).toISOString()}", comment: "matrix" }) { id } }`,
+    allowed: ["operator", "admin"],
+    writes: true,
+  },
+  {
+    name: "expireSilence",
+    query: `mutation { expireSilence(id: "999999") { id } }`,
     allowed: ["operator", "admin"],
     writes: true,
   },

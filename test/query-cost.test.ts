@@ -67,6 +67,7 @@ const shipped: Shipped[] = [
   ...scriptDocuments("dashboard/rollouts.js"),
   ...scriptDocuments("dashboard/healing.js"),
   ...scriptDocuments("dashboard/log-follow.js"),
+  ...scriptDocuments("dashboard/incidents.js"),
   ...scriptDocuments("typescript/registry-client.ts"),
   ...scriptDocuments("typescript/subscriber.ts"),
   ...pythonDocuments("python/fleetvisor_client.py"),

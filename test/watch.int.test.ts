@@ -476,17 +476,19 @@ describe("alerts", () => {
     failFirst = 1;
     await app.admin.data(`mutation { createProcess(input: { name: "alerting", port: 8000 }) { id } }`);
     await app.admin.data(`mutation { registerProcess(name: "alerting", pid: 5) { port } }`);
-    const alert = await until("the alert", async () => received.find((r) => r.body.process === "alerting"));
-    expect(alert.body).toMatchObject({
+    const incidentOf = (r: { body: Record<string, unknown> }) => r.body.incident as Record<string, unknown>;
+    const alert = await until("the alert", async () => received.find((r) => incidentOf(r).process === "alerting"));
+    expect(alert.body.status).toBe("firing");
+    expect(incidentOf(alert)).toMatchObject({
       process: "alerting",
       kind: "HEARTBEAT_LOST",
-      actor: "fleetvisor",
-      status: "error",
+      state: "OPEN",
+      occurrences: 1,
     });
-    expect(alert.body.reason).toMatch(/the limit is 2s$/);
-    expect(Date.parse(alert.body.time as string)).toBeGreaterThan(Date.now() - 60_000);
+    expect(incidentOf(alert).reason).toMatch(/the limit is 2s$/);
+    expect(Date.parse(incidentOf(alert).openedAt as string)).toBeGreaterThan(Date.now() - 60_000);
     expect(failFirst).toBe(0); // the first attempt failed and was retried
-    expect(received.filter((r) => r.body.process === "alerting")).toHaveLength(1);
+    expect(received.filter((r) => incidentOf(r).process === "alerting")).toHaveLength(1);
   });
 
   it("a webhook that never answers delays nothing else", async () => {

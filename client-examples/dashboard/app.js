@@ -6,6 +6,7 @@ import { lang, localize, setLang, t } from "./i18n.js";
 import { renderDesired, setupRollouts } from "./rollouts.js";
 import { setupHealing } from "./healing.js";
 import { setupLogFollow } from "./log-follow.js";
+import { setupIncidents } from "./incidents.js";
 
 const TOKEN_KEY = "fleetvisor.token";
 const NONE = "—";
@@ -80,6 +81,8 @@ let rollouts = null;
 /** The quarantined badge (healing.js) and the log view's follow switch (log-follow.js). */
 let healing = null;
 let logFollow = null;
+/** The open incidents and silences (incidents.js). */
+let incidents = null;
 
 /** Thrown when the token is refused (HTTP 401) or the session changed while a request ran. */
 class SessionEnded extends Error {}
@@ -203,6 +206,7 @@ async function signIn(token) {
   // beside it; once it connects, the list is read again unless a change already arrived
   // (see onConnected), so that nothing falls between the two.
   startLive();
+  incidents.show();
   await loadProcesses();
 }
 
@@ -218,6 +222,7 @@ function signOut(problem = null) {
   byId("supervisor-list").replaceChildren();
   sessionStorage.removeItem(TOKEN_KEY);
   rollouts.reset();
+  incidents.reset();
   Object.assign(session, { token: null, me: null, loaded: false, message: null });
   session.processes.clear();
   session.touched.clear();
@@ -941,6 +946,7 @@ function switchLanguage() {
   renderRegisterHint();
   rollouts.localize();
   logFollow.localize();
+  incidents.localize();
 }
 
 function wireEvents() {
@@ -1028,6 +1034,8 @@ function boot() {
     canFollow: () => session.me?.role !== "AGENT",
     describeError,
   });
+  // The incident panel needs the same of the page as the rollout panel.
+  incidents = setupIncidents(rolloutHost(), () => session.me);
   wireEvents();
   setInterval(tickHeartbeats, 1000);
   const token = tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY);

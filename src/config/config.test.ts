@@ -291,6 +291,21 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("reads the flap settings and the webhook format, with their defaults, and names bad ones together", () => {
+    expect(loadConfig(BASE)).toMatchObject({
+      alerts: { webhookFormat: "json" },
+      incidents: { flapThreshold: 5, flapWindowSeconds: 300 },
+    });
+    expect(
+      loadConfig({ ...BASE, ALERT_WEBHOOK_FORMAT: "slack", FLAP_THRESHOLD: "3", FLAP_WINDOW_SECONDS: "20" }),
+    ).toMatchObject({ alerts: { webhookFormat: "slack" }, incidents: { flapThreshold: 3, flapWindowSeconds: 20 } });
+    const found = problems({ ...BASE, ALERT_WEBHOOK_FORMAT: "xml", FLAP_THRESHOLD: "0", FLAP_WINDOW_SECONDS: "soon" });
+    expect(found).toHaveLength(3);
+    expect(found[0]).toBe('ALERT_WEBHOOK_FORMAT must be one of json, slack (got "xml")');
+    expect(found[1]).toMatch(/^FLAP_THRESHOLD /);
+    expect(found[2]).toMatch(/^FLAP_WINDOW_SECONDS /);
+  });
+
   it.each([
     ["FLEETVISOR_BOOTSTRAP_TOKEN", "FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN"],
     ["SUPERVISOR_PASWORD", "SUPERVISOR_PASSWORD"],

@@ -2,7 +2,15 @@ import { resolve } from "node:path";
 import type { z } from "zod";
 import { readCredentialsFile } from "./credentials-file.js";
 import { findUnknownVariables } from "./unknown-variables.js";
-import { CONFIG_VARIABLES, crossProblems, DEFAULT_DATABASE_URL, LOG_LEVELS, variables, type Env } from "./variables.js";
+import {
+  ALERT_WEBHOOK_FORMATS,
+  CONFIG_VARIABLES,
+  crossProblems,
+  DEFAULT_DATABASE_URL,
+  LOG_LEVELS,
+  variables,
+  type Env,
+} from "./variables.js";
 
 export { CONFIG_VARIABLES, DEFAULT_DATABASE_URL };
 
@@ -160,6 +168,14 @@ export interface Config {
     readonly webhookUrl: string | undefined;
     /** Per attempt. @default 5000 */
     readonly webhookTimeoutMs: number;
+    /** `json` (Fleetvisor's shape) or `slack` (a `text` payload). @default json */
+    readonly webhookFormat: (typeof ALERT_WEBHOOK_FORMATS)[number];
+  };
+  readonly incidents: {
+    /** A process whose supervisord state changes more than this often in the window is FLAPPING. @default 5 */
+    readonly flapThreshold: number;
+    /** The window flaps are counted in; a FLAPPING incident resolves after one without a change. @default 300 */
+    readonly flapWindowSeconds: number;
   };
   readonly events: {
     /**
@@ -321,7 +337,12 @@ export function loadConfig(
     rollouts: { leaseSeconds: e.ROLLOUT_LEASE_SECONDS },
     healing: { checkIntervalMs: e.HEALING_CHECK_INTERVAL_MS },
     metrics: { token: e.METRICS_TOKEN },
-    alerts: { webhookUrl: e.ALERT_WEBHOOK_URL, webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS },
+    alerts: {
+      webhookUrl: e.ALERT_WEBHOOK_URL,
+      webhookTimeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS,
+      webhookFormat: e.ALERT_WEBHOOK_FORMAT,
+    },
+    incidents: { flapThreshold: e.FLAP_THRESHOLD, flapWindowSeconds: e.FLAP_WINDOW_SECONDS },
     events: { retentionDays: e.EVENT_RETENTION_DAYS },
     migrateOnStart: e.MIGRATE_ON_START,
     production: e.NODE_ENV === "production",

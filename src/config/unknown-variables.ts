@@ -25,6 +25,7 @@ export const FLEETVISOR_PREFIXES = [
   "TRUST_PROX",
   "WS_",
   "ROLLOUT_",
+  "FLAP_",
 ] as const;
 
 /**

@@ -14,6 +14,9 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 const NODE_ENVS = ["development", "production", "test"] as const;
 
 /** One of `values`, named in the message when it is not. */
+/** The webhook bodies Fleetvisor can send (ALERT_WEBHOOK_FORMAT). */
+export const ALERT_WEBHOOK_FORMATS = ["json", "slack"] as const;
+
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z
     .string()
@@ -133,6 +136,9 @@ export const variables = {
   METRICS_TOKEN: bearerSecret.optional(),
   ALERT_WEBHOOK_URL: httpUrl.optional(),
   ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5_000),
+  ALERT_WEBHOOK_FORMAT: oneOf(ALERT_WEBHOOK_FORMATS).default("json"),
+  FLAP_THRESHOLD: integer(1, 10_000).default(5),
+  FLAP_WINDOW_SECONDS: integer(1, 86_400).default(300),
   ROLLOUT_LEASE_SECONDS: integer(2, 3_600).default(15),
   HEALING_CHECK_INTERVAL_MS: integer(0, 3_600_000).default(5_000),
   MIGRATE_ON_START: boolean.default(true),

@@ -8,11 +8,13 @@ import type { DatabaseHealth } from "./database-health.js";
 import { EventRetentionEntity } from "./event-retention.entity.js";
 import { HealingActionEntity } from "./healing-action.entity.js";
 import { HealingPolicyEntity } from "./healing-policy.entity.js";
+import { IncidentEntity } from "./incident.entity.js";
 import { describeDatabaseError, POOL_ACQUIRE_TIMEOUT } from "./db-errors.js";
 import { ProcessEventEntity } from "./process-event.entity.js";
 import { ProcessEntity } from "./process.entity.js";
 import { RolloutStepEntity } from "./rollout-step.entity.js";
 import { RolloutEntity } from "./rollout.entity.js";
+import { SilenceEntity } from "./silence.entity.js";
 import { SupervisorObservationEntity } from "./supervisor-observation.entity.js";
 
 export const ENTITIES = [
@@ -25,6 +27,8 @@ export const ENTITIES = [
   RolloutStepEntity,
   HealingPolicyEntity,
   HealingActionEntity,
+  IncidentEntity,
+  SilenceEntity,
 ];
 
 /** Waiting requests beyond this fail at once instead of queueing without end during an outage. */

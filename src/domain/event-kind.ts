@@ -23,9 +23,9 @@ export enum ProcessEventKind {
   DRIFT_DETECTED = "DRIFT_DETECTED",
   /** supervisord agrees with the desired state again (drift back to NONE). */
   DRIFT_RESOLVED = "DRIFT_RESOLVED",
-  /** A process's automatic-restart budget is spent: no more automatic restarts until cleared. */
+  /** The healer gave up on the process: its automatic-restart budget is spent (actor `fleetvisor:healer`). */
   QUARANTINED = "QUARANTINED",
-  /** An operator cleared a quarantine. */
+  /** The process left quarantine: the healer may restart it again. */
   QUARANTINE_CLEARED = "QUARANTINE_CLEARED",
   /** A rollout began. No single process: its process name is empty; see ROLLOUT_KINDS. */
   ROLLOUT_STARTED = "ROLLOUT_STARTED",
@@ -33,9 +33,11 @@ export enum ProcessEventKind {
   ROLLOUT_STEP = "ROLLOUT_STEP",
   /** A rollout ended (succeeded, failed, cancelled), and why. No single process, as ROLLOUT_STARTED. */
   ROLLOUT_FINISHED = "ROLLOUT_FINISHED",
+  /** An incident opened, was seen again, resolved or was acknowledged; the message starts with `incident <id>:`. */
+  INCIDENT_CHANGED = "INCIDENT_CHANGED",
 }
 
-/** Kinds that are alerts: POSTed to ALERT_WEBHOOK_URL when it is set. */
+/** Kinds that are alerts: each opens an incident (or counts on the open one), see src/incident. */
 export const ALERT_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.HEARTBEAT_LOST,
   ProcessEventKind.PROCESS_CRASHED,
@@ -66,5 +68,11 @@ export const FLEET_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.ROLLOUT_STARTED,
   ProcessEventKind.ROLLOUT_FINISHED,
 ]);
+
+/**
+ * Kinds that say what happened to an incident, not to a process: `processChanged` never
+ * delivers them; `incidentChanged` follows them.
+ */
+export const INCIDENT_EVENT_KINDS: ReadonlySet<ProcessEventKind> = new Set([ProcessEventKind.INCIDENT_CHANGED]);
 
 export const PROCESS_EVENT_KINDS: readonly ProcessEventKind[] = Object.values(ProcessEventKind);

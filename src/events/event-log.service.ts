@@ -23,6 +23,17 @@ export interface EventDraft {
 const MESSAGE_LIMIT = 1000;
 
 /**
+ * Work that runs in the transaction of every event recorded (after its row is inserted),
+ * so that what it writes commits with the event or not at all. It may record follow-up
+ * events there (`recordFollowUp`); they are published right after the event.
+ */
+export type RecordingHook = (
+  manager: EntityManager,
+  event: ProcessEventRecord,
+  recordFollowUp: (draft: EventDraft) => Promise<ProcessEventRecord>,
+) => Promise<void>;
+
+/**
  * The event log (`fleetvisor_process_events`): recording, publishing, reading.
  *
  * A transition is recorded inside the transaction that makes it, so a transition and its
@@ -32,6 +43,9 @@ const MESSAGE_LIMIT = 1000;
 export class EventLogService {
   private pendingHeartbeats: ReturnType<typeof toWire>[] = [];
   private readonly recordedListeners: ((event: ProcessEventRecord) => void)[] = [];
+  private readonly recordingHooks: RecordingHook[] = [];
+  /** Events recorded by hooks in the transaction of another, published with it. */
+  private readonly followUps = new WeakMap<ProcessEventRecord, ProcessEventRecord[]>();
 
   constructor(
     private readonly bus: EventBus,
@@ -41,6 +55,29 @@ export class EventLogService {
 
   /** Records one event inside the caller's transaction. Publish it after the commit. */
   async record(manager: EntityManager, draft: EventDraft, process: ProcessEntity | null): Promise<ProcessEventRecord> {
+    const event = await this.insert(manager, draft, process);
+    if (this.recordingHooks.length === 0) return event;
+    const followUps: ProcessEventRecord[] = [];
+    const recordFollowUp = async (followUp: EventDraft): Promise<ProcessEventRecord> => {
+      const recorded = await this.insert(manager, followUp, process);
+      followUps.push(recorded);
+      return recorded;
+    };
+    for (const hook of this.recordingHooks) await hook(manager, event, recordFollowUp);
+    if (followUps.length > 0) this.followUps.set(event, followUps);
+    return event;
+  }
+
+  /** `hook` runs in the transaction of every event recorded on this replica (see {@link RecordingHook}). */
+  onRecording(hook: RecordingHook): void {
+    this.recordingHooks.push(hook);
+  }
+
+  private async insert(
+    manager: EntityManager,
+    draft: EventDraft,
+    process: ProcessEntity | null,
+  ): Promise<ProcessEventRecord> {
     const at = this.clock.now();
     const message = draft.message ? draft.message.slice(0, MESSAGE_LIMIT) : null;
     const result = await manager.insert(ProcessEventEntity, {
@@ -62,7 +99,8 @@ export class EventLogService {
    * Sends recorded events to every subscriber of every replica, and tells this replica's
    * own listeners (alerts) of the events it recorded.
    */
-  async publish(events: readonly ProcessEventRecord[]): Promise<void> {
+  async publish(recorded: readonly ProcessEventRecord[]): Promise<void> {
+    const events = recorded.flatMap((event) => [event, ...(this.followUps.get(event) ?? [])]);
     for (const event of events) {
       for (const listener of this.recordedListeners) {
         // The event is committed: a listener that fails must not fail the change that caused it.

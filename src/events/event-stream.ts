@@ -1,6 +1,6 @@
 import { assertMayTouch, mayTouchProcess, type Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
-import { FLEET_KINDS, ProcessEventKind, TOKEN_KINDS } from "../domain/event-kind.js";
+import { FLEET_KINDS, INCIDENT_EVENT_KINDS, ProcessEventKind, TOKEN_KINDS } from "../domain/event-kind.js";
 import { check, processNameProblem } from "../domain/validation.js";
 import { BadUserInputError, CursorExpiredError, type InvalidField } from "../errors.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -77,6 +77,12 @@ export class EventStreams {
       if (FLEET_KINDS.has(kind)) {
         problems.push({ field: `kinds[${i}]`, message: `${kind} is no process's change; subscribe to rolloutChanged` });
       }
+      if (INCIDENT_EVENT_KINDS.has(kind)) {
+        problems.push({
+          field: `kinds[${i}]`,
+          message: `${kind} is no process's change; subscribe to incidentChanged`,
+        });
+      }
     });
     if (request.after !== undefined && !/^\d{1,19}$/.test(request.after)) {
       problems.push({
@@ -100,6 +106,7 @@ export class EventStreams {
       // Events about no single process (a rollout's start and end) are not a process's change.
       accept: (event) =>
         !FLEET_KINDS.has(event.kind) &&
+        !INCIDENT_EVENT_KINDS.has(event.kind) &&
         (principal.processPattern === null || mayTouchProcess(principal, event.processName)),
     });
   }

@@ -9,6 +9,9 @@ import type { EventStreams } from "../events/event-stream.js";
 import type { HealingService } from "../healing/healing.service.js";
 import type { LogFollows } from "../logs/log-follows.js";
 import type { HealthReport } from "../health/health.js";
+import type { IncidentWatch } from "../incident/incident-watch.js";
+import type { IncidentService } from "../incident/incident.service.js";
+import type { SilenceService } from "../incident/silence.service.js";
 import type { AgentLifecycle } from "../registry/agent-lifecycle.js";
 import type { ProcessReads } from "../registry/process-reads.js";
 import type { RegistryAdmin } from "../registry/registry-admin.js";
@@ -45,6 +48,10 @@ export interface Services {
   readonly healing: HealingService;
   /** `processLog`'s followers on this replica. */
   readonly logs: LogFollows;
+  readonly incidents: IncidentService;
+  readonly silences: SilenceService;
+  /** `incidentChanged`'s streams. */
+  readonly incidentWatch: IncidentWatch;
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;

@@ -143,4 +143,59 @@ describe("schema/schema.graphql", () => {
     const kinds = (schema.getType("ProcessEventKind") as GraphQLEnumType).getValues().map((v) => v.name);
     expect(kinds).toEqual(expect.arrayContaining(["QUARANTINED", "QUARANTINE_CLEARED"]));
   });
+
+  it("has the incidents' operations and the shape the incidents issue lists", async () => {
+    const schema = await buildFleetvisorSchema();
+    const field = (type: GraphQLObjectType | null | undefined, name: string) => {
+      const found = type?.getFields()[name];
+      return found ? `${name}(${found.args.map((a) => `${a.name}: ${a.type}`).join(", ")}): ${found.type}` : name;
+    };
+    expect([
+      field(schema.getQueryType(), "incidents"),
+      field(schema.getMutationType(), "acknowledgeIncident"),
+      field(schema.getMutationType(), "createSilence"),
+      field(schema.getMutationType(), "expireSilence"),
+      field(schema.getQueryType(), "silences"),
+      field(schema.getSubscriptionType(), "incidentChanged"),
+    ]).toEqual([
+      "incidents(state: IncidentStateFilter!, first: Int!, after: ID): [Incident!]!",
+      "acknowledgeIncident(id: ID!, note: String): Incident!",
+      "createSilence(input: SilenceInput!): Silence!",
+      "expireSilence(id: ID!): Silence!",
+      "silences(includeExpired: Boolean!): [Silence!]!",
+      "incidentChanged(): Incident!",
+    ]);
+    const fields = (name: string) => Object.keys((schema.getType(name) as GraphQLObjectType).getFields());
+    expect(fields("Incident")).toEqual(
+      expect.arrayContaining([
+        "id",
+        "kind",
+        "processName",
+        "supervisorHost",
+        "supervisorPort",
+        "state",
+        "occurrences",
+        "openedAt",
+        "lastSeenAt",
+        "resolvedAt",
+        "acknowledgedBy",
+        "acknowledgedAt",
+        "note",
+        "silenced",
+      ]),
+    );
+    const values = (name: string) => (schema.getType(name) as GraphQLEnumType).getValues().map((v) => v.name);
+    expect(values("IncidentKind")).toEqual([
+      "HEARTBEAT_LOST",
+      "PROCESS_CRASHED",
+      "SUPERVISOR_UNREACHABLE",
+      "DRIFT",
+      "FLAPPING",
+      "QUARANTINED",
+    ]);
+    expect(values("IncidentState")).toEqual(["OPEN", "RESOLVED"]);
+    expect(values("ProcessEventKind")).toEqual(
+      expect.arrayContaining(["QUARANTINED", "QUARANTINE_CLEARED", "INCIDENT_CHANGED"]),
+    );
+  });
 });

@@ -4,6 +4,7 @@ import { authChecker } from "./auth-checker.js";
 import { AgentResolver } from "./resolvers/agent.resolver.js";
 import { ControlResolver } from "./resolvers/control.resolver.js";
 import { HealingResolver } from "./resolvers/healing.resolver.js";
+import { IncidentResolver } from "./resolvers/incident.resolver.js";
 import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
 import { ProcessLogResolver } from "./resolvers/process-log.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
@@ -23,6 +24,7 @@ export const RESOLVERS = [
   RolloutResolver,
   HealingResolver,
   ProcessLogResolver,
+  IncidentResolver,
 ] as const;
 
 /**

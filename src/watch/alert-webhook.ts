@@ -1,18 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ALERT_KINDS } from "../domain/event-kind.js";
-import type { ProcessEventRecord } from "../events/process-event.js";
+import { webhookBody, type AlertWebhookFormat, type IncidentNotice } from "../incident/incident-payload.js";
 import type { Logger } from "../logger.js";
 
-/** What the webhook receives. */
-export interface AlertPayload {
-  readonly id: string | null;
-  readonly process: string;
+/** One POST waiting: its body, and what the logs name it by. */
+interface QueuedAlert {
+  readonly body: object;
   readonly kind: string;
-  /** ISO 8601, UTC. */
-  readonly time: string;
-  readonly reason: string | null;
-  readonly actor: string;
-  readonly status: string | null;
+  readonly process: string;
 }
 
 export interface AlertWebhookOptions {
@@ -25,19 +19,21 @@ export interface AlertWebhookOptions {
   readonly backoffMs?: number;
   /** Alerts waiting beyond this are dropped, oldest first (and logged). @default 1000 */
   readonly maxQueued?: number;
+  /** The body's shape. @default json */
+  readonly format?: AlertWebhookFormat;
 }
 
 /** POSTs at most this many alerts at the same time. */
 const CONCURRENCY = 2;
 
 /**
- * POSTs alerts (HEARTBEAT_LOST, PROCESS_CRASHED, SUPERVISOR_UNREACHABLE) to
- * ALERT_WEBHOOK_URL as JSON, with a timeout per attempt and bounded retries. It is fed
- * only the events this replica recorded, so each alert is sent by one replica. Nothing
- * waits on it: `notify` only queues, and a failing webhook delays nothing else.
+ * POSTs incidents to ALERT_WEBHOOK_URL: `firing` when one opens, `resolved` when it closes,
+ * with a timeout per attempt and bounded retries. It is fed only the incidents whose opening
+ * or resolution this replica wrote, so each is sent by one replica. Nothing waits on it:
+ * `notify` only queues, and a failing webhook delays nothing else.
  */
 export class AlertWebhook {
-  private readonly queue: AlertPayload[] = [];
+  private readonly queue: QueuedAlert[] = [];
   private active = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
@@ -47,20 +43,17 @@ export class AlertWebhook {
     private readonly logger: Logger,
   ) {}
 
-  notify(event: ProcessEventRecord): void {
-    if (this.stopping || !ALERT_KINDS.has(event.kind)) return;
+  notify(notice: IncidentNotice): void {
+    if (this.stopping) return;
     if (this.queue.length >= (this.options.maxQueued ?? 1000)) {
       const dropped = this.queue.shift()!;
       this.logger.warn({ kind: dropped.kind, process: dropped.process }, "alert queue full: dropped the oldest alert");
     }
+    const { incident } = notice;
     this.queue.push({
-      id: event.id,
-      process: event.processName,
-      kind: event.kind,
-      time: event.at.toISOString(),
-      reason: event.message,
-      actor: event.actor,
-      status: event.status,
+      body: webhookBody(notice, this.options.format ?? "json"),
+      kind: `${incident.kind} ${notice.status}`,
+      process: incident.processName ?? `${incident.supervisorHost}:${incident.supervisorPort}`,
     });
     this.drain();
   }
@@ -84,7 +77,7 @@ export class AlertWebhook {
     }
   }
 
-  private async send(alert: AlertPayload): Promise<void> {
+  private async send(alert: QueuedAlert): Promise<void> {
     const retries = this.options.retries ?? 3;
     let delayMs = this.options.backoffMs ?? 1_000;
     for (let attempt = 0; ; attempt++) {
@@ -93,7 +86,7 @@ export class AlertWebhook {
         const response = await fetch(this.options.url, {
           method: "POST",
           headers: { "content-type": "application/json", "user-agent": "fleetvisor" },
-          body: JSON.stringify(alert),
+          body: JSON.stringify(alert.body),
           signal: AbortSignal.timeout(this.options.timeoutMs),
         });
         await response.body?.cancel();

@@ -36,12 +36,19 @@ registerEnumType(ProcessEventKind, {
     TOKEN_REVOKED: { description: "An API token was revoked. As TOKEN_CREATED: events only, for admins." },
     DRIFT_DETECTED: { description: "supervisord differs from the process's desired state (see Process.drift)." },
     DRIFT_RESOLVED: { description: "supervisord agrees with the process's desired state again." },
+    QUARANTINED: { description: "Its automatic-restart budget is spent: no more automatic restarts." },
+    QUARANTINE_CLEARED: { description: "It left quarantine: automatic restarts may happen again." },
     ROLLOUT_STARTED: {
       description: "A rollout began. Not a process's change: never delivered by processChanged; see rolloutChanged.",
     },
     ROLLOUT_STEP: { description: "A step of a rollout began or ended on this process; the message says how." },
     ROLLOUT_FINISHED: {
       description: "A rollout ended, and why. Not a process's change: never delivered by processChanged.",
+    },
+    INCIDENT_CHANGED: {
+      description:
+        "An incident opened, was seen again, resolved or was acknowledged (`incident <id>: …`). Not a process's " +
+        "change: never delivered by processChanged; see incidentChanged.",
     },
   },
 });

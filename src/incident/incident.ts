@@ -1,0 +1,43 @@
+import type { IncidentEntity } from "../db/incident.entity.js";
+import type { IncidentKind, IncidentState } from "../domain/incident.js";
+
+/** One incident as the API and the webhook show it. */
+export interface Incident {
+  readonly id: number;
+  readonly kind: IncidentKind;
+  /** `null` for a supervisord's incident. */
+  readonly processName: string | null;
+  readonly supervisorHost: string | null;
+  readonly supervisorPort: number | null;
+  readonly state: IncidentState;
+  readonly occurrences: number;
+  readonly openedAt: Date;
+  readonly lastSeenAt: Date;
+  readonly resolvedAt: Date | null;
+  readonly acknowledgedBy: string | null;
+  readonly acknowledgedAt: Date | null;
+  readonly note: string | null;
+  readonly silenced: boolean;
+  /** The message of the event that opened it. */
+  readonly reason: string | null;
+}
+
+export function toIncident(row: IncidentEntity): Incident {
+  return {
+    id: row.id,
+    kind: row.kind as IncidentKind,
+    processName: row.processName,
+    supervisorHost: row.supervisorHost,
+    supervisorPort: row.supervisorPort === null ? null : Number(row.supervisorPort),
+    state: row.state as IncidentState,
+    occurrences: Number(row.occurrences),
+    openedAt: row.openedAt,
+    lastSeenAt: row.lastSeenAt,
+    resolvedAt: row.resolvedAt,
+    acknowledgedBy: row.acknowledgedBy,
+    acknowledgedAt: row.acknowledgedAt,
+    note: row.note,
+    silenced: Boolean(row.silenced),
+    reason: row.reason,
+  };
+}

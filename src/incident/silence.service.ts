@@ -1,0 +1,186 @@
+import type { DataSource, EntityManager } from "typeorm";
+import type { Principal } from "../auth/principal.js";
+import { processPatternProblem } from "../auth/process-pattern.js";
+import type { Clock } from "../clock.js";
+import type { Database } from "../db/database.js";
+import { IncidentEntity } from "../db/incident.entity.js";
+import { SilenceEntity } from "../db/silence.entity.js";
+import { ProcessEventKind } from "../domain/event-kind.js";
+import { INCIDENT_KINDS, IncidentState, type IncidentKind } from "../domain/incident.js";
+import { BadUserInputError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
+import type { EventLogService } from "../events/event-log.service.js";
+import type { ProcessEventRecord } from "../events/process-event.js";
+import { dateOf } from "../registry/process-rows.js";
+import { incidentMessage } from "./incident-events.js";
+import { kindsFromColumn, kindsToColumn, silenceActive, silences, type IncidentSubject } from "./incident-rules.js";
+import { toIncident } from "./incident.js";
+
+/** The longest a silence may last. */
+export const MAX_SILENCE_DAYS = 90;
+
+const COMMENT_LIMIT = 1000;
+
+/** One silence as the API shows it. */
+export interface Silence {
+  readonly id: number;
+  readonly namePattern: string;
+  readonly kinds: IncidentKind[];
+  readonly until: Date;
+  readonly comment: string;
+  readonly createdBy: string;
+  readonly createdAt: Date;
+  readonly expiredAt: Date | null;
+  readonly active: boolean;
+}
+
+export interface NewSilence {
+  readonly namePattern: string;
+  readonly kinds?: readonly IncidentKind[] | null;
+  readonly until: Date;
+  readonly comment: string;
+}
+
+/**
+ * Silences: while one matches an incident (its process, or `host:port` for a supervisord,
+ * by pattern; its kind), the incident is recorded and shown as silenced, and its webhook is
+ * not sent. Creating or expiring one marks the open incidents it covers, each with
+ * INCIDENT_CHANGED. Bound tokens may not manage them: a pattern can cover processes beyond
+ * the token's.
+ */
+export class SilenceService {
+  constructor(
+    private readonly database: Database,
+    private readonly dataSource: DataSource,
+    private readonly events: EventLogService,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(includeExpired: boolean): Promise<Silence[]> {
+    const rows = await this.dataSource.getRepository(SilenceEntity).find({ order: { id: "DESC" }, take: 500 });
+    const now = this.clock.now();
+    return rows.map((row) => this.toSilence(row, now)).filter((silence) => includeExpired || silence.active);
+  }
+
+  async create(input: NewSilence, principal: Principal): Promise<Silence> {
+    refuseBound(principal);
+    const now = this.clock.now();
+    const problems: InvalidField[] = [];
+    const patternProblem = processPatternProblem(input.namePattern);
+    if (patternProblem) problems.push({ field: "input.namePattern", message: patternProblem });
+    const until = input.until;
+    if (!(until instanceof Date) || Number.isNaN(until.getTime()) || until.getTime() <= now.getTime()) {
+      problems.push({ field: "input.until", message: "must be a time in the future" });
+    } else if (until.getTime() > now.getTime() + MAX_SILENCE_DAYS * 86_400_000) {
+      problems.push({ field: "input.until", message: `must be within ${MAX_SILENCE_DAYS} days` });
+    }
+    const comment = input.comment.trim();
+    if (comment === "") problems.push({ field: "input.comment", message: "must say why (it is empty)" });
+    if (comment.length > COMMENT_LIMIT) {
+      problems.push({ field: "input.comment", message: `must be at most ${COMMENT_LIMIT} characters` });
+    }
+    (input.kinds ?? []).forEach((kind, i) => {
+      if (!INCIDENT_KINDS.includes(kind))
+        problems.push({ field: `input.kinds[${i}]`, message: `is not an incident kind` });
+    });
+    if (problems.length > 0) throw BadUserInputError.of(problems);
+    return this.change(principal, async (manager) => {
+      const inserted = await manager.insert(SilenceEntity, {
+        namePattern: input.namePattern,
+        kinds: kindsToColumn(input.kinds ?? []),
+        until,
+        comment,
+        createdBy: principal.name.slice(0, 100),
+        createdByTokenId: principal.tokenId,
+        createdAt: now,
+        expiredAt: null,
+      });
+      return Number(inserted.identifiers[0]?.id);
+    });
+  }
+
+  /** Ends the silence now. NOT_FOUND for an unknown id; one already over is left as it is. */
+  async expire(id: string, principal: Principal): Promise<Silence> {
+    refuseBound(principal);
+    if (!/^\d{1,9}$/.test(id) || Number(id) < 1) {
+      throw BadUserInputError.of([{ field: "id", message: `must be a silence id (got "${id}")` }]);
+    }
+    const silenceId = Number(id);
+    return this.change(principal, async (manager) => {
+      const row = await manager.findOneBy(SilenceEntity, { id: silenceId });
+      if (!row) throw new NotFoundError(`no silence ${silenceId}`);
+      const now = this.clock.now();
+      if (silenceActive(this.rule(row), now))
+        await manager.update(SilenceEntity, { id: silenceId }, { expiredAt: now });
+      return silenceId;
+    });
+  }
+
+  /** Runs `write`, then marks the open incidents whose silencing changed; records each. */
+  private async change(principal: Principal, write: (manager: EntityManager) => Promise<number>): Promise<Silence> {
+    const recorded: ProcessEventRecord[] = [];
+    const silence = await this.database.transaction(async (manager) => {
+      const id = await write(manager);
+      const now = this.clock.now();
+      const active = (await manager.find(SilenceEntity)).filter((s) => silenceActive(this.rule(s), now));
+      const open = await manager.find(IncidentEntity, { where: { state: IncidentState.OPEN } });
+      for (const row of open) {
+        const subject: IncidentSubject =
+          row.processName !== null
+            ? { type: "process", processName: row.processName }
+            : { type: "supervisor", host: row.supervisorHost ?? "", port: Number(row.supervisorPort) };
+        const silenced = active.some((s) => silences(this.rule(s), row.kind as IncidentKind, subject, now));
+        if (silenced === Boolean(row.silenced)) continue;
+        await manager.update(IncidentEntity, { id: row.id, state: IncidentState.OPEN }, { silenced });
+        const incident = toIncident({ ...row, silenced });
+        recorded.push(
+          await this.events.record(
+            manager,
+            {
+              kind: ProcessEventKind.INCIDENT_CHANGED,
+              processName: incident.processName ?? "",
+              actor: principal.name,
+              actorTokenId: principal.tokenId,
+              message: incidentMessage(incident, silenced ? "silenced" : "no longer silenced"),
+              status: null,
+            },
+            null,
+          ),
+        );
+      }
+      return this.toSilence((await manager.findOneBy(SilenceEntity, { id }))!, now);
+    });
+    await this.events.publish(recorded);
+    return silence;
+  }
+
+  private rule(row: SilenceEntity) {
+    return {
+      namePattern: row.namePattern,
+      kinds: kindsFromColumn(row.kinds),
+      until: dateOf(row.until)!,
+      expiredAt: dateOf(row.expiredAt),
+    };
+  }
+
+  private toSilence(row: SilenceEntity, now: Date): Silence {
+    const rule = this.rule(row);
+    return {
+      id: row.id,
+      namePattern: row.namePattern,
+      kinds: rule.kinds,
+      until: rule.until,
+      comment: row.comment,
+      createdBy: row.createdBy,
+      createdAt: row.createdAt,
+      expiredAt: rule.expiredAt,
+      active: silenceActive(rule, now),
+    };
+  }
+}
+
+function refuseBound(principal: Principal): void {
+  if (principal.processPattern === null) return;
+  throw new ForbiddenError(
+    `token "${principal.name}" is bound to "${principal.processPattern}" and may not manage silences, which may cover other processes`,
+  );
+}

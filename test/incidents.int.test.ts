@@ -1,0 +1,412 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "./support/app.js";
+import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
+import { connectWs, type WsConnection } from "./support/graphql-client.js";
+import { Supervisord } from "./support/supervisord.js";
+import { until } from "./support/wait.js";
+
+const LISTENER = fileURLToPath(
+  new URL("../client-examples/supervisor-listener/fleetvisor_listener.py", import.meta.url),
+);
+
+/** Small, so that a crash loop flaps within seconds. */
+const FLAP_THRESHOLD = 4;
+
+interface Incident {
+  id: string;
+  kind: string;
+  processName: string | null;
+  state: string;
+  occurrences: number;
+  silenced: boolean;
+  acknowledgedBy: string | null;
+  acknowledgedAt: string | null;
+  note: string | null;
+  resolvedAt: string | null;
+}
+
+const INCIDENT_FIELDS = "id kind processName state occurrences silenced acknowledgedBy acknowledgedAt note resolvedAt";
+
+interface Post {
+  status: string;
+  incident: { id: string; kind: string; process: string | null; occurrences: number };
+  /** ALERT_WEBHOOK_FORMAT=slack: only this. */
+  text?: string;
+}
+
+/** A webhook receiver that keeps every POST it gets. */
+class CountingWebhook {
+  readonly posts: Post[] = [];
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<CountingWebhook> {
+    let hook!: CountingWebhook;
+    const server = createServer((req: IncomingMessage, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        hook.posts.push(JSON.parse(body) as Post);
+        res.end("ok");
+      });
+    });
+    hook = new CountingWebhook(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return hook;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}/hook`;
+  }
+
+  of(process: string): Post[] {
+    return this.posts.filter((post) => post.incident?.process === process);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+let db: TestDatabase;
+let hook: CountingWebhook;
+const stops: (() => Promise<unknown>)[] = [];
+
+async function incidents(app: TestApp, state = "ALL"): Promise<Incident[]> {
+  const data = await app.admin.data<{ incidents: Incident[] }>(
+    `query($state: IncidentStateFilter!) { incidents(state: $state) { ${INCIDENT_FIELDS} } }`,
+    { state },
+  );
+  return data.incidents;
+}
+
+async function incidentsOf(app: TestApp, process: string): Promise<Incident[]> {
+  return (await incidents(app)).filter((i) => i.processName === process);
+}
+
+/** A registered process whose heartbeat is then an hour old, and the watchdog's pass on `apps`. */
+async function loseHeartbeat(apps: readonly TestApp[], name: string): Promise<void> {
+  const [first] = apps;
+  await first!.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, {
+    n: name,
+  });
+  await first!.admin.data(`mutation($n: String!) { registerProcess(name: $n, pid: 41) { port } }`, { n: name });
+  await db.query("UPDATE kb_server_processes SET last_heartbeat = ? WHERE process_name = ?", [
+    new Date(Date.now() - 3_600_000),
+    name,
+  ]);
+  await Promise.all(apps.map((app) => app.services.watch.checkHeartbeats()));
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase("incidents");
+  hook = await CountingWebhook.start();
+});
+
+afterAll(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  await hook?.close();
+  await db?.drop();
+});
+
+describe("incidents", () => {
+  let app: TestApp;
+  let ws: WsConnection;
+
+  beforeAll(async () => {
+    app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: hook.url,
+      FLAP_THRESHOLD: String(FLAP_THRESHOLD),
+      FLAP_WINDOW_SECONDS: "60",
+    });
+    stops.push(() => app.stop());
+    ws = connectWs(app.url, (await app.client("VIEWER", "incident-watcher")).token);
+    stops.push(() => ws.dispose());
+  });
+
+  it("a crash loop is one PROCESS_CRASHED and one FLAPPING incident: one firing POST each, one resolved on stop", async () => {
+    const changes = ws.subscribe<{ incidentChanged: Incident }>(
+      `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
+    );
+    const agent = await app.client("AGENT", "crash-listener", "crashy*");
+    const supervisord = await Supervisord.start({
+      programs: {
+        crashy: { command: "sh -c 'sleep 0.2; exit 1'", autostart: false, autorestart: true, startsecs: 0 },
+      },
+      eventListeners: {
+        fleetvisor: {
+          command: `python3 ${LISTENER}`,
+          events: "PROCESS_STATE",
+          environment: (port) => ({
+            FLEETVISOR_URL: app.url,
+            FLEETVISOR_TOKEN: agent.token,
+            FLEETVISOR_SUPERVISOR: `127.0.0.1:${port}`,
+          }),
+        },
+      },
+    });
+    stops.push(() => supervisord.stop());
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: {
+        name: "crashy",
+        port: 8000,
+        supervisorHost: "127.0.0.1",
+        supervisorPort: supervisord.port,
+        program: "crashy",
+      },
+    });
+    await supervisord.ctl("start", "crashy");
+
+    const open = await until(
+      "a crash loop's PROCESS_CRASHED (crashing again and again) and FLAPPING incidents",
+      async () => {
+        const found = await incidentsOf(app, "crashy");
+        const crashed = found.find((i) => i.kind === "PROCESS_CRASHED");
+        const flapping = found.find((i) => i.kind === "FLAPPING");
+        return crashed && flapping && crashed.occurrences >= 4 && found;
+      },
+      20_000,
+    );
+    // Opened once each however many times it crashed; nothing else.
+    expect(open.map((i) => [i.kind, i.state]).sort()).toEqual([
+      ["FLAPPING", "OPEN"],
+      ["PROCESS_CRASHED", "OPEN"],
+    ]);
+
+    await app.admin.data(`mutation { stopProcess(name: "crashy") { status } }`);
+    // The listener may still be telling of the runs before the stop: the crash and flapping
+    // it reports late open nothing, the process being meant to be stopped.
+    const resolved = await until(
+      "both incidents resolved by the stop",
+      async () => {
+        const found = (await incidentsOf(app, "crashy")).filter((i) => i.kind !== "DRIFT");
+        return found.every((i) => i.state === "RESOLVED") && found;
+      },
+      10_000,
+    );
+    expect(resolved.map((i) => i.kind).sort()).toEqual(["FLAPPING", "PROCESS_CRASHED"]);
+    expect(resolved.map((i) => i.id).sort()).toEqual(open.map((i) => i.id).sort());
+    expect(resolved.every((i) => i.resolvedAt !== null)).toBe(true);
+
+    await until("a resolved POST for each", async () =>
+      resolved.every((r) => hook.posts.some((p) => p.incident.id === r.id && p.status === "resolved")),
+    );
+    for (const incident of resolved) {
+      const mine = hook.posts.filter((p) => p.incident.id === incident.id);
+      expect(mine.map((p) => [p.status, p.incident.kind])).toEqual([
+        ["firing", incident.kind],
+        ["resolved", incident.kind],
+      ]);
+    }
+    // Nothing else fired for it, but the drift a late report may show (then resolved too).
+    expect(hook.of("crashy").filter((p) => p.incident.kind !== "DRIFT")).toHaveLength(4);
+
+    // The subscriber saw each incident open, count up and resolve.
+    const seen = await changes.until(
+      (values) =>
+        resolved.every((r) =>
+          values.some((v) => v.incidentChanged.id === r.id && v.incidentChanged.state === "RESOLVED"),
+        ),
+      10_000,
+      "both incidents resolved on incidentChanged",
+    );
+    const crashed = resolved.find((i) => i.kind === "PROCESS_CRASHED")!;
+    const counts = seen.filter((v) => v.incidentChanged.id === crashed.id).map((v) => v.incidentChanged.occurrences);
+    expect(counts[0]).toBe(1);
+    expect(Math.max(...counts)).toBe(crashed.occurrences);
+  }, 40_000);
+
+  it("a silence keeps the incident, recorded as silenced, and sends no POST", async () => {
+    const operator = await app.client("OPERATOR", "silencer");
+    const until_ = new Date(Date.now() + 3_600_000).toISOString();
+    const created = await operator.http.data<{ createSilence: { id: string; active: boolean; kinds: string[] } }>(
+      `mutation($until: DateTimeISO!) {
+        createSilence(input: { namePattern: "hushed-*", kinds: [HEARTBEAT_LOST], until: $until, comment: "maintenance" })
+        { id active kinds } }`,
+      { until: until_ },
+    );
+    expect(created.createSilence).toMatchObject({ active: true, kinds: ["HEARTBEAT_LOST"] });
+
+    await loseHeartbeat([app], "hushed-1");
+    // Not silenced: the POST for this one is how we know the webhook had its chance at the other.
+    await loseHeartbeat([app], "loud-1");
+    await until("the POST for loud-1", async () => hook.of("loud-1").length === 1);
+
+    const [hushed] = await incidentsOf(app, "hushed-1");
+    expect(hushed).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", silenced: true, occurrences: 1 });
+    expect(hook.of("hushed-1")).toEqual([]);
+    const [loud] = await incidentsOf(app, "loud-1");
+    expect(loud).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", silenced: false });
+
+    // Its end sends nothing either: no firing went out for it.
+    await app.admin.data(`mutation { heartbeat(name: "hushed-1", pid: 41) { ok } }`);
+    await app.admin.data(`mutation { heartbeat(name: "loud-1", pid: 41) { ok } }`);
+    await until("loud-1 resolved POST", async () => hook.of("loud-1").length === 2);
+    expect((await incidentsOf(app, "hushed-1"))[0]!.state).toBe("RESOLVED");
+    expect(hook.of("hushed-1")).toEqual([]);
+
+    const listed = await app.admin.data<{ silences: { id: string }[] }>(`query { silences { id } }`);
+    expect(listed.silences.map((s) => s.id)).toContain(created.createSilence.id);
+    const expired = await operator.http.data<{ expireSilence: { active: boolean; expiredAt: string | null } }>(
+      `mutation($id: ID!) { expireSilence(id: $id) { active expiredAt } }`,
+      { id: created.createSilence.id },
+    );
+    expect(expired.expireSilence.active).toBe(false);
+    expect(expired.expireSilence.expiredAt).not.toBeNull();
+    const after = await app.admin.data<{ silences: { id: string }[] }>(`query { silences { id } }`);
+    expect(after.silences.map((s) => s.id)).not.toContain(created.createSilence.id);
+  });
+
+  it("bad silences are refused, naming each problem, and nothing is stored", async () => {
+    const error = await app.admin.error(
+      `mutation { createSilence(input: { namePattern: "bad pattern", until: "2000-01-01T00:00:00Z", comment: " " }) { id } }`,
+    );
+    expect(error.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(error.message).toContain("input.namePattern");
+    expect(error.message).toContain("input.until must be a time in the future");
+    expect(error.message).toContain("input.comment");
+    const listed = await app.admin.data<{ silences: { id: string }[] }>(
+      `query { silences(includeExpired: true) { id } }`,
+    );
+    expect(listed.silences).toHaveLength(1);
+  });
+
+  it("an acknowledgement records who and the note", async () => {
+    await loseHeartbeat([app], "acked-1");
+    const [incident] = await incidentsOf(app, "acked-1");
+    const operator = await app.client("OPERATOR", "on-call-kim");
+    const changes = ws.subscribe<{ incidentChanged: Incident }>(
+      `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is set up
+    const acked = await operator.http.data<{ acknowledgeIncident: Incident }>(
+      `mutation($id: ID!) { acknowledgeIncident(id: $id, note: "looking at the disk") { ${INCIDENT_FIELDS} } }`,
+      { id: incident!.id },
+    );
+    expect(acked.acknowledgeIncident).toMatchObject({
+      id: incident!.id,
+      acknowledgedBy: "on-call-kim",
+      note: "looking at the disk",
+      state: "OPEN",
+    });
+    expect(Date.parse(acked.acknowledgeIncident.acknowledgedAt!)).toBeGreaterThan(Date.now() - 60_000);
+    const seen = await changes.until(
+      (values) => values.some((v) => v.incidentChanged.acknowledgedBy === "on-call-kim"),
+      10_000,
+      "the acknowledgement on incidentChanged",
+    );
+    const acknowledged = seen.find((v) => v.incidentChanged.acknowledgedBy === "on-call-kim")!;
+    expect(acknowledged.incidentChanged).toMatchObject({ id: incident!.id, note: "looking at the disk" });
+
+    const missing = await operator.http.error(`mutation { acknowledgeIncident(id: "999999") { id } }`);
+    expect(missing.extensions?.code).toBe("NOT_FOUND");
+  });
+});
+
+describe("incident changes on processChanged", () => {
+  it("are not a process's change: asking for them there is refused, naming incidentChanged", async () => {
+    const app = await startTestApp(db.url);
+    stops.push(() => app.stop());
+    const ws = connectWs(app.url, (await app.client("VIEWER", "kind-asker")).token);
+    stops.push(() => ws.dispose());
+    const refused = ws.subscribe(`subscription { processChanged(kinds: [INCIDENT_CHANGED]) { id } }`);
+    const error = (await refused.failure()) as { message: string; extensions?: { code?: string } }[];
+    expect(error[0]!.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(error[0]!.message).toContain("subscribe to incidentChanged");
+  });
+});
+
+describe("flapping that calms down, and the slack format", () => {
+  it("a FLAPPING incident resolves after a quiet window; both POSTs are Slack text", async () => {
+    const app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: hook.url,
+      ALERT_WEBHOOK_FORMAT: "slack",
+      FLAP_THRESHOLD: "4",
+      FLAP_WINDOW_SECONDS: "2",
+    });
+    stops.push(() => app.stop());
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: { name: "calming", port: 8000, supervisorHost: "127.0.0.1", supervisorPort: 1, program: "calming" },
+    });
+    // What a listener reports of a program supervisord restarts again and again.
+    const started = Date.now();
+    for (let i = 0; i < 6; i++) {
+      await app.admin.data(
+        `mutation($input: SupervisorEventInput!) { reportSupervisorEvent(input: $input) { name } }`,
+        {
+          input: {
+            supervisorHost: "127.0.0.1",
+            supervisorPort: 1,
+            program: "calming",
+            state: i % 2 === 0 ? "STARTING" : "RUNNING",
+            pid: i % 2 === 0 ? 0 : 100 + i,
+            at: new Date(started + i).toISOString(),
+          },
+        },
+      );
+    }
+    const [flapping] = await until("the FLAPPING incident", async () => {
+      const found = (await incidentsOf(app, "calming")).filter((i) => i.kind === "FLAPPING");
+      return found.length > 0 && found;
+    });
+    expect(flapping!.state).toBe("OPEN");
+    const texts = () => hook.posts.flatMap((p) => (p.text?.includes("on calming") ? [p.text] : []));
+    // Two seconds without a change, and the next quiet-flap pass (every second) ends it.
+    const [resolved] = await until(
+      "the FLAPPING incident resolved",
+      async () => {
+        const found = (await incidentsOf(app, "calming")).filter((i) => i.state === "RESOLVED");
+        return found.length > 0 && found;
+      },
+      8_000,
+    );
+    expect(resolved!.id).toBe(flapping!.id);
+    await until("the resolved POST", async () => texts().length === 2);
+    expect(texts()).toEqual([
+      `[FIRING] FLAPPING on calming (incident ${flapping!.id}): more than 4 state changes within 2s`,
+      expect.stringMatching(
+        new RegExp(
+          `^\\[RESOLVED\\] FLAPPING on calming \\(incident ${flapping!.id}, \\d+ times\\): no state change for 2s$`,
+        ),
+      ),
+    ]);
+  });
+});
+
+describe.runIf(onMysql)("incidents across two replicas", () => {
+  it("one lost heartbeat seen by both: one incident, one firing POST; the other replica's subscriber sees it", async () => {
+    const shared = {
+      REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+      ALERT_WEBHOOK_URL: hook.url,
+    };
+    const [one, two] = await Promise.all([startTestApp(db.url, shared), startTestApp(db.url, shared)]);
+    stops.push(
+      () => one.stop(),
+      () => two.stop(),
+    );
+    const ws = connectWs(two.url, (await one.client("VIEWER", "replica-watcher")).token);
+    stops.push(() => ws.dispose());
+    const changes = ws.subscribe<{ incidentChanged: Incident }>(
+      `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is set up
+
+    for (const name of ["twice-1", "twice-2", "twice-3"]) await loseHeartbeat([one, two], name);
+    await until("a POST for each", async () =>
+      ["twice-1", "twice-2", "twice-3"].every((name) => hook.of(name).length >= 1),
+    );
+    for (const name of ["twice-1", "twice-2", "twice-3"]) {
+      const found = await incidentsOf(two, name);
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", occurrences: 1 });
+      expect(hook.of(name).map((p) => p.status)).toEqual(["firing"]);
+      await changes.until(
+        (values) => values.some((v) => v.incidentChanged.processName === name),
+        10_000,
+        `${name}'s incident on the other replica`,
+      );
+    }
+  }, 40_000);
+});
