@@ -93,6 +93,16 @@ async function beatingWithNewPid(name: string, not: number | null, withinMs = 15
   );
 }
 
+/** The QUARANTINED incidents of `name`, as a viewer reads them. */
+async function quarantineIncidents(name: string): Promise<{ id: string; state: string; occurrences: number }[]> {
+  const data = await viewer.http.data<{
+    incidents: { id: string; kind: string; processName: string | null; state: string; occurrences: number }[];
+  }>("{ incidents(state: ALL) { id kind processName state occurrences } }");
+  return data.incidents
+    .filter((incident) => incident.kind === "QUARANTINED" && incident.processName === name)
+    .map(({ id, state, occurrences }) => ({ id, state, occurrences }));
+}
+
 async function quarantined(name: string): Promise<boolean> {
   const data = await viewer.http.data<{ process: { quarantined: boolean } }>(
     "query($name: String!) { process(name: $name) { quarantined } }",
@@ -211,6 +221,9 @@ describe.concurrent("self-healing", () => {
     expect(event!.actor).toBe(HEALER);
     expect(event!.message).toContain("no more until clearQuarantine");
     expect(await quarantined(HANG)).toBe(true);
+    // The quarantine is an incident that someone has to act on.
+    const [incident] = await quarantineIncidents(HANG);
+    expect(incident).toEqual({ id: expect.any(String), state: "OPEN", occurrences: 1 });
 
     // Left alone: more passes on every replica restart nothing.
     for (const replica of [app, second]) {
@@ -236,6 +249,7 @@ describe.concurrent("self-healing", () => {
     expect(await eventsOf(HANG, "QUARANTINE_CLEARED")).toEqual([
       { actor: "ops", message: "quarantine cleared: automatic restarts may resume" },
     ]);
+    expect(await quarantineIncidents(HANG)).toEqual([{ id: incident!.id, state: "RESOLVED", occurrences: 1 }]);
     const third = await beatingWithNewPid(HANG, second_);
     expect(third).not.toBe(first);
     expect(spawns(HANG)).toBe(spawnsBefore + 2);
