@@ -10,6 +10,7 @@ import { DesiredState1764313000000 } from "./1764313000000-desired-state.js";
 import { Rollouts1764313100000 } from "./1764313100000-rollouts.js";
 import { Healing1764314100000 } from "./1764314100000-healing.js";
 import { Incidents1764314000000 } from "./1764314000000-incidents.js";
+import { HealingAttempts1764314300000 } from "./1764314300000-healing-attempts.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   Rollouts1764313100000,
   Healing1764314100000,
   Incidents1764314000000,
+  HealingAttempts1764314300000,
 ];

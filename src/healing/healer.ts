@@ -44,8 +44,10 @@ export interface HealerSettings {
  * healthy fleet costs one query a pass. A run judged unresponsive ({@link judgeRun}) is
  * claimed in the database ({@link HealingStore.claim}): the replica that wins restarts it
  * through the control service, as the actor `fleetvisor:healer`; when the budget is spent,
- * the process is quarantined instead. Replicas do not divide the work between them: the
- * claim makes each run's fate one replica's, and any replica keeps healing when others die.
+ * the process is quarantined instead. A restart that fails is marked so
+ * ({@link HealingStore.restartFailed}): the next pass that finds the run still hung claims
+ * it again, on the same budget. Replicas do not divide the work between them: the claim
+ * makes each run's fate one replica's, and any replica keeps healing when others die.
  */
 export class Healer {
   private readonly periodic: Periodic<HealingOutcome[]>;
@@ -134,8 +136,10 @@ export class Healer {
           await this.control.restart(row.name, HEALER_PRINCIPAL, note);
           return { name: row.name, run: judged.run, action: "RESTARTED", reason: judged.reason };
         } catch (error) {
-          // Counted all the same: a restart that keeps failing must not be tried for ever.
+          // The run may still hang: a later pass claims it again. Counted all the same, so a
+          // restart that keeps failing ends in a quarantine rather than being tried for ever.
           this.logger.warn({ ...about, failure: (error as Error).message }, "automatic restart failed");
+          await this.store.restartFailed(row.name, judged.run, claim.attempt);
           return { name: row.name, run: judged.run, action: "RESTART_FAILED", reason: (error as Error).message };
         }
       }
