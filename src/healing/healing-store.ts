@@ -193,22 +193,24 @@ export class HealingStore {
   async clear(name: string, principal: Principal): Promise<boolean> {
     const now = this.clock.now();
     return this.transitions.run(name, principal, async (manager, record) => {
+      // Only this process's own actions: a deleted namesake's leftovers are no quarantine of it.
+      const process = await mustFindProcess(manager, name);
       const deleted = await manager
         .createQueryBuilder()
         .delete()
         .from(HealingActionEntity)
-        .where("process_name = :name AND action = 'QUARANTINE'", { name })
+        .where("process_name = :name AND process_id = :id AND action = 'QUARANTINE'", { name, id: process.id })
         .execute();
       if (!deleted.affected) return false;
       await manager
         .createQueryBuilder()
         .update(HealingActionEntity)
         .set({ clearedAt: now })
-        .where("process_name = :name AND cleared_at IS NULL", { name })
+        .where("process_name = :name AND process_id = :id AND cleared_at IS NULL", { name, id: process.id })
         .execute();
       await record(
         { kind: ProcessEventKind.QUARANTINE_CLEARED, message: "quarantine cleared: automatic restarts may resume" },
-        await mustFindProcess(manager, name),
+        process,
       );
       return true;
     });
