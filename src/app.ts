@@ -268,7 +268,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       control,
       clock,
       logger,
-      { checkIntervalMs: config.healing.checkIntervalMs, replicaId: replicas.id },
+      {
+        checkIntervalMs: config.healing.checkIntervalMs,
+        replicaId: replicas.id,
+        concurrency: config.supervisor.pollConcurrency,
+      },
     );
     const supervisors = new SupervisorService(supervisorClient, clock, (address, answer) =>
       hostObservations.recordSoon(address, answer),

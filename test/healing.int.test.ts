@@ -47,6 +47,8 @@ let operator: TokenClient;
 let viewer: TokenClient;
 let supervisord: Supervisord;
 let proxy: DroppingProxy;
+/** What the first replica logs (at warn). */
+const logLines: string[] = [];
 
 const POLICY = {
   namePattern: "heal-*",
@@ -127,7 +129,7 @@ beforeAll(async () => {
     HEALING_CHECK_INTERVAL_MS: "250",
     ...(redis ? { REDIS_URL: redis.url } : {}),
   };
-  app = await startTestApp(db.url, { ...env, PORT: String(appPort) });
+  app = await startTestApp(db.url, { ...env, PORT: String(appPort), LOG_LEVEL: "warn" }, logLines);
   // A second replica on the same database and Redis (SQLite serves one replica only).
   if (onMysql) second = await startTestApp(db.url, env);
   operator = await app.client("OPERATOR", "ops");
@@ -203,6 +205,33 @@ describe("healing policies", () => {
       "{ healingPolicies { namePattern restartWhenUnresponsiveAfterSeconds graceAfterStartSeconds maxRestarts perSeconds updatedBy } }",
     );
     expect(after).toEqual(before);
+  });
+});
+
+describe("the healer's load", () => {
+  it("a supervisord that does not answer is logged once when it begins and once when it ends, not per process and pass", async () => {
+    const deadPort = await freePort();
+    const lost = ["heal-lost-1", "heal-lost-2", "heal-lost-3"];
+    for (const name of lost) {
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: { name, port: await freePort(), supervisorHost: "127.0.0.1", supervisorPort: deadPort, program: name },
+      });
+    }
+    const about = () =>
+      logLines.filter((line) => line.includes(`127.0.0.1:${deadPort}`)).map((line) => JSON.parse(line).msg);
+    // Never registered, so all three are due for a check on every pass; none can be checked.
+    for (let pass = 0; pass < 3; pass++) expect(await app.healer.runOnce()).toEqual([]);
+    expect(about()).toEqual([expect.stringMatching(new RegExp(`^healer cannot check 127\\.0\\.0\\.1:${deadPort}: `))]);
+
+    for (const name of lost)
+      await app.admin.data("mutation($name: String!) { deleteProcess(name: $name) { name } }", { name });
+    await app.healer.runOnce();
+    expect(about()).toEqual([
+      expect.stringMatching(/^healer cannot check /),
+      expect.stringMatching(
+        new RegExp(`^healer can check 127\\.0\\.0\\.1:${deadPort} again .*no process there needs a check`),
+      ),
+    ]);
   });
 });
 
