@@ -11,7 +11,7 @@ import { MemoryEventBus } from "../src/events/event-bus.js";
 import { EventLogService } from "../src/events/event-log.service.js";
 import { HEALER_PRINCIPAL } from "../src/healing/healer.js";
 import type { HealingPolicy } from "../src/healing/healing-policy.js";
-import { HealingStore } from "../src/healing/healing-store.js";
+import { HealingStore, restartLeaseFor } from "../src/healing/healing-store.js";
 import { createLogger } from "../src/logger.js";
 import { Transitions } from "../src/registry/transitions.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
@@ -104,6 +104,17 @@ describe("HealingStore", () => {
     // A report for an attempt that was never made changes nothing.
     await store.restartFailed(done.name, "200@1", 2);
     expect(await claim(done, "200@1", "replica-b")).toEqual({ action: "NONE" });
+  });
+
+  it("a restart claimed by a replica that died before it acted is claimed again once its lease is over", async () => {
+    const orphaned = await createProcess("store-orphaned");
+    expect(await claim(orphaned, "500@1", "replica-dies")).toMatchObject({ action: "RESTART", attempt: 1 });
+    // Within the lease (a restart's stop and start, at most two control timeouts, and a minute) it is still under way.
+    clock.advance(restartLeaseFor(60_000) - 1_000);
+    expect(await claim(orphaned, "500@1", "replica-b")).toEqual({ action: "NONE" });
+    // After it, the same run still hanging means the restart never happened.
+    clock.advance(2_000);
+    expect(await claim(orphaned, "500@1", "replica-b")).toEqual({ action: "RESTART", restartsBefore: 1, attempt: 2 });
   });
 
   it("clearing finds no quarantine in a deleted namesake's leftovers, and records nothing", async () => {

@@ -6,10 +6,15 @@ import { HealingActionEntity } from "../db/healing-action.entity.js";
 import { HealingPolicyEntity } from "../db/healing-policy.entity.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
-import { mustFindProcess } from "../registry/process-rows.js";
+import { dateOf, mustFindProcess } from "../registry/process-rows.js";
 import type { Transitions } from "../registry/transitions.js";
 import { budgetDecision } from "./healing-decision.js";
 import type { HealingPolicy } from "./healing-policy.js";
+
+/** How long a claimed restart may take: its stop and its start, each up to the control timeout, and a minute. */
+export function restartLeaseFor(controlTimeoutMs: number): number {
+  return 2 * controlTimeoutMs + 60_000;
+}
 
 /** A restart that was claimed and failed: the run may be claimed again. */
 const FAILED = "RESTART_FAILED";
@@ -32,12 +37,16 @@ export type Claim =
  * the action is then marked RESTART_FAILED ({@link restartFailed}), and a later pass that
  * finds the run still hung claims it again as the next attempt. Failed restarts count
  * against the budget like the others, so a restart that keeps failing ends in a quarantine.
+ * A restart claimed longer than `restartLeaseMs` ago whose run still hangs counts as failed
+ * too: the replica that claimed it died before it could say.
  */
 export class HealingStore {
   constructor(
     private readonly database: Database,
     private readonly transitions: Transitions,
     private readonly clock: Clock,
+    /** After this long, a claimed restart whose run is still the same never happened. */
+    private readonly restartLeaseMs: number = restartLeaseFor(60_000),
   ) {}
 
   async policies(): Promise<HealingPolicyEntity[]> {
@@ -118,7 +127,7 @@ export class HealingStore {
           .where("a.process_name = :name AND a.run = :run", { name, run })
           .orderBy("a.attempt", "DESC")
           .getOne();
-        if (latest && latest.action !== FAILED) return { action: "NONE" };
+        if (latest && latest.action !== FAILED && !this.abandoned(latest, now)) return { action: "NONE" };
         const attempt = (latest?.attempt ?? 0) + 1;
         const restartsBefore = await actions
           .createQueryBuilder("a")
@@ -164,6 +173,12 @@ export class HealingStore {
       if (isDuplicateKey(error)) return { action: "NONE" };
       throw error;
     }
+  }
+
+  /** A RESTART claimed so long ago that its run would have changed, had it happened. */
+  private abandoned(action: HealingActionEntity, now: Date): boolean {
+    const actedAt = dateOf(action.actedAt as Date | string);
+    return action.action === "RESTART" && actedAt !== null && now.getTime() - actedAt.getTime() > this.restartLeaseMs;
   }
 
   /**
