@@ -8,8 +8,9 @@ import { EventActorToken1764230000000 } from "./1764230000000-event-actor-token.
 import { EventRetention1764240000000 } from "./1764240000000-event-retention.js";
 import { DesiredState1764313000000 } from "./1764313000000-desired-state.js";
 import { Rollouts1764313100000 } from "./1764313100000-rollouts.js";
-import { Healing1764314100000 } from "./1764314100000-healing.js";
 import { Incidents1764314000000 } from "./1764314000000-incidents.js";
+import { Healing1764314100000 } from "./1764314100000-healing.js";
+import { HealingAttempts1764314300000 } from "./1764314300000-healing-attempts.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -23,6 +24,7 @@ export const migrations = [
   EventRetention1764240000000,
   DesiredState1764313000000,
   Rollouts1764313100000,
-  Healing1764314100000,
   Incidents1764314000000,
+  Healing1764314100000,
+  HealingAttempts1764314300000,
 ];

@@ -21,7 +21,7 @@ import { ensureCanListen, listenError } from "./http/listen-check.js";
 import { ControlService } from "./control/control.service.js";
 import { Healer } from "./healing/healer.js";
 import { HealingService } from "./healing/healing.service.js";
-import { HealingStore } from "./healing/healing-store.js";
+import { HealingStore, restartLeaseFor } from "./healing/healing-store.js";
 import { LogFollows } from "./logs/log-follows.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, registerFleetGauges } from "./metrics.js";
@@ -262,13 +262,22 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     // Automatic restarts under the healing policies: on every replica, each run claimed once.
     const healer = new Healer(
-      new HealingStore(databases.watchers, watcherTransitions, clock),
+      new HealingStore(
+        databases.watchers,
+        watcherTransitions,
+        clock,
+        restartLeaseFor(config.supervisor.controlTimeoutMs),
+      ),
       watcherProcesses,
       supervisorClient,
       control,
       clock,
       logger,
-      { checkIntervalMs: config.healing.checkIntervalMs, replicaId: replicas.id },
+      {
+        checkIntervalMs: config.healing.checkIntervalMs,
+        replicaId: replicas.id,
+        concurrency: config.supervisor.pollConcurrency,
+      },
     );
     const supervisors = new SupervisorService(supervisorClient, clock, (address, answer) =>
       hostObservations.recordSoon(address, answer),

@@ -13,6 +13,8 @@ const AUTH = { username: "fleet", password: "dash-healing-pass-41d7" };
 /** Never heartbeats: under the policy below it is restarted once, then quarantined. */
 const MUTE = "mute-01";
 const TICKER = "ticker-01";
+/** Loses its supervisord while its log is followed. */
+const ORPHAN = "ticker-02";
 
 let db: TestDatabase;
 let app: TestApp;
@@ -42,7 +44,7 @@ beforeAll(async () => {
   const script = join(tempDir("dashboard-healing"), "ticker.sh");
   writeFileSync(script, '#!/bin/sh\ni=0\nwhile :; do echo "line $i"; i=$((i+1)); sleep 0.05; done\n', { mode: 0o755 });
   const supervisorPort = await freePort();
-  for (const name of [MUTE, TICKER]) {
+  for (const name of [MUTE, TICKER, ORPHAN]) {
     await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
       input: { name, port: await freePort(), supervisorHost: "127.0.0.1", supervisorPort, program: name },
     });
@@ -50,7 +52,7 @@ beforeAll(async () => {
   supervisord = await Supervisord.start({
     port: supervisorPort,
     auth: AUTH,
-    programs: { [MUTE]: { command: "sleep 1000" }, [TICKER]: { command: script } },
+    programs: { [MUTE]: { command: "sleep 1000" }, [TICKER]: { command: script }, [ORPHAN]: { command: script } },
   });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -117,6 +119,41 @@ describe("healing and live logs in the dashboard, in a real browser", () => {
     // Switched off, the view goes back to reading the log now and then.
     await page.getByTestId("log-follow").uncheck();
     await expect.poll(() => page.locator("#log-status").textContent()).toBe("");
+    await page.close();
+  }, 30_000);
+
+  it("stops following and says why on an error another try cannot mend, instead of retrying", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    // Every processLog subscription the page starts (watched from before it connects).
+    const followed: string[] = [];
+    page.on("websocket", (socket) =>
+      socket.on("framesent", ({ payload }) => {
+        if (String(payload).includes("processLog")) followed.push(String(payload));
+      }),
+    );
+    await page.goto(`${app.url}/#token=${viewerToken}`);
+    await row(page, MUTE).waitFor();
+    await row(page, ORPHAN).getByTestId("action-logs").click();
+    await expect.poll(() => page.getByTestId("log-text").textContent()).toContain("line ");
+    await page.getByTestId("log-follow").check();
+    await expect.poll(() => page.locator("#log-status").textContent()).toBe("Following live");
+
+    // Another tool sharing the registry table takes its supervisord away.
+    await db.query(
+      "UPDATE kb_server_processes SET supervisor_host = NULL, supervisor_port = NULL WHERE process_name = ?",
+      [ORPHAN],
+    );
+    await expect
+      .poll(() => page.locator("#log-status").textContent(), { timeout: 10_000 })
+      .toBe(
+        `Following stopped: BAD_USER_INPUT: "${ORPHAN}" no longer has a supervisord in the registry: its log cannot be followed`,
+      );
+    expect(await page.getByTestId("log-follow").isChecked()).toBe(false);
+    const subscriptions = followed.length;
+    expect(subscriptions).toBeGreaterThanOrEqual(1);
+    // Longer than the 2 s between retries: no new subscription.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(followed).toHaveLength(subscriptions);
     await page.close();
   }, 30_000);
 });

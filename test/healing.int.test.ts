@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
+import { DroppingProxy } from "./support/dropping-proxy.js";
 import { PrivateRedis } from "./support/redis.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { tempDir } from "./support/temp-dir.js";
@@ -34,6 +35,8 @@ const AUTH = { username: "fleet", password: "healing-pass-9e2b" };
 const HANG = "heal-hang";
 const RACE = "heal-race";
 const OTHER = "other-hang";
+/** Registered behind a proxy that can lose a stop request on its way to supervisord. */
+const FAILING = "heal-failing";
 const HEALER = "fleetvisor:healer";
 
 let db: TestDatabase;
@@ -43,6 +46,9 @@ let second: TestApp | undefined;
 let operator: TokenClient;
 let viewer: TokenClient;
 let supervisord: Supervisord;
+let proxy: DroppingProxy;
+/** What the first replica logs (at warn). */
+const logLines: string[] = [];
 
 const POLICY = {
   namePattern: "heal-*",
@@ -123,16 +129,23 @@ beforeAll(async () => {
     HEALING_CHECK_INTERVAL_MS: "250",
     ...(redis ? { REDIS_URL: redis.url } : {}),
   };
-  app = await startTestApp(db.url, { ...env, PORT: String(appPort) });
+  app = await startTestApp(db.url, { ...env, PORT: String(appPort), LOG_LEVEL: "warn" }, logLines);
   // A second replica on the same database and Redis (SQLite serves one replica only).
   if (onMysql) second = await startTestApp(db.url, env);
   operator = await app.client("OPERATOR", "ops");
   viewer = await app.client("VIEWER", "watcher");
   const agent = await app.client("AGENT", "heal-agent", "*");
   const supervisorPort = await freePort();
-  for (const name of [HANG, RACE, OTHER]) {
+  proxy = await DroppingProxy.start(supervisorPort);
+  for (const name of [HANG, RACE, OTHER, FAILING]) {
     await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
-      input: { name, port: await freePort(), supervisorHost: "127.0.0.1", supervisorPort, program: name },
+      input: {
+        name,
+        port: await freePort(),
+        supervisorHost: "127.0.0.1",
+        supervisorPort: name === FAILING ? proxy.port : supervisorPort,
+        program: name,
+      },
     });
   }
   const script = join(tempDir("healing"), "beating-server.sh");
@@ -146,9 +159,9 @@ beforeAll(async () => {
   supervisord = await Supervisord.start({
     port: supervisorPort,
     auth: AUTH,
-    programs: { [HANG]: server, [RACE]: server, [OTHER]: server },
+    programs: { [HANG]: server, [RACE]: server, [OTHER]: server, [FAILING]: server },
   });
-  await Promise.all([HANG, RACE, OTHER].map((name) => beatingWithNewPid(name, null, 30_000)));
+  await Promise.all([HANG, RACE, OTHER, FAILING].map((name) => beatingWithNewPid(name, null, 30_000)));
   await operator.http.data(
     `mutation($input: HealingPolicyInput!) { setHealingPolicy(input: $input) { namePattern } }`,
     { input: POLICY },
@@ -157,6 +170,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await supervisord?.stop();
+  await proxy?.stop();
   await second?.stop();
   await app?.stop();
   await redis?.stop();
@@ -191,6 +205,33 @@ describe("healing policies", () => {
       "{ healingPolicies { namePattern restartWhenUnresponsiveAfterSeconds graceAfterStartSeconds maxRestarts perSeconds updatedBy } }",
     );
     expect(after).toEqual(before);
+  });
+});
+
+describe("the healer's load", () => {
+  it("a supervisord that does not answer is logged once when it begins and once when it ends, not per process and pass", async () => {
+    const deadPort = await freePort();
+    const lost = ["heal-lost-1", "heal-lost-2", "heal-lost-3"];
+    for (const name of lost) {
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: { name, port: await freePort(), supervisorHost: "127.0.0.1", supervisorPort: deadPort, program: name },
+      });
+    }
+    const about = () =>
+      logLines.filter((line) => line.includes(`127.0.0.1:${deadPort}`)).map((line) => JSON.parse(line).msg);
+    // Never registered, so all three are due for a check on every pass; none can be checked.
+    for (let pass = 0; pass < 3; pass++) expect(await app.healer.runOnce()).toEqual([]);
+    expect(about()).toEqual([expect.stringMatching(new RegExp(`^healer cannot check 127\\.0\\.0\\.1:${deadPort}: `))]);
+
+    for (const name of lost)
+      await app.admin.data("mutation($name: String!) { deleteProcess(name: $name) { name } }", { name });
+    await app.healer.runOnce();
+    expect(about()).toEqual([
+      expect.stringMatching(/^healer cannot check /),
+      expect.stringMatching(
+        new RegExp(`^healer can check 127\\.0\\.0\\.1:${deadPort} again .*no process there needs a check`),
+      ),
+    ]);
   });
 });
 
@@ -255,6 +296,49 @@ describe.concurrent("self-healing", () => {
     expect(spawns(HANG)).toBe(spawnsBefore + 2);
     expect(await automaticRestarts(HANG)).toHaveLength(2);
     expect(await quarantined(HANG)).toBe(false);
+  }, 60_000);
+
+  it("a restart that fails is claimed again on a later pass, and the failed attempt counts toward the quarantine", async () => {
+    // Its own policy, all else alike: two restarts per 600 s.
+    await operator.http.data(
+      `mutation($input: HealingPolicyInput!) { setHealingPolicy(input: $input) { namePattern } }`,
+      { input: { ...POLICY, namePattern: FAILING, maxRestarts: 2 } },
+    );
+    const first = await supervisord.programPid(FAILING);
+    const spawnsBefore = spawns(FAILING);
+    // The first stop request on its way to supervisord is lost: that automatic restart fails.
+    proxy.drop.set("supervisor.stopProcess", 1);
+    process.kill(first, "SIGSTOP");
+
+    // The run, still hung, is claimed again and restarted by the second attempt.
+    const second_ = await beatingWithNewPid(FAILING, first);
+    expect(proxy.dropped).toEqual(["supervisor.stopProcess"]);
+    expect(spawns(FAILING)).toBe(spawnsBefore + 1);
+    const actions = await db.query<{ run: string; attempt: number; action: string }>(
+      "SELECT run, attempt, action FROM fleetvisor_healing_actions WHERE process_name = ? ORDER BY id",
+      [FAILING],
+    );
+    expect(actions.map(({ attempt, action }) => [Number(attempt), action])).toEqual([
+      [1, "RESTART_FAILED"],
+      [2, "RESTART"],
+    ]);
+    expect(actions[1]!.run).toBe(actions[0]!.run);
+    expect((await automaticRestarts(FAILING)).map((restart) => restart.message)).toEqual([
+      expect.stringMatching(/^stop requested \(automatic restart 1 of at most 2 per 600s: /),
+      expect.stringMatching(/^stop requested \(automatic restart 2 of at most 2 per 600s: /),
+    ]);
+
+    // It hangs again: the failed attempt and the restart spent the budget of two.
+    process.kill(second_, "SIGSTOP");
+    const [event] = await until("a QUARANTINED event", async () => {
+      const found = await eventsOf(FAILING, "QUARANTINED");
+      return found.length > 0 && found;
+    });
+    expect(event!.message).toContain("(2 in the last 600s");
+    expect(await quarantined(FAILING)).toBe(true);
+    expect(await supervisord.programPid(FAILING)).toBe(second_);
+    expect(spawns(FAILING)).toBe(spawnsBefore + 1);
+    process.kill(second_, "SIGCONT");
   }, 60_000);
 
   it.skipIf(!onMysql)(

@@ -12,6 +12,8 @@ import { until } from "./support/wait.js";
 
 const TICKER = "log-ticker";
 const CLEARED = "log-cleared";
+const LOST = "log-lost";
+const MOVED = "log-moved";
 const AUTH = { username: "fleet", password: "log-follow-pass-77c1" };
 
 let db: TestDatabase;
@@ -65,7 +67,7 @@ beforeAll(async () => {
   const script = join(tempDir("log-follow"), "ticker.sh");
   writeFileSync(script, '#!/bin/sh\ni=0\nwhile :; do echo "line $i"; i=$((i+1)); sleep 0.05; done\n', { mode: 0o755 });
   const port = await freePort();
-  for (const name of [TICKER, CLEARED]) {
+  for (const name of [TICKER, CLEARED, LOST, MOVED]) {
     await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
       input: { name, port: await freePort(), supervisorHost: "127.0.0.1", supervisorPort: port, program: name },
     });
@@ -73,7 +75,12 @@ beforeAll(async () => {
   supervisord = await Supervisord.start({
     port,
     auth: AUTH,
-    programs: { [TICKER]: { command: script }, [CLEARED]: { command: script } },
+    programs: {
+      [TICKER]: { command: script },
+      [CLEARED]: { command: script },
+      [LOST]: { command: script },
+      [MOVED]: { command: script },
+    },
   });
 }, 30_000);
 
@@ -128,6 +135,54 @@ describe("processLog", () => {
     const later = await chunks.until((c) => c.length > at + 1, 5_000, "a chunk after the rotation");
     expect(later[at + 1]!.processLog.startOffset).toBe(rotated.offset);
     expect(later[at + 1]!.processLog.rotated).toBe(false);
+  }, 20_000);
+
+  it("ends with an error naming why when the process loses its supervisord or moves to another", async () => {
+    const othersFollowed = app.services.logs.activeFollowers;
+    const lost = follow(LOST);
+    const moved = follow(MOVED);
+    await lost.chunks.until((c) => c.length > 0, 5_000, "a chunk of the lost process");
+    await moved.chunks.until((c) => c.length > 0, 5_000, "a chunk of the moved process");
+
+    // Another tool sharing the registry table takes the supervisord away.
+    await db.query(
+      "UPDATE kb_server_processes SET supervisor_host = NULL, supervisor_port = NULL WHERE process_name = ?",
+      [LOST],
+    );
+    const otherPort = await freePort();
+    await app.admin.data(
+      "mutation($name: String!, $port: Int!) { updateProcess(name: $name, input: { supervisorPort: $port }) { name } }",
+      {
+        name: MOVED,
+        port: otherPort,
+      },
+    );
+    await until("both follows to end", async () => lost.chunks.errors.length > 0 && moved.chunks.errors.length > 0);
+    expect(lost.chunks.errors[0]).toMatchObject([
+      {
+        extensions: { code: "BAD_USER_INPUT" },
+        message: `"${LOST}" no longer has a supervisord in the registry: its log cannot be followed`,
+      },
+    ]);
+    expect(moved.chunks.errors[0]).toMatchObject([
+      {
+        extensions: { code: "CONFLICT" },
+        message: expect.stringContaining(`"${MOVED}" moved from program "${MOVED}" on 127.0.0.1:`),
+      },
+    ]);
+    expect((moved.chunks.errors[0] as { message: string }[])[0]!.message).toContain(
+      `to program "${MOVED}" on 127.0.0.1:${otherPort} while its log was followed`,
+    );
+    await until("their poll loops to stop", async () => app.services.logs.activeFollowers === othersFollowed);
+
+    // Following again names what is wrong at once.
+    const again = follow(LOST);
+    expect(await again.chunks.failure()).toMatchObject([
+      {
+        extensions: { code: "BAD_USER_INPUT" },
+        message: `"${LOST}" has no supervisord in the registry: it has no log to follow`,
+      },
+    ]);
   }, 20_000);
 
   it("refuses what it cannot follow, naming why", async () => {

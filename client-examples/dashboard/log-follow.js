@@ -1,7 +1,10 @@
 // The log view's "follow" switch: while it is on, the open log is followed over graphql-ws
 // (Subscription.processLog) instead of being polled, from the offset the view has reached;
 // after a reconnect it resubscribes from the last offset received, and drops anything the
-// client library sends again. Kept apart from app.js, which hands it what it needs.
+// client library sends again. An error that another try cannot mend (the process is gone,
+// may not be read, has no log) switches it off and says why; a process that moved to
+// another supervisord is followed again there, from now. Kept apart from app.js, which
+// hands it what it needs.
 import { addMessages, t } from "./i18n.js";
 
 addMessages({
@@ -9,12 +12,14 @@ addMessages({
     logFollow: "실시간",
     logFollowing: "실시간으로 따라가는 중",
     logFollowRetry: "실시간 로그가 끊겼습니다 ({error}). 다시 연결합니다…",
+    logFollowStopped: "실시간 로그를 멈췄습니다: {error}",
     logGap: "… {message} …",
   },
   en: {
     logFollow: "Follow",
     logFollowing: "Following live",
     logFollowRetry: "Following stopped ({error}); reconnecting…",
+    logFollowStopped: "Following stopped: {error}",
     logGap: "… {message} …",
   },
 });
@@ -22,6 +27,10 @@ addMessages({
 const SUBSCRIPTION = `subscription($n: String!, $s: LogStream!, $o: Int) {
   processLog(name: $n, stream: $s, fromOffset: $o) { text startOffset offset overflow rotated message } }`;
 const RETRY_MS = 2_000;
+/** Errors that the same subscription would get again: no retry. */
+const FINAL_CODES = new Set(["NOT_FOUND", "FORBIDDEN", "BAD_USER_INPUT", "UNAUTHENTICATED"]);
+/** The process names another supervisord or program now: its old offsets mean nothing there. */
+const MOVED_CODE = "CONFLICT";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -63,12 +72,24 @@ export function setupLogFollow(host) {
         next: (chunk) => take(chunk, name, stream),
         error: (error) => {
           if (host.view.name !== name || host.view.stream !== stream) return;
-          host.status(t("logFollowRetry", { error: host.describeError(error) }));
           dispose = null;
+          const codes = errorCodes(error);
+          if (codes.some((code) => FINAL_CODES.has(code))) {
+            input.checked = false;
+            host.status(t("logFollowStopped", { error: host.describeError(error) }));
+            return;
+          }
+          if (codes.includes(MOVED_CODE)) host.view.offset = 0;
+          host.status(t("logFollowRetry", { error: host.describeError(error) }));
           retry = setTimeout(follow, RETRY_MS);
         },
       },
     );
+  }
+
+  /** The GraphQL error codes of what graphql-ws reported (none for a closed socket). */
+  function errorCodes(error) {
+    return (Array.isArray(error) ? error : [error]).map((e) => e?.extensions?.code).filter(Boolean);
   }
 
   function take(chunk, name, stream) {

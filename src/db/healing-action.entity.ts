@@ -2,7 +2,8 @@ import { Column, Entity, PrimaryGeneratedColumn } from "typeorm";
 
 /**
  * What the healer did to one run of a process (`fleetvisor_healing_actions`): restarted it,
- * or quarantined the process instead. Unique per process and run; see the migration.
+ * or quarantined the process instead, or tried to restart it and failed (RESTART_FAILED).
+ * Unique per process, run and attempt; see the migrations.
  */
 @Entity({ name: "fleetvisor_healing_actions" })
 export class HealingActionEntity {
@@ -20,7 +21,11 @@ export class HealingActionEntity {
   @Column({ name: "run", type: "varchar", length: 40 })
   run!: string;
 
-  /** A HealingAction. */
+  /** Which claim of this run it is: 1, then one more after each RESTART_FAILED. */
+  @Column({ name: "attempt", type: "int" })
+  attempt!: number;
+
+  /** RESTART, RESTART_FAILED or QUARANTINE. */
   @Column({ name: "action", type: "varchar", length: 16 })
   action!: string;
 

@@ -6,9 +6,12 @@ import { ProcessStatus } from "../domain/process-status.js";
 import { Role } from "../domain/role.js";
 import type { Logger } from "../logger.js";
 import type { ProcessReads } from "../registry/process-reads.js";
-import { addressOf } from "../supervisor/host-answers.js";
+import { forEachAtMost } from "../for-each-at-most.js";
+import { addressOf, supervisorKey } from "../supervisor/host-answers.js";
 import type { SupervisorClient } from "../supervisor/supervisor-client.js";
+import { SupervisorUnavailable } from "../supervisor/supervisor.errors.js";
 import { Periodic } from "../watch/periodic.js";
+import { CheckProblems } from "./check-problems.js";
 import { judgeRun } from "./healing-decision.js";
 import { policyFor, type HealingPolicy } from "./healing-policy.js";
 import type { HealingStore } from "./healing-store.js";
@@ -34,6 +37,8 @@ export interface HealerSettings {
   readonly checkIntervalMs: number;
   /** This replica's id, stored with each action it takes. */
   readonly replicaId: string;
+  /** Processes checked (and restarted) at once, at most (SUPERVISOR_POLL_CONCURRENCY). */
+  readonly concurrency: number;
 }
 
 /**
@@ -44,11 +49,18 @@ export interface HealerSettings {
  * healthy fleet costs one query a pass. A run judged unresponsive ({@link judgeRun}) is
  * claimed in the database ({@link HealingStore.claim}): the replica that wins restarts it
  * through the control service, as the actor `fleetvisor:healer`; when the budget is spent,
- * the process is quarantined instead. Replicas do not divide the work between them: the
- * claim makes each run's fate one replica's, and any replica keeps healing when others die.
+ * the process is quarantined instead. A restart that fails is marked so
+ * ({@link HealingStore.restartFailed}): the next pass that finds the run still hung claims
+ * it again, on the same budget. Replicas do not divide the work between them: the claim
+ * makes each run's fate one replica's, and any replica keeps healing when others die.
+ *
+ * A pass checks at most `concurrency` processes at a time; once a supervisord does not
+ * answer, the pass checks none of its other processes, and the problem is logged once
+ * when it begins and once when it ends ({@link CheckProblems}).
  */
 export class Healer {
   private readonly periodic: Periodic<HealingOutcome[]>;
+  private readonly problems: CheckProblems;
 
   constructor(
     private readonly store: HealingStore,
@@ -60,6 +72,7 @@ export class Healer {
     private readonly settings: HealerSettings,
   ) {
     this.periodic = new Periodic("healer", settings.checkIntervalMs, () => this.pass(), logger);
+    this.problems = new CheckProblems(logger, clock);
   }
 
   start(): void {
@@ -78,7 +91,10 @@ export class Healer {
 
   private async pass(): Promise<HealingOutcome[]> {
     const policies = await this.store.policies();
-    if (policies.length === 0) return [];
+    if (policies.length === 0) {
+      this.problems.retain(new Set());
+      return [];
+    }
     const now = this.clock.now();
     const candidates = (await this.processes.withSupervisor()).flatMap((row) => {
       const policy = policyFor(row.name, policies);
@@ -86,23 +102,37 @@ export class Healer {
         ? [{ row, policy }]
         : [];
     });
-    if (candidates.length === 0) return [];
     const quarantined = await this.store.quarantined(candidates.map(({ row }) => row.name));
-    const outcomes = await Promise.all(
-      candidates
-        .filter(({ row }) => !quarantined.has(row.name))
-        .map(({ row, policy }) =>
-          this.heal(row, policy).catch((error: unknown) => {
-            this.logger.warn({ process: row.name, reason: (error as Error).message }, "healer could not check");
-            return null;
-          }),
-        ),
-    );
-    return outcomes.filter((outcome): outcome is HealingOutcome => outcome !== null);
+    const due = candidates.filter(({ row }) => !quarantined.has(row.name));
+    const outcomes: HealingOutcome[] = [];
+    /** The problems this pass still has a process for: the others have ended. */
+    const concerned = new Set<string>();
+    /** Supervisords that did not answer in this pass: their other processes wait for the next. */
+    const unanswered = new Set<string>();
+    await forEachAtMost(this.settings.concurrency, due, async ({ row, policy }) => {
+      const supervisor = supervisorKey(addressOf(row)!);
+      concerned.add(supervisor).add(row.name);
+      if (unanswered.has(supervisor)) return;
+      try {
+        const outcome = await this.heal(row, policy, supervisor);
+        this.problems.answered(row.name);
+        if (outcome) outcomes.push(outcome);
+      } catch (error) {
+        if (error instanceof SupervisorUnavailable) {
+          unanswered.add(supervisor);
+          this.problems.failed(supervisor, error.message, { supervisor });
+        } else {
+          this.problems.failed(row.name, (error as Error).message, { process: row.name });
+        }
+      }
+    });
+    this.problems.retain(concerned);
+    return outcomes;
   }
 
-  private async heal(row: ProcessEntity, policy: HealingPolicy): Promise<HealingOutcome | null> {
+  private async heal(row: ProcessEntity, policy: HealingPolicy, supervisor: string): Promise<HealingOutcome | null> {
     const info = await this.client.getProcessInfo(addressOf(row)!, row.program);
+    this.problems.answered(supervisor);
     const judged = judgeRun(
       policy,
       { status: row.status ?? ProcessStatus.STOPPED, pid: row.pid, lastHeartbeat: row.lastHeartbeat },
@@ -134,8 +164,10 @@ export class Healer {
           await this.control.restart(row.name, HEALER_PRINCIPAL, note);
           return { name: row.name, run: judged.run, action: "RESTARTED", reason: judged.reason };
         } catch (error) {
-          // Counted all the same: a restart that keeps failing must not be tried for ever.
+          // The run may still hang: a later pass claims it again. Counted all the same, so a
+          // restart that keeps failing ends in a quarantine rather than being tried for ever.
           this.logger.warn({ ...about, failure: (error as Error).message }, "automatic restart failed");
+          await this.store.restartFailed(row.name, judged.run, claim.attempt);
           return { name: row.name, run: judged.run, action: "RESTART_FAILED", reason: (error as Error).message };
         }
       }

@@ -6,31 +6,47 @@ import { HealingActionEntity } from "../db/healing-action.entity.js";
 import { HealingPolicyEntity } from "../db/healing-policy.entity.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
-import { mustFindProcess } from "../registry/process-rows.js";
+import { dateOf, mustFindProcess } from "../registry/process-rows.js";
 import type { Transitions } from "../registry/transitions.js";
 import { budgetDecision } from "./healing-decision.js";
 import type { HealingPolicy } from "./healing-policy.js";
 
+/** How long a claimed restart may take: its stop and its start, each up to the control timeout, and a minute. */
+export function restartLeaseFor(controlTimeoutMs: number): number {
+  return 2 * controlTimeoutMs + 60_000;
+}
+
+/** A restart that was claimed and failed: the run may be claimed again. */
+const FAILED = "RESTART_FAILED";
+
 /** What a replica may do with a run it found unresponsive. */
 export type Claim =
-  | { readonly action: "RESTART"; readonly restartsBefore: number }
-  | { readonly action: "QUARANTINE"; readonly restartsBefore: number }
+  /** Restart it; `attempt` names the claim, for {@link HealingStore.restartFailed}. */
+  | { readonly action: "RESTART"; readonly restartsBefore: number; readonly attempt: number }
+  | { readonly action: "QUARANTINE"; readonly restartsBefore: number; readonly attempt: number }
   /** Another replica acted on this run already, or the process is quarantined: nothing to do. */
   | { readonly action: "NONE" };
 
 /**
  * The healer's storage: policies, and the actions taken on runs (`fleetvisor_healing_actions`).
  *
- * A claim inserts the action for a (process, run) pair, unique, in one transaction with the
- * budget read and, for a quarantine, its QUARANTINED event: of several replicas finding the
- * same run hung, the first insert wins and the others get a duplicate key and do nothing.
- * So each run is restarted (or the process quarantined) once.
+ * A claim inserts the action for a (process, run, attempt), unique, in one transaction with
+ * the budget read and, for a quarantine, its QUARANTINED event: of several replicas finding
+ * the same run hung, the first insert wins and the others get a duplicate key and do nothing.
+ * So each run is restarted (or the process quarantined) once, unless the restart fails:
+ * the action is then marked RESTART_FAILED ({@link restartFailed}), and a later pass that
+ * finds the run still hung claims it again as the next attempt. Failed restarts count
+ * against the budget like the others, so a restart that keeps failing ends in a quarantine.
+ * A restart claimed longer than `restartLeaseMs` ago whose run still hangs counts as failed
+ * too: the replica that claimed it died before it could say.
  */
 export class HealingStore {
   constructor(
     private readonly database: Database,
     private readonly transitions: Transitions,
     private readonly clock: Clock,
+    /** After this long, a claimed restart whose run is still the same never happened. */
+    private readonly restartLeaseMs: number = restartLeaseFor(60_000),
   ) {}
 
   async policies(): Promise<HealingPolicyEntity[]> {
@@ -105,9 +121,21 @@ export class HealingStore {
           .where("a.process_name = :name AND a.process_id = :id AND a.action = 'QUARANTINE'", { name, id })
           .getCount();
         if (quarantined > 0) return { action: "NONE" };
+        // The run's latest claim: taken while it is a restart or a quarantine; open again once a restart failed.
+        const latest = await actions
+          .createQueryBuilder("a")
+          .where("a.process_name = :name AND a.run = :run", { name, run })
+          .orderBy("a.attempt", "DESC")
+          .getOne();
+        if (latest && latest.action !== FAILED && !this.abandoned(latest, now)) return { action: "NONE" };
+        const attempt = (latest?.attempt ?? 0) + 1;
         const restartsBefore = await actions
           .createQueryBuilder("a")
-          .where("a.process_name = :name AND a.process_id = :id AND a.action = 'RESTART'", { name, id })
+          .where("a.process_name = :name AND a.process_id = :id AND a.action IN (:...counted)", {
+            name,
+            id,
+            counted: ["RESTART", FAILED],
+          })
           .andWhere("a.cleared_at IS NULL AND a.acted_at > :since", {
             since: new Date(now.getTime() - policy.perSeconds * 1000),
           })
@@ -117,7 +145,16 @@ export class HealingStore {
           .createQueryBuilder()
           .insert()
           .into(HealingActionEntity)
-          .values({ processName: name, processId: id, run, action, actedAt: now, replicaId, clearedAt: null })
+          .values({
+            processName: name,
+            processId: id,
+            run,
+            attempt,
+            action,
+            actedAt: now,
+            replicaId,
+            clearedAt: null,
+          })
           .execute();
         if (action === "QUARANTINE") {
           await record(
@@ -130,12 +167,37 @@ export class HealingStore {
             await mustFindProcess(manager, name),
           );
         }
-        return { action, restartsBefore };
+        return { action, restartsBefore, attempt };
       });
     } catch (error) {
       if (isDuplicateKey(error)) return { action: "NONE" };
       throw error;
     }
+  }
+
+  /** A RESTART claimed so long ago that its run would have changed, had it happened. */
+  private abandoned(action: HealingActionEntity, now: Date): boolean {
+    const actedAt = dateOf(action.actedAt as Date | string);
+    return action.action === "RESTART" && actedAt !== null && now.getTime() - actedAt.getTime() > this.restartLeaseMs;
+  }
+
+  /**
+   * The restart claimed as `attempt` of `run` failed: the run is left as it was, so a later
+   * pass may claim it again (and the attempt still counts against the budget).
+   */
+  async restartFailed(name: string, run: string, attempt: number): Promise<void> {
+    await this.database.write(() =>
+      this.database.dataSource
+        .createQueryBuilder()
+        .update(HealingActionEntity)
+        .set({ action: FAILED })
+        .where("process_name = :name AND run = :run AND attempt = :attempt AND action = 'RESTART'", {
+          name,
+          run,
+          attempt,
+        })
+        .execute(),
+    );
   }
 
   /**
@@ -146,22 +208,24 @@ export class HealingStore {
   async clear(name: string, principal: Principal): Promise<boolean> {
     const now = this.clock.now();
     return this.transitions.run(name, principal, async (manager, record) => {
+      // Only this process's own actions: a deleted namesake's leftovers are no quarantine of it.
+      const process = await mustFindProcess(manager, name);
       const deleted = await manager
         .createQueryBuilder()
         .delete()
         .from(HealingActionEntity)
-        .where("process_name = :name AND action = 'QUARANTINE'", { name })
+        .where("process_name = :name AND process_id = :id AND action = 'QUARANTINE'", { name, id: process.id })
         .execute();
       if (!deleted.affected) return false;
       await manager
         .createQueryBuilder()
         .update(HealingActionEntity)
         .set({ clearedAt: now })
-        .where("process_name = :name AND cleared_at IS NULL", { name })
+        .where("process_name = :name AND process_id = :id AND cleared_at IS NULL", { name, id: process.id })
         .execute();
       await record(
         { kind: ProcessEventKind.QUARANTINE_CLEARED, message: "quarantine cleared: automatic restarts may resume" },
-        await mustFindProcess(manager, name),
+        process,
       );
       return true;
     });

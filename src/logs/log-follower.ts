@@ -1,5 +1,6 @@
 import type { Logger } from "../logger.js";
 import { MAX_LOG_BYTES } from "../supervisor/supervisor.service.js";
+import { Periodic } from "../watch/periodic.js";
 import type { FollowedRead } from "./log-cursor.js";
 import { LogSubscription, type ReadLog } from "./log-subscription.js";
 
@@ -27,13 +28,14 @@ export const DEFAULT_FOLLOWER_SETTINGS: LogFollowerSettings = {
  * A log growing faster than `maxReadsPerPoll` reads of 64 KiB a poll is skipped ahead to
  * its end, and the skip is offered as such; a rotation is detected by the read
  * (`rotated`); an error reading it (supervisord away, program gone) ends every
- * subscription with that error, and they may resubscribe from the offset they had.
+ * subscription with that error, and they may resubscribe from the offset they had. The
+ * loop is a {@link Periodic}: never two polls at once, the next one `intervalMs` after the
+ * previous ended.
  */
 export class LogFollower {
   private readonly subscribers = new Set<LogSubscription>();
   private offset: number | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
+  private readonly loop: Periodic<void>;
   private stopped = false;
   /** Subscribers on their way in (waiting for the anchor): the loop must not stop under them. */
   private joining = 0;
@@ -43,7 +45,9 @@ export class LogFollower {
     private readonly onIdle: () => void,
     private readonly logger: Logger,
     private readonly settings: LogFollowerSettings = DEFAULT_FOLLOWER_SETTINGS,
-  ) {}
+  ) {
+    this.loop = new Periodic("log follower", settings.intervalMs, () => this.poll(), logger);
+  }
 
   /** Whether it still takes subscribers (it stops for good when its last one leaves). */
   get active(): boolean {
@@ -75,7 +79,7 @@ export class LogFollower {
     }
     this.subscribers.add(subscription);
     if (fromOffset !== null) void subscription.catchUp();
-    this.schedule();
+    this.loop.start();
     return subscription;
   }
 
@@ -85,19 +89,14 @@ export class LogFollower {
 
   /** Stops it if nobody follows it (after a first subscriber could not join). */
   stopIfIdle(): void {
-    if (this.subscribers.size === 0 && this.joining === 0 && !this.stopped) {
-      this.stopped = true;
-      clearTimeout(this.timer);
-      this.onIdle();
-    }
+    if (this.subscribers.size === 0 && this.joining === 0 && !this.stopped) this.idle();
   }
 
   /** Stops polling and ends every subscription (the replica stops). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
     for (const subscription of [...this.subscribers]) void subscription.return();
-    await this.polling;
+    await this.loop.stop();
   }
 
   /** The log's end when the first subscriber came: where the shared reads begin. */
@@ -112,21 +111,14 @@ export class LogFollower {
   private leave(subscription: LogSubscription): void {
     this.subscribers.delete(subscription);
     if (this.subscribers.size > 0 || this.joining > 0 || this.stopped) return;
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.onIdle();
+    this.idle();
   }
 
-  private schedule(): void {
-    if (this.timer || this.polling || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.polling = this.poll().finally(() => {
-        this.polling = undefined;
-        this.schedule();
-      });
-    }, this.settings.intervalMs);
-    this.timer.unref();
+  /** Nobody follows it any more: it stops for good (a poll under way ends on its own). */
+  private idle(): void {
+    this.stopped = true;
+    void this.loop.stop();
+    this.onIdle();
   }
 
   private async poll(): Promise<void> {

@@ -2,6 +2,7 @@ import { SYSTEM_PRINCIPAL } from "../auth/principal.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import type { Logger } from "../logger.js";
+import { forEachAtMost } from "../for-each-at-most.js";
 import type { HostObservation, HostObservations } from "../registry/host-observations.js";
 import type { LastSeen, Observations } from "../registry/observations.js";
 import type { ProcessReads } from "../registry/process-reads.js";
@@ -209,13 +210,4 @@ export class SupervisorPoller {
     }
     return applied;
   }
-}
-
-/** Runs `work` on every item, at most `limit` at a time. */
-async function forEachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(lanes);
 }
