@@ -149,10 +149,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const events = new EventLogService(bus, logger, clock);
     // Incidents are kept in the transaction of the events that open and end them.
-    const incidentTracker = new IncidentTracker(clock, {
-      threshold: config.incidents.flapThreshold,
-      windowSeconds: config.incidents.flapWindowSeconds,
-    });
+    const incidentTracker = new IncidentTracker(
+      clock,
+      {
+        threshold: config.incidents.flapThreshold,
+        windowSeconds: config.incidents.flapWindowSeconds,
+      },
+      config.database.dialect,
+    );
     events.onRecording(incidentTracker.hook);
     const feed = new EventFeed(new EventLogReads(background), bus, clock, logger, {
       pollIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
@@ -361,11 +365,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     eventPruner.start();
     cleanup.unshift(() => eventPruner.stop());
-    // A FLAPPING incident ends once its process has been quiet for a whole window.
+    // Incidents no event ends: a FLAPPING process quiet, a crash loop over for a whole window, …
     const quietFlaps = new Periodic(
-      "flapping incidents",
+      "settling incidents",
       Math.max(1_000, (config.incidents.flapWindowSeconds * 1_000) / 4),
-      () => incidentTracker.settleQuiet(databases.watchers, events),
+      () => incidentTracker.settle(databases.watchers, events),
       logger,
     );
     quietFlaps.start();

@@ -96,19 +96,29 @@ export const RESOLVING_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.QUARANTINE_CLEARED,
 ]);
 
-/** The keys of the incidents an event of `process` might end: look those up, and ask {@link endsIncident}. */
-export function keysEndedBy(event: Pick<ProcessEventRecord, "kind">, process: EventSubject): string[] {
+/**
+ * The keys of the incidents `event` of `process` ends, should they be open: only those of
+ * the kinds {@link endsIncident} says it ends. Empty for most events (a status move to
+ * STARTING, a state change that is no return from UNREACHABLE, …): then nothing is looked up.
+ */
+export function keysEndedBy(
+  event: Pick<ProcessEventRecord, "kind" | "status" | "message">,
+  process: EventSubject,
+): string[] {
   if (!RESOLVING_KINDS.has(event.kind)) return [];
   const onProcess: IncidentSubject = { type: "process", processName: process.processName };
-  const keys = INCIDENT_KINDS_ON_PROCESS.map((kind) => incidentKey(kind, onProcess));
+  const keys = INCIDENT_KINDS_ON_PROCESS.filter((kind) => endsIncident(kind, event)).map((kind) =>
+    incidentKey(kind, onProcess),
+  );
   const supervisor = supervisorOf(process);
-  if (supervisor && event.kind === ProcessEventKind.SUPERVISOR_STATE_CHANGED) {
+  if (supervisor && endsIncident(IncidentKind.SUPERVISOR_UNREACHABLE, event)) {
     keys.push(incidentKey(IncidentKind.SUPERVISOR_UNREACHABLE, supervisor));
   }
   return keys;
 }
 
-const INCIDENT_KINDS_ON_PROCESS: readonly IncidentKind[] = [
+/** The kinds of incident on a process (every kind but SUPERVISOR_UNREACHABLE). */
+export const INCIDENT_KINDS_ON_PROCESS: readonly IncidentKind[] = [
   IncidentKind.HEARTBEAT_LOST,
   IncidentKind.PROCESS_CRASHED,
   IncidentKind.DRIFT,
@@ -127,12 +137,17 @@ const STATUS_KINDS: ReadonlySet<ProcessEventKind> = new Set([
 /**
  * Whether `event`, on the incident's subject, ends an open incident of `kind`:
  *
- * - HEARTBEAT_LOST, PROCESS_CRASHED: the registry says the process runs again (it registered
- *   or beat again) or it is stopped (a stop through Fleetvisor or supervisorctl, a deregister).
- *   supervisord restarting a crashed program is not enough: a crash loop stays one incident.
- * - FLAPPING: the process is stopped (or it stays quiet for a flap window: see IncidentTracker.settleQuiet).
+ * - HEARTBEAT_LOST: the registry says the process runs again (it registered or beat again)
+ *   or it is stopped (a stop through Fleetvisor or supervisorctl, a deregister).
+ * - PROCESS_CRASHED: the process is stopped. Running again is not enough, whether
+ *   supervisord restarted it or the program registered again on its new run: a crash loop
+ *   stays one incident. It ends once the process has run a whole flap window without a
+ *   crash (IncidentTracker.settle).
+ * - FLAPPING: the process is stopped (or it stays quiet for a flap window: IncidentTracker.settle).
  * - DRIFT: DRIFT_RESOLVED. QUARANTINED: QUARANTINE_CLEARED.
- * - SUPERVISOR_UNREACHABLE: the supervisord is seen again in any state, for any of its programs.
+ * - SUPERVISOR_UNREACHABLE: one of its programs, last seen UNREACHABLE, is seen in another
+ *   state (a change between two other states says nothing new of the supervisord). Its
+ *   programs deleted or moved elsewhere: IncidentTracker.settle.
  *
  * Deleting the process ends every incident of it.
  */
@@ -144,8 +159,8 @@ export function endsIncident(
   const status = STATUS_KINDS.has(event.kind) ? event.status : null;
   switch (kind) {
     case IncidentKind.HEARTBEAT_LOST:
-    case IncidentKind.PROCESS_CRASHED:
       return status === ProcessStatus.RUNNING || status === ProcessStatus.STOPPED;
+    case IncidentKind.PROCESS_CRASHED:
     case IncidentKind.FLAPPING:
       return status === ProcessStatus.STOPPED;
     case IncidentKind.DRIFT:
@@ -155,7 +170,7 @@ export function endsIncident(
     case IncidentKind.SUPERVISOR_UNREACHABLE: {
       if (event.kind !== ProcessEventKind.SUPERVISOR_STATE_CHANGED) return false;
       const seen = observedStateIn(event.message);
-      return seen !== null && seen !== "UNREACHABLE";
+      return seen !== null && seen !== "UNREACHABLE" && Boolean(event.message?.startsWith("UNREACHABLE → "));
     }
     default:
       throw new UnreachableCaseError(kind);
