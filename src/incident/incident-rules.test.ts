@@ -13,6 +13,7 @@ import {
   kindsFromColumn,
   kindsToColumn,
   silences,
+  silencePatternProblem,
   type EventSubject,
   type SilenceRule,
 } from "./incident-rules.js";
@@ -188,5 +189,30 @@ describe("silence matching", () => {
   it("stores kinds as one column and reads them back; empty is every kind", () => {
     expect(kindsFromColumn(kindsToColumn([I.DRIFT, I.FLAPPING, I.DRIFT]))).toEqual([I.DRIFT, I.FLAPPING]);
     expect(kindsFromColumn(kindsToColumn([]))).toEqual([]);
+  });
+});
+
+describe("silencePatternProblem", () => {
+  it.each(["web-1", "web-*", "*", "10.0.0.5:9101", "db.example.com:9001", "10.0.0.5*"])("accepts %s", (pattern) => {
+    expect(silencePatternProblem(pattern)).toBeUndefined();
+  });
+  it.each<[string, string]>([
+    ["bad pattern", "must be a process name"],
+    ["10.0.0.5:", "its port must be a number"],
+    ["10.0.0.5:70000", "its port must be between 1 and 65535"],
+    ["bad host:9001", "its host must be a hostname or an IP address"],
+    [":9001", "its host must not be empty"],
+  ])("refuses %s, saying why", (pattern, why) => {
+    expect(silencePatternProblem(pattern)).toContain(why);
+  });
+  it("a host:port pattern silences that supervisord's incident, and no other", () => {
+    const rule: SilenceRule = { namePattern: "10.0.0.5:9101", kinds: [], until: new Date(2_000_000), expiredAt: null };
+    const now = new Date(1_000_000);
+    expect(silences(rule, I.SUPERVISOR_UNREACHABLE, { type: "supervisor", host: "10.0.0.5", port: 9101 }, now)).toBe(
+      true,
+    );
+    expect(silences(rule, I.SUPERVISOR_UNREACHABLE, { type: "supervisor", host: "10.0.0.5", port: 9102 }, now)).toBe(
+      false,
+    );
   });
 });

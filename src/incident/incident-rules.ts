@@ -1,8 +1,9 @@
-import { matchesProcessPattern } from "../auth/process-pattern.js";
+import { matchesProcessPattern, processPatternProblem } from "../auth/process-pattern.js";
 import { DesiredState } from "../domain/desired-state.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentKind } from "../domain/incident.js";
 import { ProcessStatus } from "../domain/process-status.js";
+import { hostProblem, portProblem } from "../domain/validation.js";
 import { UnreachableCaseError } from "../errors.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { observedStateIn } from "../registry/observations.js";
@@ -197,6 +198,21 @@ export function changesInWindow(changes: readonly Date[], now: Date, windowSecon
 /** Whether a process whose latest state changes were at `changes` flaps at `now`. */
 export function isFlapping(changes: readonly Date[], now: Date, settings: FlapSettings): boolean {
   return changesInWindow(changes, now, settings.windowSeconds) > settings.threshold;
+}
+
+/**
+ * Why `pattern` cannot be a silence's, or `undefined`: a process pattern (a name,
+ * `prefix-*`, `*`), or a supervisord's `host:port` (see {@link subjectName}).
+ */
+export function silencePatternProblem(pattern: string): string | undefined {
+  const colon = pattern.lastIndexOf(":");
+  if (colon < 0) return processPatternProblem(pattern);
+  const host = pattern.slice(0, colon);
+  const port = pattern.slice(colon + 1);
+  const hostIssue = hostProblem(host);
+  const portIssue = /^\d{1,5}$/.test(port) ? portProblem(Number(port)) : "must be a number between 1 and 65535";
+  const problem = hostIssue ? `its host ${hostIssue}` : portIssue ? `its port ${portIssue}` : undefined;
+  return problem && `must be a process pattern (a name, prefix-*, *) or a supervisord's host:port: ${problem}`;
 }
 
 /** A silence as matching needs it. */

@@ -35,6 +35,15 @@ import { incidentMessage } from "./incident-events.js";
 /** The most open incidents one {@link IncidentTracker.settle} pass looks at. */
 const SETTLE_BATCH = 200;
 
+/** A process as {@link IncidentTracker.settle} judges its incidents. */
+interface ProcessNow {
+  readonly name: string;
+  readonly status: ProcessStatus | null;
+  readonly drift: Drift | null;
+  /** What supervisord was last seen to say of it. */
+  readonly seen: string | null;
+}
+
 type RecordFollowUp = (draft: EventDraft) => Promise<ProcessEventRecord>;
 
 /** The event an incident change is recorded for: who caused it, and the process status then. */
@@ -129,10 +138,16 @@ export class IncidentTracker {
     const processes =
       names.length === 0
         ? []
-        : await database.dataSource.getRepository(ProcessEntity).find({
-            select: { name: true, status: true, drift: true },
-            where: { name: In(names) },
-          });
+        : ((await database.dataSource
+            .getRepository(ProcessEntity)
+            .createQueryBuilder("p")
+            .leftJoin(SupervisorObservationEntity, "o", "o.process_name = p.process_name")
+            .select("p.process_name", "name")
+            .addSelect("p.status", "status")
+            .addSelect("p.drift", "drift")
+            .addSelect("o.state", "seen")
+            .where("p.process_name IN (:...names)", { names })
+            .getRawMany()) as ProcessNow[]);
     const byName = new Map(processes.map((process) => [process.name, process]));
     const cutoff = this.clock.now().getTime() - this.flaps.windowSeconds * 1000;
     let settled = 0;
@@ -164,7 +179,7 @@ export class IncidentTracker {
   private async overBecause(
     database: Database,
     row: IncidentEntity,
-    processes: ReadonlyMap<string, Pick<ProcessEntity, "status" | "drift">>,
+    processes: ReadonlyMap<string, ProcessNow>,
     cutoff: number,
   ): Promise<string | null> {
     const kind = row.kind as IncidentKind;
@@ -188,7 +203,8 @@ export class IncidentTracker {
       case IncidentKind.FLAPPING:
         return quiet ? `no state change for ${this.flaps.windowSeconds}s` : null;
       case IncidentKind.PROCESS_CRASHED:
-        return quiet && process.status === ProcessStatus.RUNNING
+        // Running: by the registry (it registered or beat again) or by supervisord.
+        return quiet && (process.status === ProcessStatus.RUNNING || process.seen === "RUNNING")
           ? `running for ${this.flaps.windowSeconds}s without a crash`
           : null;
       case IncidentKind.HEARTBEAT_LOST:
