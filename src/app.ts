@@ -28,6 +28,7 @@ import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { DesiredStates } from "./registry/desired-states.js";
+import { IncidentRetention } from "./incident/incident-retention.js";
 import { IncidentTracker } from "./incident/incident-tracker.js";
 import { IncidentWatch } from "./incident/incident-watch.js";
 import { IncidentService } from "./incident/incident.service.js";
@@ -360,9 +361,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     watch.start();
     cleanup.unshift(() => watch.stop());
-    const eventPruner = new EventPruner(new EventRetention(databases.watchers), clock, logger, {
-      retentionDays: config.events.retentionDays,
-    });
+    const eventPruner = new EventPruner(
+      new EventRetention(databases.watchers),
+      clock,
+      logger,
+      { retentionDays: config.events.retentionDays },
+      [new IncidentRetention(databases.watchers)],
+    );
     eventPruner.start();
     cleanup.unshift(() => eventPruner.stop());
     // Incidents no event ends: a FLAPPING process quiet, a crash loop over for a whole window, …

@@ -499,6 +499,47 @@ describe("crash incidents over time", () => {
   });
 });
 
+describe("incident retention", () => {
+  it("resolved incidents and silences over, older than EVENT_RETENTION_DAYS, are pruned with the events", async () => {
+    const app = await startTestApp(db.url, { EVENT_RETENTION_DAYS: "30" });
+    stops.push(() => app.stop());
+    await loseHeartbeat([app], "aged-resolved");
+    await app.admin.data(`mutation { heartbeat(name: "aged-resolved", pid: 41) { ok } }`);
+    await loseHeartbeat([app], "aged-open");
+    const long = new Date(Date.now() - 40 * 86_400_000);
+    await db.query(
+      "UPDATE fleetvisor_incidents SET opened_at = ?, last_seen_at = ?, resolved_at = ? WHERE process_name = ?",
+      [long, long, long, "aged-resolved"],
+    );
+    // Open for 40 days: still open, kept however old.
+    await db.query("UPDATE fleetvisor_incidents SET opened_at = ?, last_seen_at = ? WHERE process_name = ?", [
+      long,
+      long,
+      "aged-open",
+    ]);
+    const silence = (pattern: string) =>
+      app.admin.data<{ createSilence: { id: string } }>(
+        `mutation($p: String!, $until: DateTimeISO!) { createSilence(input: { namePattern: $p, until: $until, comment: "old" }) { id } }`,
+        { p: pattern, until: new Date(Date.now() + 86_400_000).toISOString() },
+      );
+    const over = (await silence("aged-over-*")).createSilence.id;
+    const inForce = (await silence("aged-in-force-*")).createSilence.id;
+    await db.query("UPDATE fleetvisor_silences SET until = ?, created_at = ? WHERE id = ?", [long, long, over]);
+    await db.query("UPDATE fleetvisor_silences SET created_at = ? WHERE id = ?", [long, inForce]);
+
+    expect(await app.eventPruner.runOnce()).toMatchObject({ outcome: "pruned" });
+    const left = await incidents(app);
+    expect(left.filter((i) => i.processName === "aged-resolved")).toEqual([]);
+    expect(left.filter((i) => i.processName === "aged-open")).toMatchObject([{ state: "OPEN" }]);
+    const silences = await app.admin.data<{ silences: { id: string }[] }>(
+      `query { silences(includeExpired: true) { id } }`,
+    );
+    expect(silences.silences.map((s) => s.id)).toContain(inForce);
+    expect(silences.silences.map((s) => s.id)).not.toContain(over);
+    await app.stop();
+  });
+});
+
 describe.runIf(onMysql)("incidents across two replicas", () => {
   it("one lost heartbeat seen by both: one incident, one firing POST; the other replica's subscriber sees it", async () => {
     const shared = {
