@@ -499,6 +499,43 @@ describe("crash incidents over time", () => {
   });
 });
 
+describe("an unreachable supervisord whose programs go away", () => {
+  it("its SUPERVISOR_UNREACHABLE incident stays open while a program on it is unreachable, and ends when none is", async () => {
+    // Nothing listens on port 2: each poll (every second) is refused at once.
+    const app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: hook.url,
+      SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
+      SUPERVISOR_UNREACHABLE_POLLS: "1",
+      SUPERVISOR_TIMEOUT_MS: "500",
+      FLAP_WINDOW_SECONDS: "4",
+    });
+    stops.push(() => app.stop());
+    for (const name of ["away-1", "away-2"]) {
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: 2, program: name },
+      });
+    }
+    const unreachable = async () =>
+      (await incidents(app)).filter((i) => i.kind === "SUPERVISOR_UNREACHABLE" && i.processName === null);
+    const [opened] = await until("the SUPERVISOR_UNREACHABLE incident", async () => {
+      const found = (await unreachable()).filter((i) => i.state === "OPEN");
+      return found.length > 0 && found;
+    });
+    await app.admin.data(`mutation { deleteProcess(name: "away-1") { name } }`);
+    // A settle pass (every second) later, away-2 still makes it unreachable.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await unreachable()).find((i) => i.id === opened!.id)?.state).toBe("OPEN");
+
+    await app.admin.data(`mutation { deleteProcess(name: "away-2") { name } }`);
+    await until(
+      "the incident resolved",
+      async () => (await unreachable()).find((i) => i.id === opened!.id)?.state === "RESOLVED",
+      8_000,
+    );
+    await app.stop();
+  });
+});
+
 describe("incident retention", () => {
   it("resolved incidents and silences over, older than EVENT_RETENTION_DAYS, are pruned with the events", async () => {
     const app = await startTestApp(db.url, { EVENT_RETENTION_DAYS: "30" });
