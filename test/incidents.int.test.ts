@@ -151,6 +151,11 @@ describe("incidents", () => {
     ws = connectWs(app.url, (await app.client("VIEWER", "incident-watcher")).token);
     stops.push(() => ws.dispose());
   });
+  // Each describe's replicas go with it: they would share the polling and the settling of the next ones.
+  afterAll(async () => {
+    await ws.dispose();
+    await app.stop();
+  });
 
   it("a crash loop is one PROCESS_CRASHED and one FLAPPING incident: one firing POST each, one resolved on stop", async () => {
     const changes = ws.subscribe<{ incidentChanged: Incident }>(
@@ -425,6 +430,7 @@ describe("crash incidents over time", () => {
     app = await startTestApp(db.url, { ALERT_WEBHOOK_URL: hook.url, FLAP_THRESHOLD: "20", FLAP_WINDOW_SECONDS: "2" });
     stops.push(() => app.stop());
   });
+  afterAll(() => app.stop());
 
   async function createOnFake(name: string): Promise<void> {
     await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
