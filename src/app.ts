@@ -28,6 +28,7 @@ import { createMetrics, registerFleetGauges } from "./metrics.js";
 import { DatabaseHealth } from "./db/database-health.js";
 import { AgentLifecycle } from "./registry/agent-lifecycle.js";
 import { DesiredStates } from "./registry/desired-states.js";
+import { IncidentRetention } from "./incident/incident-retention.js";
 import { IncidentTracker } from "./incident/incident-tracker.js";
 import { IncidentWatch } from "./incident/incident-watch.js";
 import { IncidentService } from "./incident/incident.service.js";
@@ -149,10 +150,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const events = new EventLogService(bus, logger, clock);
     // Incidents are kept in the transaction of the events that open and end them.
-    const incidentTracker = new IncidentTracker(clock, {
-      threshold: config.incidents.flapThreshold,
-      windowSeconds: config.incidents.flapWindowSeconds,
-    });
+    const incidentTracker = new IncidentTracker(
+      clock,
+      {
+        threshold: config.incidents.flapThreshold,
+        windowSeconds: config.incidents.flapWindowSeconds,
+      },
+      config.database.dialect,
+    );
     events.onRecording(incidentTracker.hook);
     const feed = new EventFeed(new EventLogReads(background), bus, clock, logger, {
       pollIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
@@ -365,16 +370,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     watch.start();
     cleanup.unshift(() => watch.stop());
-    const eventPruner = new EventPruner(new EventRetention(databases.watchers), clock, logger, {
-      retentionDays: config.events.retentionDays,
-    });
+    const eventPruner = new EventPruner(
+      new EventRetention(databases.watchers),
+      clock,
+      logger,
+      { retentionDays: config.events.retentionDays },
+      [new IncidentRetention(databases.watchers)],
+    );
     eventPruner.start();
     cleanup.unshift(() => eventPruner.stop());
-    // A FLAPPING incident ends once its process has been quiet for a whole window.
+    // Incidents no event ends: a FLAPPING process quiet, a crash loop over for a whole window, …
     const quietFlaps = new Periodic(
-      "flapping incidents",
+      "settling incidents",
       Math.max(1_000, (config.incidents.flapWindowSeconds * 1_000) / 4),
-      () => incidentTracker.settleQuiet(databases.watchers, events),
+      () => incidentTracker.settle(databases.watchers, events),
       logger,
     );
     quietFlaps.start();

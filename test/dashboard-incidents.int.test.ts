@@ -81,6 +81,48 @@ describe("incidents in the dashboard, in a real browser", () => {
     await page.close();
   }, 40_000);
 
+  it("subscribes again after the incident subscription failed, and follows changes from then on", async () => {
+    const page = await browser.newPage({ locale: "en-US" });
+    let refused = 0;
+    let subscribed = 0;
+    // Between the page and the server: the page's first incidentChanged subscription is
+    // answered with an error, as a server could; everything else passes.
+    await page.routeWebSocket(/\/graphql$/, (socket) => {
+      const server = socket.connectToServer();
+      socket.onMessage((message) => {
+        const parsed = JSON.parse(String(message)) as { id?: string; type: string; payload?: { query?: string } };
+        if (parsed.type === "subscribe" && parsed.payload?.query?.includes("incidentChanged")) {
+          if (refused === 0) {
+            refused++;
+            socket.send(
+              JSON.stringify({ id: parsed.id, type: "error", payload: [{ message: "refused by the test" }] }),
+            );
+            return;
+          }
+          subscribed++;
+        }
+        server.send(message);
+      });
+    });
+    await page.goto(`${app.url}/#token=${(await app.client("VIEWER", "retrying")).token}`);
+    await page.getByTestId("incident-panel").waitFor();
+    await until("the refused subscription, then a new one", async () => refused === 1 && subscribed === 1, 10_000);
+
+    await loseHeartbeat("dash-retry");
+    await incidentRow(page, "dash-retry").waitFor({ timeout: 10_000 });
+    // A change after that only reaches the page live.
+    const [incident] = await app.admin
+      .data<{ incidents: { id: string; processName: string }[] }>(`query { incidents(state: OPEN) { id processName } }`)
+      .then((data) => data.incidents.filter((i) => i.processName === "dash-retry"));
+    await app.admin.data(`mutation($id: ID!) { acknowledgeIncident(id: $id, note: "after the retry") { id } }`, {
+      id: incident!.id,
+    });
+    await expect
+      .poll(() => incidentRow(page, "dash-retry").getByTestId("incident-ack").textContent(), { timeout: 10_000 })
+      .toContain("after the retry");
+    await page.close();
+  });
+
   it("shows viewers the incidents, without actions", async () => {
     await loseHeartbeat("dash-viewed");
     const page = await signIn((await app.client("VIEWER", "watcher")).token);

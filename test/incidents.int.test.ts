@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
-import { connectWs, type WsConnection } from "./support/graphql-client.js";
+import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
 import { Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
 
@@ -100,6 +100,32 @@ async function loseHeartbeat(apps: readonly TestApp[], name: string): Promise<vo
   await Promise.all(apps.map((app) => app.services.watch.checkHeartbeats()));
 }
 
+/**
+ * Waits until `changes` is live: acknowledges the incident `probe` (through `app`) again and
+ * again until the subscriber has seen it. Every change after that reaches it.
+ */
+async function untilLive(
+  app: TestApp,
+  changes: SubscriptionRecorder<{ incidentChanged: Incident }>,
+  probe: string,
+): Promise<void> {
+  await until(
+    "the subscription to deliver a probe acknowledgement",
+    async () => {
+      await app.admin.data(`mutation($id: ID!) { acknowledgeIncident(id: $id, note: "probe") { id } }`, { id: probe });
+      return changes.values.some((v) => v.incidentChanged.id === probe);
+    },
+    10_000,
+  );
+}
+
+/** What a listener reports of program `program` on the fake supervisord 127.0.0.1:1. */
+async function report(app: TestApp, program: string, state: string, at: number, more: object = {}): Promise<void> {
+  await app.admin.data(`mutation($input: SupervisorEventInput!) { reportSupervisorEvent(input: $input) { name } }`, {
+    input: { supervisorHost: "127.0.0.1", supervisorPort: 1, program, state, at: new Date(at).toISOString(), ...more },
+  });
+}
+
 beforeAll(async () => {
   db = await createTestDatabase("incidents");
   hook = await CountingWebhook.start();
@@ -124,6 +150,11 @@ describe("incidents", () => {
     stops.push(() => app.stop());
     ws = connectWs(app.url, (await app.client("VIEWER", "incident-watcher")).token);
     stops.push(() => ws.dispose());
+  });
+  // Each describe's replicas go with it: they would share the polling and the settling of the next ones.
+  afterAll(async () => {
+    await ws.dispose();
+    await app.stop();
   });
 
   it("a crash loop is one PROCESS_CRASHED and one FLAPPING incident: one firing POST each, one resolved on stop", async () => {
@@ -275,12 +306,14 @@ describe("incidents", () => {
 
   it("an acknowledgement records who and the note", async () => {
     await loseHeartbeat([app], "acked-1");
+    await loseHeartbeat([app], "ack-probe");
     const [incident] = await incidentsOf(app, "acked-1");
+    const [probe] = await incidentsOf(app, "ack-probe");
     const operator = await app.client("OPERATOR", "on-call-kim");
     const changes = ws.subscribe<{ incidentChanged: Incident }>(
       `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is set up
+    await untilLive(app, changes, probe!.id);
     const acked = await operator.http.data<{ acknowledgeIncident: Incident }>(
       `mutation($id: ID!) { acknowledgeIncident(id: $id, note: "looking at the disk") { ${INCIDENT_FIELDS} } }`,
       { id: incident!.id },
@@ -302,6 +335,15 @@ describe("incidents", () => {
 
     const missing = await operator.http.error(`mutation { acknowledgeIncident(id: "999999") { id } }`);
     expect(missing.extensions?.code).toBe("NOT_FOUND");
+    // A token bound to other processes is not told the incident exists: as for an unknown id.
+    const elsewhere = await app.client("OPERATOR", "on-call-elsewhere", "other-*");
+    const hidden = await elsewhere.http.error(
+      `mutation($id: ID!) { acknowledgeIncident(id: $id, note: "not mine") { id } }`,
+      { id: incident!.id },
+    );
+    expect(hidden.extensions?.code).toBe("NOT_FOUND");
+    expect(hidden.message).toBe(missing.message.replace("999999", incident!.id));
+    expect((await incidentsOf(app, "acked-1"))[0]!.note).toBe("looking at the disk");
   });
 });
 
@@ -315,6 +357,9 @@ describe("incident changes on processChanged", () => {
     const error = (await refused.failure()) as { message: string; extensions?: { code?: string } }[];
     expect(error[0]!.extensions?.code).toBe("BAD_USER_INPUT");
     expect(error[0]!.message).toContain("subscribe to incidentChanged");
+    // Without a webhook: it must not be the replica that settles the incidents of the tests after.
+    await ws.dispose();
+    await app.stop();
   });
 });
 
@@ -372,6 +417,169 @@ describe("flapping that calms down, and the slack format", () => {
         ),
       ),
     ]);
+    // Its Slack POSTs would hide the incidents of the tests after from their receiver.
+    await app.stop();
+  });
+});
+
+describe("crash incidents over time", () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    // A short window, and a threshold these few crashes stay under (no FLAPPING here).
+    app = await startTestApp(db.url, { ALERT_WEBHOOK_URL: hook.url, FLAP_THRESHOLD: "20", FLAP_WINDOW_SECONDS: "2" });
+    stops.push(() => app.stop());
+  });
+  afterAll(() => app.stop());
+
+  async function createOnFake(name: string): Promise<void> {
+    await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+      input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: 1, program: name },
+    });
+  }
+
+  it("a crash loop whose program registers on each run stays one incident; it ends after a window without a crash", async () => {
+    await createOnFake("rerun-1");
+    const at = Date.now();
+    await report(app, "rerun-1", "RUNNING", at, { pid: 201 });
+    await report(app, "rerun-1", "EXITED", at + 1, { pid: 0, expected: false });
+    // Its next run registers, as a program with an agent does; then it crashes again.
+    await app.admin.data(`mutation { registerProcess(name: "rerun-1", pid: 202) { port } }`);
+    await report(app, "rerun-1", "RUNNING", at + 2, { pid: 202 });
+    await report(app, "rerun-1", "EXITED", at + 3, { pid: 0, expected: false });
+    await app.admin.data(`mutation { registerProcess(name: "rerun-1", pid: 203) { port } }`);
+    await report(app, "rerun-1", "RUNNING", at + 4, { pid: 203 });
+    const crashed = (await incidentsOf(app, "rerun-1")).filter((i) => i.kind === "PROCESS_CRASHED");
+    expect(crashed).toHaveLength(1);
+    expect(crashed[0]).toMatchObject({ state: "OPEN", occurrences: 2, resolvedAt: null });
+    // Running on for a whole window (2s) without a crash: the next settle pass ends it.
+    const [resolved] = await until(
+      "the PROCESS_CRASHED incident resolved",
+      async () => {
+        const found = (await incidentsOf(app, "rerun-1")).filter(
+          (i) => i.kind === "PROCESS_CRASHED" && i.state === "RESOLVED",
+        );
+        return found.length > 0 && found;
+      },
+      8_000,
+    );
+    expect(resolved!.id).toBe(crashed[0]!.id);
+    await until("its resolved POST", async () => hook.of("rerun-1").some((p) => p.status === "resolved"));
+    expect(hook.of("rerun-1").map((p) => [p.status, p.incident.kind])).toEqual([
+      ["firing", "PROCESS_CRASHED"],
+      ["resolved", "PROCESS_CRASHED"],
+    ]);
+  });
+
+  it("an incident opened under a silence fires on its first occurrence after the silence ended", async () => {
+    const operator = await app.client("OPERATOR", "late-silencer");
+    const created = await operator.http.data<{ createSilence: { id: string } }>(
+      `mutation($until: DateTimeISO!) {
+        createSilence(input: { namePattern: "late-*", kinds: [PROCESS_CRASHED], until: $until, comment: "deploy" }) { id } }`,
+      { until: new Date(Date.now() + 3_600_000).toISOString() },
+    );
+    await createOnFake("late-1");
+    const at = Date.now();
+    await report(app, "late-1", "RUNNING", at, { pid: 301 });
+    await report(app, "late-1", "EXITED", at + 1, { pid: 0, expected: false });
+    const [silenced] = await incidentsOf(app, "late-1");
+    expect(silenced).toMatchObject({ kind: "PROCESS_CRASHED", state: "OPEN", silenced: true, occurrences: 1 });
+
+    await operator.http.data(`mutation($id: ID!) { expireSilence(id: $id) { id } }`, { id: created.createSilence.id });
+    expect((await incidentsOf(app, "late-1"))[0]!.silenced).toBe(false);
+    // Ending the silence sends nothing by itself; the next crash does.
+    expect(hook.of("late-1")).toEqual([]);
+    await report(app, "late-1", "RUNNING", at + 2, { pid: 302 });
+    await report(app, "late-1", "EXITED", at + 3, { pid: 0, expected: false });
+    await until("the firing POST", async () => hook.of("late-1").length > 0);
+    expect(hook.of("late-1").map((p) => [p.status, p.incident.id, p.incident.occurrences])).toEqual([
+      ["firing", silenced!.id, 2],
+    ]);
+    // Once only: a third crash is one more occurrence, no second firing.
+    await report(app, "late-1", "RUNNING", at + 4, { pid: 303 });
+    await report(app, "late-1", "EXITED", at + 5, { pid: 0, expected: false });
+    await until("the third occurrence", async () => (await incidentsOf(app, "late-1"))[0]!.occurrences === 3);
+    await app.admin.data(`mutation { deleteProcess(name: "late-1") { name } }`);
+    await until("its resolved POST", async () => hook.of("late-1").some((p) => p.status === "resolved"));
+    expect(hook.of("late-1").map((p) => p.status)).toEqual(["firing", "resolved"]);
+  });
+});
+
+describe("an unreachable supervisord whose programs go away", () => {
+  it("its SUPERVISOR_UNREACHABLE incident stays open while a program on it is unreachable, and ends when none is", async () => {
+    // Nothing listens on port 2: each poll (every second) is refused at once.
+    const app = await startTestApp(db.url, {
+      ALERT_WEBHOOK_URL: hook.url,
+      SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
+      SUPERVISOR_UNREACHABLE_POLLS: "1",
+      SUPERVISOR_TIMEOUT_MS: "500",
+      FLAP_WINDOW_SECONDS: "4",
+    });
+    stops.push(() => app.stop());
+    for (const name of ["away-1", "away-2"]) {
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: 2, program: name },
+      });
+    }
+    const unreachable = async () =>
+      (await incidents(app)).filter((i) => i.kind === "SUPERVISOR_UNREACHABLE" && i.processName === null);
+    const [opened] = await until("the SUPERVISOR_UNREACHABLE incident", async () => {
+      const found = (await unreachable()).filter((i) => i.state === "OPEN");
+      return found.length > 0 && found;
+    });
+    await app.admin.data(`mutation { deleteProcess(name: "away-1") { name } }`);
+    // A settle pass (every second) later, away-2 still makes it unreachable.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await unreachable()).find((i) => i.id === opened!.id)?.state).toBe("OPEN");
+
+    await app.admin.data(`mutation { deleteProcess(name: "away-2") { name } }`);
+    await until(
+      "the incident resolved",
+      async () => (await unreachable()).find((i) => i.id === opened!.id)?.state === "RESOLVED",
+      8_000,
+    );
+    await app.stop();
+  });
+});
+
+describe("incident retention", () => {
+  it("resolved incidents and silences over, older than EVENT_RETENTION_DAYS, are pruned with the events", async () => {
+    const app = await startTestApp(db.url, { EVENT_RETENTION_DAYS: "30" });
+    stops.push(() => app.stop());
+    await loseHeartbeat([app], "aged-resolved");
+    await app.admin.data(`mutation { heartbeat(name: "aged-resolved", pid: 41) { ok } }`);
+    await loseHeartbeat([app], "aged-open");
+    const long = new Date(Date.now() - 40 * 86_400_000);
+    await db.query(
+      "UPDATE fleetvisor_incidents SET opened_at = ?, last_seen_at = ?, resolved_at = ? WHERE process_name = ?",
+      [long, long, long, "aged-resolved"],
+    );
+    // Open for 40 days: still open, kept however old.
+    await db.query("UPDATE fleetvisor_incidents SET opened_at = ?, last_seen_at = ? WHERE process_name = ?", [
+      long,
+      long,
+      "aged-open",
+    ]);
+    const silence = (pattern: string) =>
+      app.admin.data<{ createSilence: { id: string } }>(
+        `mutation($p: String!, $until: DateTimeISO!) { createSilence(input: { namePattern: $p, until: $until, comment: "old" }) { id } }`,
+        { p: pattern, until: new Date(Date.now() + 86_400_000).toISOString() },
+      );
+    const over = (await silence("aged-over-*")).createSilence.id;
+    const inForce = (await silence("aged-in-force-*")).createSilence.id;
+    await db.query("UPDATE fleetvisor_silences SET until = ?, created_at = ? WHERE id = ?", [long, long, over]);
+    await db.query("UPDATE fleetvisor_silences SET created_at = ? WHERE id = ?", [long, inForce]);
+
+    expect(await app.eventPruner.runOnce()).toMatchObject({ outcome: "pruned" });
+    const left = await incidents(app);
+    expect(left.filter((i) => i.processName === "aged-resolved")).toEqual([]);
+    expect(left.filter((i) => i.processName === "aged-open")).toMatchObject([{ state: "OPEN" }]);
+    const silences = await app.admin.data<{ silences: { id: string }[] }>(
+      `query { silences(includeExpired: true) { id } }`,
+    );
+    expect(silences.silences.map((s) => s.id)).toContain(inForce);
+    expect(silences.silences.map((s) => s.id)).not.toContain(over);
+    await app.stop();
   });
 });
 
@@ -391,22 +599,29 @@ describe.runIf(onMysql)("incidents across two replicas", () => {
     const changes = ws.subscribe<{ incidentChanged: Incident }>(
       `subscription { incidentChanged { ${INCIDENT_FIELDS} } }`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is set up
+    await loseHeartbeat([one], "twice-probe");
+    await untilLive(one, changes, (await incidentsOf(one, "twice-probe"))[0]!.id);
 
-    for (const name of ["twice-1", "twice-2", "twice-3"]) await loseHeartbeat([one, two], name);
-    await until("a POST for each", async () =>
-      ["twice-1", "twice-2", "twice-3"].every((name) => hook.of(name).length >= 1),
-    );
-    for (const name of ["twice-1", "twice-2", "twice-3"]) {
+    const names = ["twice-1", "twice-2", "twice-3"];
+    for (const name of names) await loseHeartbeat([one, two], name);
+    await until("a POST for each", async () => names.every((name) => hook.of(name).length >= 1));
+    for (const name of names) {
       const found = await incidentsOf(two, name);
       expect(found).toHaveLength(1);
       expect(found[0]).toMatchObject({ kind: "HEARTBEAT_LOST", state: "OPEN", occurrences: 1 });
-      expect(hook.of(name).map((p) => p.status)).toEqual(["firing"]);
       await changes.until(
         (values) => values.some((v) => v.incidentChanged.processName === name),
         10_000,
         `${name}'s incident on the other replica`,
       );
     }
+    // Resolve each, and wait for its resolved POST: a second firing POST sent by the other
+    // replica would have been sent on its commit, long before this one.
+    for (const name of names)
+      await one.admin.data(`mutation($n: String!) { heartbeat(name: $n, pid: 41) { ok } }`, { n: name });
+    await until("a resolved POST for each", async () =>
+      names.every((name) => hook.of(name).some((p) => p.status === "resolved")),
+    );
+    for (const name of names) expect(hook.of(name).map((p) => p.status)).toEqual(["firing", "resolved"]);
   }, 40_000);
 });

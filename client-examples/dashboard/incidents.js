@@ -90,8 +90,18 @@ function el(tag, attributes = {}, ...children) {
 
 const time = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const subjectOf = (incident) => incident.processName ?? `${incident.supervisorHost}:${incident.supervisorPort}`;
-/** The silence pattern for an incident's subject: the process, or the supervisord's host as a prefix. */
-const patternOf = (incident) => incident.processName ?? `${incident.supervisorHost}*`;
+/** The silence pattern for an incident's subject: the process, or the supervisord's `host:port`. */
+const patternOf = (incident) => incident.processName ?? `${incident.supervisorHost}:${incident.supervisorPort}`;
+/** The first and the longest pause before subscribing again after the subscription failed. */
+const RETRY_MS = 1_000;
+const MAX_RETRY_MS = 30_000;
+
+/** Whether `a` is a later state of an incident than `b` (ids alike): counted, seen or acknowledged since. */
+function laterThan(a, b) {
+  if (a.occurrences !== b.occurrences) return a.occurrences > b.occurrences;
+  if (a.lastSeenAt !== b.lastSeenAt) return Date.parse(a.lastSeenAt) > Date.parse(b.lastSeenAt);
+  return Date.parse(a.acknowledgedAt ?? 0) >= Date.parse(b.acknowledgedAt ?? 0);
+}
 
 /**
  * The incident panel. `host` is what app.js gives the rollout panel too: `request`,
@@ -99,7 +109,8 @@ const patternOf = (incident) => incident.processName ?? `${incident.supervisorHo
  */
 export function setupIncidents(host, me) {
   const panel = document.getElementById("incident-panel");
-  const state = { incidents: new Map(), silences: [], dispose: null, generation: 0 };
+  // `arriving`: for each read of the list under way, the live changes that came meanwhile.
+  const state = { incidents: new Map(), silences: [], dispose: null, retry: null, generation: 0, arriving: new Set() };
   const title = el("h2", { class: "incident-title" });
   const count = el("span", { class: "count", "data-testid": "incident-count" });
   // Its header row is in a tbody of its own: the page's one <thead> is the process table's.
@@ -124,20 +135,37 @@ export function setupIncidents(host, me) {
     state.generation += 1;
     state.dispose?.();
     state.dispose = null;
+    clearTimeout(state.retry);
+    state.retry = null;
+    state.arriving.clear();
     state.incidents.clear();
     state.silences = [];
   }
 
+  /**
+   * Reads the open incidents. A change that arrived live while the read was under way may be
+   * newer than what it read: the list is the read, with those changes applied on top.
+   */
   async function load() {
     const generation = state.generation;
+    const arrived = new Map();
+    state.arriving.add(arrived);
     try {
       const { data } = await host.request(OPEN_INCIDENTS);
       if (generation !== state.generation || !data) return;
-      state.incidents = new Map(data.incidents.map((incident) => [incident.id, incident]));
+      const incidents = new Map(data.incidents.map((incident) => [incident.id, incident]));
+      for (const incident of arrived.values()) {
+        const read = incidents.get(incident.id);
+        if (incident.state !== "OPEN") incidents.delete(incident.id);
+        else if (!read || laterThan(incident, read)) incidents.set(incident.id, incident);
+      }
+      state.incidents = incidents;
       state.silences = data.silences;
       render();
     } catch {
       // The process table works without it; the next change reads again.
+    } finally {
+      state.arriving.delete(arrived);
     }
   }
 
@@ -153,6 +181,7 @@ export function setupIncidents(host, me) {
   }
 
   function changed(incident) {
+    for (const arrived of state.arriving) arrived.set(incident.id, incident);
     if (incident.state === "OPEN") state.incidents.set(incident.id, incident);
     else state.incidents.delete(incident.id);
     render();
@@ -289,20 +318,40 @@ export function setupIncidents(host, me) {
     render();
   }
 
+  /**
+   * Subscribes to every change; when the subscription fails, subscribes again after a pause
+   * (doubling, up to MAX_RETRY_MS) and reads the list again for what it missed meanwhile.
+   */
+  function follow(generation, retryMs) {
+    state.dispose = host.subscribe(
+      INCIDENT_CHANGED,
+      {},
+      {
+        next: (incident) => {
+          if (generation === state.generation) changed(incident);
+        },
+        error: () => {
+          if (generation !== state.generation) return;
+          // An error in a result leaves the subscription open: end it before the next one.
+          state.dispose?.();
+          state.dispose = null;
+          state.retry = setTimeout(() => {
+            if (generation !== state.generation) return;
+            follow(generation, Math.min(retryMs * 2, MAX_RETRY_MS));
+            load();
+          }, retryMs);
+        },
+      },
+    );
+  }
+
   return {
     /** Once the live connection exists: the open incidents, then every change to them. */
     show() {
       forget();
       localize();
       panel.hidden = false;
-      state.dispose = host.subscribe(
-        INCIDENT_CHANGED,
-        {},
-        {
-          next: changed,
-          error: () => {},
-        },
-      );
+      follow(state.generation, RETRY_MS);
       load();
     },
     /** Signed out: nothing shown, nothing followed. */

@@ -13,6 +13,7 @@ import {
   kindsFromColumn,
   kindsToColumn,
   silences,
+  silencePatternProblem,
   type EventSubject,
   type SilenceRule,
 } from "./incident-rules.js";
@@ -51,13 +52,28 @@ describe("incident keying", () => {
     expect(a).not.toBe(incidentKey(I.FLAPPING, { type: "process", processName: "a" }));
   });
 
-  it("an event that may end incidents looks up its process's keys, and its supervisord's for a state change", () => {
-    expect(keysEndedBy({ kind: K.HEARTBEAT_LOST }, web)).toEqual([]);
-    expect(keysEndedBy({ kind: K.STATUS_CHANGED }, web)).not.toContain(
+  it("an event looks up only the keys of the incidents it ends: none for most events", () => {
+    const ev = (kind: K, status: ProcessStatus | null = null, message: string | null = null) => ({
+      kind,
+      status,
+      message,
+    });
+    expect(keysEndedBy(ev(K.HEARTBEAT_LOST), web)).toEqual([]);
+    // A move to a status that ends nothing, a state change between two reachable states.
+    expect(keysEndedBy(ev(K.STATUS_CHANGED, ProcessStatus.STARTING), web)).toEqual([]);
+    expect(keysEndedBy(ev(K.SUPERVISOR_STATE_CHANGED, null, "STARTING → RUNNING (pid 4) (poll)"), web)).toEqual([]);
+    expect(keysEndedBy(ev(K.UPDATED, ProcessStatus.RUNNING), web)).toEqual([]);
+    expect(keysEndedBy(ev(K.REGISTERED, ProcessStatus.RUNNING), web)).toEqual(["HEARTBEAT_LOST process web-1"]);
+    expect(keysEndedBy(ev(K.STATUS_CHANGED, ProcessStatus.STOPPED), web).sort()).toEqual([
+      "FLAPPING process web-1",
+      "HEARTBEAT_LOST process web-1",
+      "PROCESS_CRASHED process web-1",
+    ]);
+    expect(keysEndedBy(ev(K.SUPERVISOR_STATE_CHANGED, null, "UNREACHABLE → RUNNING (pid 9) (poll)"), web)).toEqual([
       "SUPERVISOR_UNREACHABLE supervisor 10.0.0.5:9101",
-    );
-    expect(keysEndedBy({ kind: K.SUPERVISOR_STATE_CHANGED }, web)).toEqual(
-      expect.arrayContaining(["PROCESS_CRASHED process web-1", "SUPERVISOR_UNREACHABLE supervisor 10.0.0.5:9101"]),
+    ]);
+    expect(keysEndedBy(ev(K.SUPERVISOR_STATE_CHANGED, null, "UNREACHABLE → RUNNING (pid 9) (poll)"), loose)).toEqual(
+      [],
     );
   });
 });
@@ -77,8 +93,10 @@ describe("endsIncident", () => {
     [I.HEARTBEAT_LOST, event(K.UPDATED, ProcessStatus.RUNNING), false],
     [I.PROCESS_CRASHED, event(K.STATUS_CHANGED, ProcessStatus.STOPPED), true],
     [I.PROCESS_CRASHED, event(K.DEREGISTERED, ProcessStatus.STOPPED), true],
-    [I.PROCESS_CRASHED, event(K.REGISTERED, ProcessStatus.RUNNING), true],
-    // supervisord restarting it is not running again: a crash loop stays one incident.
+    // Running again is not the end of a crash loop, whether supervisord restarted the program
+    // or it registered again on its new run: a crash loop stays one incident.
+    [I.PROCESS_CRASHED, event(K.REGISTERED, ProcessStatus.RUNNING), false],
+    [I.PROCESS_CRASHED, event(K.HEARTBEAT_RESTORED, ProcessStatus.RUNNING), false],
     [I.PROCESS_CRASHED, event(K.SUPERVISOR_STATE_CHANGED, ProcessStatus.ERROR, "STARTING → RUNNING (pid 4)"), false],
     [I.FLAPPING, event(K.STATUS_CHANGED, ProcessStatus.STOPPED), true],
     [I.FLAPPING, event(K.REGISTERED, ProcessStatus.RUNNING), false],
@@ -89,6 +107,9 @@ describe("endsIncident", () => {
     [I.SUPERVISOR_UNREACHABLE, event(K.SUPERVISOR_STATE_CHANGED, null, "UNREACHABLE → RUNNING (pid 9) (poll)"), true],
     [I.SUPERVISOR_UNREACHABLE, event(K.SUPERVISOR_STATE_CHANGED, null, "RUNNING (pid 9) → UNREACHABLE (poll)"), false],
     [I.SUPERVISOR_UNREACHABLE, event(K.STATUS_CHANGED, ProcessStatus.RUNNING), false],
+    // A change between two reachable states says nothing new of the supervisord.
+    [I.SUPERVISOR_UNREACHABLE, event(K.SUPERVISOR_STATE_CHANGED, null, "STARTING → RUNNING (pid 9) (poll)"), false],
+    [I.SUPERVISOR_UNREACHABLE, event(K.SUPERVISOR_STATE_CHANGED, null, "first seen → RUNNING (pid 9) (poll)"), false],
     // Deleting a process ends its incidents, not its supervisord's.
     [I.PROCESS_CRASHED, event(K.DELETED), true],
     [I.DRIFT, event(K.DELETED), true],
@@ -168,5 +189,30 @@ describe("silence matching", () => {
   it("stores kinds as one column and reads them back; empty is every kind", () => {
     expect(kindsFromColumn(kindsToColumn([I.DRIFT, I.FLAPPING, I.DRIFT]))).toEqual([I.DRIFT, I.FLAPPING]);
     expect(kindsFromColumn(kindsToColumn([]))).toEqual([]);
+  });
+});
+
+describe("silencePatternProblem", () => {
+  it.each(["web-1", "web-*", "*", "10.0.0.5:9101", "db.example.com:9001", "10.0.0.5*"])("accepts %s", (pattern) => {
+    expect(silencePatternProblem(pattern)).toBeUndefined();
+  });
+  it.each<[string, string]>([
+    ["bad pattern", "must be a process name"],
+    ["10.0.0.5:", "its port must be a number"],
+    ["10.0.0.5:70000", "its port must be between 1 and 65535"],
+    ["bad host:9001", "its host must be a hostname or an IP address"],
+    [":9001", "its host must not be empty"],
+  ])("refuses %s, saying why", (pattern, why) => {
+    expect(silencePatternProblem(pattern)).toContain(why);
+  });
+  it("a host:port pattern silences that supervisord's incident, and no other", () => {
+    const rule: SilenceRule = { namePattern: "10.0.0.5:9101", kinds: [], until: new Date(2_000_000), expiredAt: null };
+    const now = new Date(1_000_000);
+    expect(silences(rule, I.SUPERVISOR_UNREACHABLE, { type: "supervisor", host: "10.0.0.5", port: 9101 }, now)).toBe(
+      true,
+    );
+    expect(silences(rule, I.SUPERVISOR_UNREACHABLE, { type: "supervisor", host: "10.0.0.5", port: 9102 }, now)).toBe(
+      false,
+    );
   });
 });

@@ -1,8 +1,9 @@
-import { matchesProcessPattern } from "../auth/process-pattern.js";
+import { matchesProcessPattern, processPatternProblem } from "../auth/process-pattern.js";
 import { DesiredState } from "../domain/desired-state.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentKind } from "../domain/incident.js";
 import { ProcessStatus } from "../domain/process-status.js";
+import { hostProblem, portProblem } from "../domain/validation.js";
 import { UnreachableCaseError } from "../errors.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { observedStateIn } from "../registry/observations.js";
@@ -96,19 +97,29 @@ export const RESOLVING_KINDS: ReadonlySet<ProcessEventKind> = new Set([
   ProcessEventKind.QUARANTINE_CLEARED,
 ]);
 
-/** The keys of the incidents an event of `process` might end: look those up, and ask {@link endsIncident}. */
-export function keysEndedBy(event: Pick<ProcessEventRecord, "kind">, process: EventSubject): string[] {
+/**
+ * The keys of the incidents `event` of `process` ends, should they be open: only those of
+ * the kinds {@link endsIncident} says it ends. Empty for most events (a status move to
+ * STARTING, a state change that is no return from UNREACHABLE, …): then nothing is looked up.
+ */
+export function keysEndedBy(
+  event: Pick<ProcessEventRecord, "kind" | "status" | "message">,
+  process: EventSubject,
+): string[] {
   if (!RESOLVING_KINDS.has(event.kind)) return [];
   const onProcess: IncidentSubject = { type: "process", processName: process.processName };
-  const keys = INCIDENT_KINDS_ON_PROCESS.map((kind) => incidentKey(kind, onProcess));
+  const keys = INCIDENT_KINDS_ON_PROCESS.filter((kind) => endsIncident(kind, event)).map((kind) =>
+    incidentKey(kind, onProcess),
+  );
   const supervisor = supervisorOf(process);
-  if (supervisor && event.kind === ProcessEventKind.SUPERVISOR_STATE_CHANGED) {
+  if (supervisor && endsIncident(IncidentKind.SUPERVISOR_UNREACHABLE, event)) {
     keys.push(incidentKey(IncidentKind.SUPERVISOR_UNREACHABLE, supervisor));
   }
   return keys;
 }
 
-const INCIDENT_KINDS_ON_PROCESS: readonly IncidentKind[] = [
+/** The kinds of incident on a process (every kind but SUPERVISOR_UNREACHABLE). */
+export const INCIDENT_KINDS_ON_PROCESS: readonly IncidentKind[] = [
   IncidentKind.HEARTBEAT_LOST,
   IncidentKind.PROCESS_CRASHED,
   IncidentKind.DRIFT,
@@ -127,12 +138,17 @@ const STATUS_KINDS: ReadonlySet<ProcessEventKind> = new Set([
 /**
  * Whether `event`, on the incident's subject, ends an open incident of `kind`:
  *
- * - HEARTBEAT_LOST, PROCESS_CRASHED: the registry says the process runs again (it registered
- *   or beat again) or it is stopped (a stop through Fleetvisor or supervisorctl, a deregister).
- *   supervisord restarting a crashed program is not enough: a crash loop stays one incident.
- * - FLAPPING: the process is stopped (or it stays quiet for a flap window: see IncidentTracker.settleQuiet).
+ * - HEARTBEAT_LOST: the registry says the process runs again (it registered or beat again)
+ *   or it is stopped (a stop through Fleetvisor or supervisorctl, a deregister).
+ * - PROCESS_CRASHED: the process is stopped. Running again is not enough, whether
+ *   supervisord restarted it or the program registered again on its new run: a crash loop
+ *   stays one incident. It ends once the process has run a whole flap window without a
+ *   crash (IncidentTracker.settle).
+ * - FLAPPING: the process is stopped (or it stays quiet for a flap window: IncidentTracker.settle).
  * - DRIFT: DRIFT_RESOLVED. QUARANTINED: QUARANTINE_CLEARED.
- * - SUPERVISOR_UNREACHABLE: the supervisord is seen again in any state, for any of its programs.
+ * - SUPERVISOR_UNREACHABLE: one of its programs, last seen UNREACHABLE, is seen in another
+ *   state (a change between two other states says nothing new of the supervisord). Its
+ *   programs deleted or moved elsewhere: IncidentTracker.settle.
  *
  * Deleting the process ends every incident of it.
  */
@@ -144,8 +160,8 @@ export function endsIncident(
   const status = STATUS_KINDS.has(event.kind) ? event.status : null;
   switch (kind) {
     case IncidentKind.HEARTBEAT_LOST:
-    case IncidentKind.PROCESS_CRASHED:
       return status === ProcessStatus.RUNNING || status === ProcessStatus.STOPPED;
+    case IncidentKind.PROCESS_CRASHED:
     case IncidentKind.FLAPPING:
       return status === ProcessStatus.STOPPED;
     case IncidentKind.DRIFT:
@@ -155,7 +171,7 @@ export function endsIncident(
     case IncidentKind.SUPERVISOR_UNREACHABLE: {
       if (event.kind !== ProcessEventKind.SUPERVISOR_STATE_CHANGED) return false;
       const seen = observedStateIn(event.message);
-      return seen !== null && seen !== "UNREACHABLE";
+      return seen !== null && seen !== "UNREACHABLE" && Boolean(event.message?.startsWith("UNREACHABLE → "));
     }
     default:
       throw new UnreachableCaseError(kind);
@@ -182,6 +198,21 @@ export function changesInWindow(changes: readonly Date[], now: Date, windowSecon
 /** Whether a process whose latest state changes were at `changes` flaps at `now`. */
 export function isFlapping(changes: readonly Date[], now: Date, settings: FlapSettings): boolean {
   return changesInWindow(changes, now, settings.windowSeconds) > settings.threshold;
+}
+
+/**
+ * Why `pattern` cannot be a silence's, or `undefined`: a process pattern (a name,
+ * `prefix-*`, `*`), or a supervisord's `host:port` (see {@link subjectName}).
+ */
+export function silencePatternProblem(pattern: string): string | undefined {
+  const colon = pattern.lastIndexOf(":");
+  if (colon < 0) return processPatternProblem(pattern);
+  const host = pattern.slice(0, colon);
+  const port = pattern.slice(colon + 1);
+  const hostIssue = hostProblem(host);
+  const portIssue = /^\d{1,5}$/.test(port) ? portProblem(Number(port)) : "must be a number between 1 and 65535";
+  const problem = hostIssue ? `its host ${hostIssue}` : portIssue ? `its port ${portIssue}` : undefined;
+  return problem && `must be a process pattern (a name, prefix-*, *) or a supervisord's host:port: ${problem}`;
 }
 
 /** A silence as matching needs it. */

@@ -1,19 +1,23 @@
-import { In, LessThan, type EntityManager } from "typeorm";
+import { In, type EntityManager } from "typeorm";
 import type { Clock } from "../clock.js";
-import type { Database } from "../db/database.js";
+import type { Database, Dialect } from "../db/database.js";
 import { isDuplicateKey } from "../db/db-errors.js";
 import { IncidentEntity } from "../db/incident.entity.js";
 import { ProcessEventEntity } from "../db/process-event.entity.js";
+import { ProcessEntity } from "../db/process.entity.js";
 import { SilenceEntity } from "../db/silence.entity.js";
+import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
+import { Drift } from "../domain/desired-state.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentKind, IncidentState } from "../domain/incident.js";
+import { ProcessStatus } from "../domain/process-status.js";
+import { UnreachableCaseError } from "../errors.js";
 import type { EventDraft, EventLogService, RecordingHook } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { dateOf } from "../registry/process-rows.js";
 import type { IncidentNotice } from "./incident-payload.js";
 import {
   deliberatelyStopped,
-  endsIncident,
   FLAP_COUNTED_KIND,
   incidentKey,
   incidentOpenedBy,
@@ -27,6 +31,18 @@ import {
 } from "./incident-rules.js";
 import { toIncident, type Incident } from "./incident.js";
 import { incidentMessage } from "./incident-events.js";
+
+/** The most open incidents one {@link IncidentTracker.settle} pass looks at. */
+const SETTLE_BATCH = 200;
+
+/** A process as {@link IncidentTracker.settle} judges its incidents. */
+interface ProcessNow {
+  readonly name: string;
+  readonly status: ProcessStatus | null;
+  readonly drift: Drift | null;
+  /** What supervisord was last seen to say of it. */
+  readonly seen: string | null;
+}
 
 type RecordFollowUp = (draft: EventDraft) => Promise<ProcessEventRecord>;
 
@@ -45,6 +61,15 @@ type Cause = Pick<ProcessEventRecord, "actor" | "actorTokenId" | "status" | "mes
  * incident at once collide, and the second one's insert becomes an occurrence. The replica
  * whose transaction opened or resolved an incident is the one that sends its webhook
  * ({@link noticeOf}, read after the commit).
+ *
+ * Locks: incidents take no lock of their own on the registry. The hook runs last in the
+ * transaction of its event, after whatever rows that transaction wrote (the process's,
+ * its observation's), and it writes incident rows only by a conditional UPDATE on their
+ * id or the INSERT of a new `open_key`; every other writer of incidents (silences,
+ * acknowledgements, {@link settle}) writes incident rows only, by id. No locking read
+ * of a missing key: it would lock the gap, and two transactions inserting into it would
+ * deadlock. Looking up what an event ends is therefore a plain read, which may miss an
+ * incident another replica opened meanwhile; {@link settle} ends those a moment later.
  */
 export class IncidentTracker {
   private readonly notices = new WeakMap<ProcessEventRecord, IncidentNotice>();
@@ -52,6 +77,7 @@ export class IncidentTracker {
   constructor(
     private readonly clock: Clock,
     private readonly flaps: FlapSettings,
+    private readonly dialect: Dialect,
   ) {}
 
   /** The webhook due for a recorded INCIDENT_CHANGED, when its transaction opened or resolved the incident. */
@@ -67,16 +93,19 @@ export class IncidentTracker {
       supervisorPort: event.process?.supervisorPort ?? null,
       desiredState: event.process?.desiredState ?? null,
     };
+    // Only the keys of the kinds this very event ends: most events end none, and cost nothing.
     const keys = keysEndedBy(event, subject);
-    const opened = incidentOpenedBy(event.kind, subject);
-    if (keys.length === 0 && !opened && event.kind !== FLAP_COUNTED_KIND) return;
-    await lockProcess(manager, event.processName);
     if (keys.length > 0) {
-      const open = await manager.find(IncidentEntity, { where: { openKey: In(keys) } });
-      for (const row of open) {
-        if (endsIncident(row.kind as IncidentKind, event)) await this.resolve(manager, row, event, recordFollowUp);
-      }
+      // A plain read, no lock (see the class comment); each row found is then resolved by
+      // a conditional UPDATE on its id.
+      const open = await manager.find(IncidentEntity, {
+        select: { id: true, kind: true },
+        where: { openKey: In(keys) },
+        order: { id: "ASC" },
+      });
+      for (const row of open) await this.resolve(manager, row.id, event, recordFollowUp);
     }
+    const opened = incidentOpenedBy(event.kind, subject);
     if (opened) await this.openOrCount(manager, opened.kind, opened.subject, event, recordFollowUp);
     if (event.kind === FLAP_COUNTED_KIND && !deliberatelyStopped(subject)) {
       await this.judgeFlapping(manager, event, recordFollowUp);
@@ -84,27 +113,57 @@ export class IncidentTracker {
   };
 
   /**
-   * Resolves the FLAPPING incidents whose process has not changed state for a whole flap
-   * window, each with a conditional UPDATE that one replica wins. Returns how many.
+   * Resolves the open incidents the registry shows are over, each with a conditional
+   * UPDATE that one replica wins; returns how many. What no event says at the time:
+   *
+   * - FLAPPING: no state change for a whole flap window.
+   * - PROCESS_CRASHED: the process has run a whole flap window without a crash (a crash
+   *   loop, however its program registers on each run, stays one incident).
+   * - SUPERVISOR_UNREACHABLE: none of the registry's programs on that supervisord is seen
+   *   UNREACHABLE any more (they were deleted, moved to another one, or seen again).
+   * - any incident of a process no longer registered.
+   *
+   * It also ends what an event should have ended, had its transaction seen the incident
+   * (opened by another replica while the event was recorded): HEARTBEAT_LOST of a process
+   * RUNNING or STOPPED again, DRIFT of a process without drift.
    */
-  async settleQuiet(database: Database, events: EventLogService): Promise<number> {
-    const cutoff = new Date(this.clock.now().getTime() - this.flaps.windowSeconds * 1000);
-    const quiet = await database.dataSource.getRepository(IncidentEntity).find({
-      where: { state: IncidentState.OPEN, kind: IncidentKind.FLAPPING, lastSeenAt: LessThan(cutoff) },
-      take: 100,
+  async settle(database: Database, events: EventLogService): Promise<number> {
+    const open = await database.dataSource.getRepository(IncidentEntity).find({
+      where: { state: IncidentState.OPEN },
+      order: { id: "ASC" },
+      take: SETTLE_BATCH,
     });
+    if (open.length === 0) return 0;
+    const names = [...new Set(open.flatMap((row) => (row.processName ? [row.processName] : [])))];
+    const processes =
+      names.length === 0
+        ? []
+        : ((await database.dataSource
+            .getRepository(ProcessEntity)
+            .createQueryBuilder("p")
+            .leftJoin(SupervisorObservationEntity, "o", "o.process_name = p.process_name")
+            .select("p.process_name", "name")
+            .addSelect("p.status", "status")
+            .addSelect("p.drift", "drift")
+            .addSelect("o.state", "seen")
+            .where("p.process_name IN (:...names)", { names })
+            .getRawMany()) as ProcessNow[]);
+    const byName = new Map(processes.map((process) => [process.name, process]));
+    const cutoff = this.clock.now().getTime() - this.flaps.windowSeconds * 1000;
     let settled = 0;
-    for (const row of quiet) {
+    for (const row of open) {
+      const over = await this.overBecause(database, row, byName, cutoff);
+      if (over === null) continue;
       const recorded: ProcessEventRecord[] = [];
       const cause: Cause = {
         kind: ProcessEventKind.INCIDENT_CHANGED,
         actor: "fleetvisor",
         actorTokenId: null,
         status: null,
-        message: `no state change for ${this.flaps.windowSeconds}s`,
+        message: over,
       };
       const resolved = await database.transaction((manager) =>
-        this.resolve(manager, row, cause, async (draft) => {
+        this.resolve(manager, row.id, cause, async (draft) => {
           const event = await events.record(manager, draft, null);
           recorded.push(event);
           return event;
@@ -116,9 +175,54 @@ export class IncidentTracker {
     return settled;
   }
 
+  /** Why the open incident `row` is over, or null while it is not (see {@link settle}). */
+  private async overBecause(
+    database: Database,
+    row: IncidentEntity,
+    processes: ReadonlyMap<string, ProcessNow>,
+    cutoff: number,
+  ): Promise<string | null> {
+    const kind = row.kind as IncidentKind;
+    const quiet = dateOf(row.lastSeenAt)!.getTime() < cutoff;
+    if (kind === IncidentKind.SUPERVISOR_UNREACHABLE) {
+      const unreachable = await database.dataSource
+        .getRepository(ProcessEntity)
+        .createQueryBuilder("p")
+        .innerJoin(SupervisorObservationEntity, "o", "o.process_name = p.process_name")
+        .where("p.supervisor_host = :host AND p.supervisor_port = :port AND o.state = :unreachable", {
+          host: row.supervisorHost,
+          port: row.supervisorPort,
+          unreachable: "UNREACHABLE",
+        })
+        .getCount();
+      return unreachable === 0 ? "no program of the registry on it is seen unreachable any more" : null;
+    }
+    const process = row.processName === null ? undefined : processes.get(row.processName);
+    if (!process) return "the process is no longer registered";
+    switch (kind) {
+      case IncidentKind.FLAPPING:
+        return quiet ? `no state change for ${this.flaps.windowSeconds}s` : null;
+      case IncidentKind.PROCESS_CRASHED:
+        // Running: by the registry (it registered or beat again) or by supervisord.
+        return quiet && (process.status === ProcessStatus.RUNNING || process.seen === "RUNNING")
+          ? `running for ${this.flaps.windowSeconds}s without a crash`
+          : null;
+      case IncidentKind.HEARTBEAT_LOST:
+        return process.status === ProcessStatus.RUNNING || process.status === ProcessStatus.STOPPED
+          ? `the process is ${process.status} again`
+          : null;
+      case IncidentKind.DRIFT:
+        return process.drift === null || process.drift === Drift.NONE ? "no drift any more" : null;
+      case IncidentKind.QUARANTINED:
+        return null;
+      default:
+        throw new UnreachableCaseError(kind);
+    }
+  }
+
   private async resolve(
     manager: EntityManager,
-    row: IncidentEntity,
+    id: number,
     cause: Cause,
     recordFollowUp: RecordFollowUp,
   ): Promise<boolean> {
@@ -127,10 +231,12 @@ export class IncidentTracker {
       .createQueryBuilder()
       .update(IncidentEntity)
       .set({ state: IncidentState.RESOLVED, openKey: null, resolvedAt: now })
-      .where("id = :id AND state = :open", { id: row.id, open: IncidentState.OPEN })
+      .where("id = :id AND state = :open", { id, open: IncidentState.OPEN })
       .execute();
     if (done.affected === 0) return false;
-    const incident = toIncident((await manager.findOneBy(IncidentEntity, { id: row.id }))!);
+    // Read after the UPDATE: the row as it is now (whether its firing went out), not as a snapshot had it.
+    const row = (await manager.findOneBy(IncidentEntity, { id }))!;
+    const incident = toIncident(row);
     const reason = describeCause(cause);
     const event = await recordFollowUp(this.draft(incident, cause, `resolved: ${reason}`));
     if (row.notified) this.notices.set(event, { status: "resolved", incident, reason });
@@ -151,7 +257,7 @@ export class IncidentTracker {
     // A plain read: a locking read of a missing key would lock the gap, and two such
     // transactions inserting into it deadlock.
     const open = await manager.findOneBy(IncidentEntity, { openKey: key });
-    if (open && (await this.count(manager, open.id, cause, silenced, now, recordFollowUp))) return;
+    if (open && (await this.count(manager, open, cause, silenced, now, recordFollowUp))) return;
     let id: number;
     try {
       const inserted = await manager.insert(IncidentEntity, {
@@ -178,8 +284,8 @@ export class IncidentTracker {
       // Another replica opened it a moment ago (its transaction committed while ours waited
       // on the key): this is one more occurrence of that incident.
       if (!isDuplicateKey(error)) throw error;
-      const opened = await lockedOpen(manager, key);
-      if (opened && (await this.count(manager, opened.id, cause, silenced, now, recordFollowUp))) return;
+      const opened = await this.lockedOpen(manager, key);
+      if (opened && (await this.count(manager, opened, cause, silenced, now, recordFollowUp))) return;
       throw error;
     }
     const incident = toIncident((await manager.findOneBy(IncidentEntity, { id }))!);
@@ -189,10 +295,13 @@ export class IncidentTracker {
     if (!silenced) this.notices.set(event, { status: "firing", incident, reason: reason ?? null });
   }
 
-  /** One more occurrence of incident `id`; false when it is no longer open. */
+  /**
+   * One more occurrence of the incident `open`; false when it is no longer open. An
+   * incident opened under a silence fires on its first occurrence after the silence ended.
+   */
   private async count(
     manager: EntityManager,
-    id: number,
+    open: IncidentEntity,
     cause: Cause,
     silenced: boolean,
     now: Date,
@@ -202,11 +311,26 @@ export class IncidentTracker {
       .createQueryBuilder()
       .update(IncidentEntity)
       .set({ occurrences: () => "occurrences + 1", lastSeenAt: now, silenced })
-      .where("id = :id AND state = :open", { id, open: IncidentState.OPEN })
+      .where("id = :id AND state = :open", { id: open.id, open: IncidentState.OPEN })
       .execute();
     if (counted.affected === 0) return false;
-    const incident = toIncident((await manager.findOneBy(IncidentEntity, { id }))!);
-    await recordFollowUp(this.draft(incident, cause, `seen again (${incident.occurrences} times)`));
+    // `notified` never goes back to false: only a row read as not yet notified may fire now,
+    // and the conditional UPDATE lets one transaction only send it.
+    let firing = false;
+    if (!silenced && !open.notified) {
+      const marked = await manager
+        .createQueryBuilder()
+        .update(IncidentEntity)
+        .set({ notified: true })
+        .where("id = :id AND notified = :no", { id: open.id, no: false })
+        .execute();
+      firing = marked.affected !== 0;
+    }
+    const incident = toIncident((await manager.findOneBy(IncidentEntity, { id: open.id }))!);
+    const event = await recordFollowUp(
+      this.draft(incident, cause, `seen again (${incident.occurrences} times)${firing ? ", no longer silenced" : ""}`),
+    );
+    if (firing) this.notices.set(event, { status: "firing", incident, reason: incident.reason });
     return true;
   }
 
@@ -234,6 +358,14 @@ export class IncidentTracker {
     );
   }
 
+  /** The incident open under `key`, read and locked as it is now (not as the transaction's snapshot has it). */
+  private async lockedOpen(manager: EntityManager, key: string): Promise<IncidentEntity | null> {
+    const query = manager.createQueryBuilder(IncidentEntity, "i").where("i.open_key = :key", { key });
+    // SQLite has one writer at a time: nothing to lock.
+    if (this.dialect === "mysql") query.setLock("pessimistic_write");
+    return query.getOne();
+  }
+
   private async silenced(
     manager: EntityManager,
     kind: IncidentKind,
@@ -259,27 +391,6 @@ export class IncidentTracker {
       status: cause.status,
     };
   }
-}
-
-const isMysql = (manager: EntityManager): boolean =>
-  manager.connection.options.type === "mysql" || manager.connection.options.type === "mariadb";
-
-/**
- * Locks the process's registry row for the rest of the transaction, before any incident
- * row: every transaction that writes an incident then takes the process's row first, as
- * the registry's own writes do, and two of them cannot lock the two in opposite orders.
- * (SQLite has one writer at a time: nothing to order.)
- */
-async function lockProcess(manager: EntityManager, name: string): Promise<void> {
-  if (!isMysql(manager)) return;
-  await manager.query("SELECT id FROM kb_server_processes WHERE process_name = ? FOR UPDATE", [name]);
-}
-
-/** The incident open under `key`, read and locked as it is now (not as the transaction's snapshot has it). */
-async function lockedOpen(manager: EntityManager, key: string): Promise<IncidentEntity | null> {
-  const query = manager.createQueryBuilder(IncidentEntity, "i").where("i.open_key = :key", { key });
-  if (isMysql(manager)) query.setLock("pessimistic_write");
-  return query.getOne();
 }
 
 function describeCause(cause: Cause): string {

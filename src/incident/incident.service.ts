@@ -1,12 +1,12 @@
 import { type DataSource } from "typeorm";
-import { assertMayTouch, type Principal } from "../auth/principal.js";
+import type { Principal } from "../auth/principal.js";
 import { matchesProcessPattern, processPatternCondition } from "../auth/process-pattern.js";
 import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
 import { IncidentEntity } from "../db/incident.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentStateFilter } from "../domain/incident.js";
-import { BadUserInputError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
+import { BadUserInputError, NotFoundError, type InvalidField } from "../errors.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { incidentMessage } from "./incident-events.js";
@@ -17,12 +17,17 @@ export const MAX_INCIDENT_PAGE = 200;
 
 const NOTE_LIMIT = 1000;
 
-/** An incident id as clients pass it (a GraphQL ID), or the problem with it. */
-export function parseIncidentId(id: string, field = "id"): number {
+/** A row id as clients pass it (a GraphQL ID), or BAD_USER_INPUT saying it must be `what`. */
+export function parseRowId(id: string, field: string, what: string): number {
   if (!/^\d{1,9}$/.test(id) || Number(id) < 1) {
-    throw BadUserInputError.of([{ field, message: `must be an incident id (got "${id}")` }]);
+    throw BadUserInputError.of([{ field, message: `must be ${what} (got "${id}")` }]);
   }
   return Number(id);
+}
+
+/** An incident id as clients pass it (a GraphQL ID), or the problem with it. */
+export function parseIncidentId(id: string, field = "id"): number {
+  return parseRowId(id, field, "an incident id");
 }
 
 /**
@@ -73,7 +78,7 @@ export class IncidentService {
 
   /**
    * Records who acknowledged the incident, when and with what note (the last acknowledgement
-   * wins), and INCIDENT_CHANGED with it.
+   * wins), and INCIDENT_CHANGED with it. NOT_FOUND for an incident the principal may not see.
    */
   async acknowledge(id: string, note: string | null | undefined, principal: Principal): Promise<Incident> {
     const incidentId = parseIncidentId(id);
@@ -84,13 +89,8 @@ export class IncidentService {
     const recorded: ProcessEventRecord[] = [];
     const incident = await this.database.transaction(async (manager) => {
       const row = await manager.findOneBy(IncidentEntity, { id: incidentId });
-      if (!row) throw new NotFoundError(`no incident ${incidentId}`);
-      if (row.processName === null && principal.processPattern !== null) {
-        throw new ForbiddenError(
-          `token "${principal.name}" is bound to processes and may not acknowledge a supervisord's incident`,
-        );
-      }
-      if (row.processName !== null) assertMayTouch(principal, row.processName, "acknowledge incidents of");
+      // An incident the token may not see is one it is not told of: NOT_FOUND, as `incident` answers.
+      if (!row || !maySee(principal, row.processName)) throw new NotFoundError(`no incident ${incidentId}`);
       const now = this.clock.now();
       await manager.update(
         IncidentEntity,

@@ -1,6 +1,5 @@
-import type { DataSource, EntityManager } from "typeorm";
+import type { DataSource, EntityManager, ObjectLiteral, SelectQueryBuilder } from "typeorm";
 import type { Principal } from "../auth/principal.js";
-import { processPatternProblem } from "../auth/process-pattern.js";
 import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
 import { IncidentEntity } from "../db/incident.entity.js";
@@ -12,13 +11,24 @@ import type { EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { dateOf } from "../registry/process-rows.js";
 import { incidentMessage } from "./incident-events.js";
-import { kindsFromColumn, kindsToColumn, silenceActive, silences, type IncidentSubject } from "./incident-rules.js";
+import {
+  kindsFromColumn,
+  kindsToColumn,
+  silenceActive,
+  silencePatternProblem,
+  silences,
+  type IncidentSubject,
+} from "./incident-rules.js";
+import { parseRowId } from "./incident.service.js";
 import { toIncident } from "./incident.js";
 
 /** The longest a silence may last. */
 export const MAX_SILENCE_DAYS = 90;
 
 const COMMENT_LIMIT = 1000;
+
+/** The most silences one list holds. */
+const LIST_LIMIT = 500;
 
 /** One silence as the API shows it. */
 export interface Silence {
@@ -55,17 +65,20 @@ export class SilenceService {
     private readonly clock: Clock,
   ) {}
 
+  /** The silences in force, newest first; with `includeExpired`, the newest {@link LIST_LIMIT} of all. */
   async list(includeExpired: boolean): Promise<Silence[]> {
-    const rows = await this.dataSource.getRepository(SilenceEntity).find({ order: { id: "DESC" }, take: 500 });
     const now = this.clock.now();
-    return rows.map((row) => this.toSilence(row, now)).filter((silence) => includeExpired || silence.active);
+    const query = this.dataSource.getRepository(SilenceEntity).createQueryBuilder("s").orderBy("s.id", "DESC");
+    if (!includeExpired) activeAt(query, now);
+    const rows = await query.take(LIST_LIMIT).getMany();
+    return rows.map((row) => this.toSilence(row, now));
   }
 
   async create(input: NewSilence, principal: Principal): Promise<Silence> {
     refuseBound(principal);
     const now = this.clock.now();
     const problems: InvalidField[] = [];
-    const patternProblem = processPatternProblem(input.namePattern);
+    const patternProblem = silencePatternProblem(input.namePattern);
     if (patternProblem) problems.push({ field: "input.namePattern", message: patternProblem });
     const until = input.until;
     if (!(until instanceof Date) || Number.isNaN(until.getTime()) || until.getTime() <= now.getTime()) {
@@ -83,7 +96,7 @@ export class SilenceService {
         problems.push({ field: `input.kinds[${i}]`, message: `is not an incident kind` });
     });
     if (problems.length > 0) throw BadUserInputError.of(problems);
-    return this.change(principal, async (manager) => {
+    return this.change(principal, false, async (manager) => {
       const inserted = await manager.insert(SilenceEntity, {
         namePattern: input.namePattern,
         kinds: kindsToColumn(input.kinds ?? []),
@@ -101,11 +114,8 @@ export class SilenceService {
   /** Ends the silence now. NOT_FOUND for an unknown id; one already over is left as it is. */
   async expire(id: string, principal: Principal): Promise<Silence> {
     refuseBound(principal);
-    if (!/^\d{1,9}$/.test(id) || Number(id) < 1) {
-      throw BadUserInputError.of([{ field: "id", message: `must be a silence id (got "${id}")` }]);
-    }
-    const silenceId = Number(id);
-    return this.change(principal, async (manager) => {
+    const silenceId = parseRowId(id, "id", "a silence id");
+    return this.change(principal, true, async (manager) => {
       const row = await manager.findOneBy(SilenceEntity, { id: silenceId });
       if (!row) throw new NotFoundError(`no silence ${silenceId}`);
       const now = this.clock.now();
@@ -115,14 +125,25 @@ export class SilenceService {
     });
   }
 
-  /** Runs `write`, then marks the open incidents whose silencing changed; records each. */
-  private async change(principal: Principal, write: (manager: EntityManager) => Promise<number>): Promise<Silence> {
+  /**
+   * Runs `write`, then marks the open incidents whose silencing changed; records each. A new
+   * silence can only silence incidents that are not yet; an expired one only unsilence
+   * those that are (`silencedBefore`): only those are read, with the silences in force.
+   */
+  private async change(
+    principal: Principal,
+    silencedBefore: boolean,
+    write: (manager: EntityManager) => Promise<number>,
+  ): Promise<Silence> {
     const recorded: ProcessEventRecord[] = [];
     const silence = await this.database.transaction(async (manager) => {
       const id = await write(manager);
       const now = this.clock.now();
-      const active = (await manager.find(SilenceEntity)).filter((s) => silenceActive(this.rule(s), now));
-      const open = await manager.find(IncidentEntity, { where: { state: IncidentState.OPEN } });
+      const active = await activeAt(manager.createQueryBuilder(SilenceEntity, "s"), now).getMany();
+      const open = await manager.find(IncidentEntity, {
+        where: { state: IncidentState.OPEN, silenced: silencedBefore },
+        order: { id: "ASC" },
+      });
       for (const row of open) {
         const subject: IncidentSubject =
           row.processName !== null
@@ -176,6 +197,11 @@ export class SilenceService {
       active: silenceActive(rule, now),
     };
   }
+}
+
+/** `query` (of silences as `s`) narrowed to those in force at `now`. */
+function activeAt<T extends ObjectLiteral>(query: SelectQueryBuilder<T>, now: Date): SelectQueryBuilder<T> {
+  return query.andWhere("s.until > :now AND s.expired_at IS NULL", { now });
 }
 
 function refuseBound(principal: Principal): void {

@@ -128,9 +128,10 @@ export class RegistryAdmin {
     return this.transitions.run(name, principal, async (manager, record) => {
       const row = await findProcess(manager, name);
       if (!row) throw processNotFound(name);
+      // The observation row before the process row, in the order observations.apply locks them.
+      await this.observations.forget(manager, name);
       const deleted = await manager.delete(ProcessEntity, { name });
       if (deleted.affected === 0) throw processNotFound(name);
-      await this.observations.forget(manager, name);
       await record({ kind: ProcessEventKind.DELETED, message: describeProcess(row), status: null }, null);
       return row;
     });

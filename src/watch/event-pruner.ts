@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../clock.js";
-import type { EventRetention } from "../events/event-retention.js";
+import type { EventRetention, PrunedBatch } from "../events/event-retention.js";
 import type { Logger } from "../logger.js";
 import { Periodic } from "./periodic.js";
 
@@ -21,7 +21,15 @@ export interface EventPrunerOptions {
   readonly pauseMs?: number;
 }
 
-/** What one run did. */
+/** Rows other than events kept as long (resolved incidents, silences over), pruned with them. */
+export interface Prunable {
+  /** What it prunes, for the log. */
+  readonly what: string;
+  /** Deletes up to `limit` of its rows older than `cutoff`; `more` when it was full. */
+  pruneBatch(cutoff: Date, limit: number): Promise<PrunedBatch>;
+}
+
+/** What one run did (`deleted` and `batches`: of events). */
 export type PruneResult =
   | { readonly outcome: "pruned"; readonly deleted: number; readonly batches: number }
   /** Another replica holds the lease: it prunes. */
@@ -35,7 +43,8 @@ export type PruneResult =
  * (renewed by each of its runs, given up when it stops, taken over by another replica
  * once it has run out, after three intervals). A run deletes in batches of `batchSize`
  * with a pause between them, each batch a bounded DELETE at the old end of the log that
- * new events never wait for (see {@link EventRetention.pruneBatch}).
+ * new events never wait for (see {@link EventRetention.pruneBatch}). Then, the same way,
+ * each {@link Prunable} (resolved incidents and silences over).
  */
 export class EventPruner {
   private readonly periodic: Periodic;
@@ -53,6 +62,7 @@ export class EventPruner {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: EventPrunerOptions,
+    private readonly others: readonly Prunable[] = [],
   ) {
     this.intervalMs = options.intervalMs ?? 600_000;
     this.batchSize = options.batchSize ?? 1_000;
@@ -98,23 +108,41 @@ export class EventPruner {
     const until = new Date(now.getTime() + 3 * this.intervalMs);
     if (!(await this.retention.claimLease(this.holder, now, until))) return { outcome: "skipped" };
     const cutoff = new Date(now.getTime() - this.options.retentionDays * DAY_MS);
+    const events = await this.inBatches((limit) => this.retention.pruneBatch(cutoff, limit, now));
+    if (events.deleted > 0) {
+      this.logger.info(
+        { deleted: events.deleted, batches: events.batches, before: cutoff.toISOString() },
+        `pruned ${events.deleted} events older than ${this.options.retentionDays} days`,
+      );
+    }
+    for (const other of this.others) {
+      if (this.stopping) break;
+      const pruned = await this.inBatches((limit) => other.pruneBatch(cutoff, limit));
+      if (pruned.deleted > 0) {
+        this.logger.info(
+          { deleted: pruned.deleted, before: cutoff.toISOString() },
+          `pruned ${pruned.deleted} ${other.what} older than ${this.options.retentionDays} days`,
+        );
+      }
+    }
+    return { outcome: "pruned", deleted: events.deleted, batches: events.batches };
+  }
+
+  /** Runs `batch` until it says there is no more, pausing between two. */
+  private async inBatches(
+    batch: (limit: number) => Promise<PrunedBatch>,
+  ): Promise<{ readonly deleted: number; readonly batches: number }> {
     let deleted = 0;
     let batches = 0;
     for (;;) {
-      const batch = await this.retention.pruneBatch(cutoff, this.batchSize, now);
-      if (batch.deleted > 0) batches++;
-      deleted += batch.deleted;
-      if (!batch.more || this.stopping) break;
+      const done = await batch(this.batchSize);
+      if (done.deleted > 0) batches++;
+      deleted += done.deleted;
+      if (!done.more || this.stopping) break;
       await this.pause();
       if (this.stopping) break;
     }
-    if (deleted > 0) {
-      this.logger.info(
-        { deleted, batches, before: cutoff.toISOString() },
-        `pruned ${deleted} events older than ${this.options.retentionDays} days`,
-      );
-    }
-    return { outcome: "pruned", deleted, batches };
+    return { deleted, batches };
   }
 
   private pause(): Promise<void> {
