@@ -263,7 +263,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       control,
       rollouts: rollouts.service,
       rolloutWatch: rollouts.watch,
-      settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
+      settings: {
+        heartbeatStaleSeconds: config.heartbeat.staleSeconds,
+        pollIntervalSeconds: config.supervisor.pollIntervalSeconds,
+      },
     };
 
     const readiness = async (): Promise<Readiness> => {

@@ -7,6 +7,7 @@ import { ProcessEventResolver } from "./resolvers/process-event.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
 import { RolloutResolver } from "./resolvers/rollout.resolver.js";
+import { SettingsResolver } from "./resolvers/settings.resolver.js";
 import { TokenResolver } from "./resolvers/token.resolver.js";
 import { WatchResolver } from "./resolvers/watch.resolver.js";
 
@@ -19,6 +20,7 @@ export const RESOLVERS = [
   WatchResolver,
   ProcessEventResolver,
   RolloutResolver,
+  SettingsResolver,
 ] as const;
 
 /**
