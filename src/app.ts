@@ -137,7 +137,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanup.push(async () => supervisorClient.close());
 
     const events = new EventLogService(bus, logger, clock);
-    const feed = new EventFeed(new EventLogReads(background), bus, clock, logger, {
+    const feed = new EventFeed(new EventLogReads(background, () => metrics.eventFeedReads.inc()), bus, clock, logger, {
       pollIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
     });
     feed.start();
