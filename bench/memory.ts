@@ -36,7 +36,6 @@ try {
         SUPERVISOR_PASSWORD: AUTH.password,
         SUPERVISOR_POLL_INTERVAL_SECONDS: "5",
         WS_MAX_CONNECTIONS_PER_TOKEN: "100000",
-        LOG_LEVEL: "warn",
       },
       { v8Options },
     );

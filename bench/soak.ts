@@ -22,7 +22,6 @@ const server = await startServer("soak", {
   HEARTBEAT_INTERVAL_SECONDS: "1",
   HEARTBEAT_STALE_SECONDS: "30",
   SUPERVISOR_POLL_INTERVAL_SECONDS: "0",
-  LOG_LEVEL: "warn",
 });
 const clients: Client[] = [];
 const timers: NodeJS.Timeout[] = [];
