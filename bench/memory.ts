@@ -24,6 +24,8 @@ const MB = 1024 * 1024;
 const fleet = await startFleetSim({ hosts: HOSTS, programsPerHost: PROGRAMS, delayMs: 2, auth: AUTH });
 const figures: Figure[] = [];
 const [startOptions] = startArguments();
+/** Which program changes next: it carries on across settings, so that each change is one. */
+let flip = 0;
 try {
   for (const [label, v8Options] of [
     [`npm start's V8 options (${startOptions.join(" ") || "none"})`, startOptions],
@@ -76,7 +78,6 @@ try {
       }
       // Programs change state behind Fleetvisor's back, one a second: the poller records
       // each change, and every subscriber receives it.
-      let flip = 0;
       churn = setInterval(() => {
         const host = fleet.hosts[flip % HOSTS]!;
         const program = host.programs[(flip * 7) % PROGRAMS]!;
