@@ -74,7 +74,7 @@ try {
           { query: "subscription { processChanged { id kind processName message } }" },
           { next: () => void delivered++, error: () => undefined, complete: () => undefined },
         );
-        if (i % 100 === 99) await sleep(50);
+        if (i % 50 === 49) await sleep(250);
       }
       // Programs change state behind Fleetvisor's back, one a second: the poller records
       // each change, and every subscriber receives it.

@@ -4,7 +4,9 @@
  * in bench/README.md, each figure beside its baseline from the same run. Benches that
  * print their own figures (heartbeat, processes-query, change-latency) are kept as text.
  *
- *   npm run bench [-- --only observed-query,fleet-scale]
+ *   npm run bench [-- --only observed-query,fleet-scale] [--keep]
+ *
+ * With --keep, the reports of benches not run this time are kept from latest.json.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
@@ -17,7 +19,7 @@ import { format, type BenchReport } from "./figures.js";
 const BENCHES = ["observed-query", "fleet-scale", "fanout", "memory"] as const;
 const PRINTING = ["heartbeat", "processes-query", "change-latency"] as const;
 
-const { values } = parseArgs({ options: { only: { type: "string" } } });
+const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false } } });
 const only = values.only?.split(",").map((s) => s.trim());
 const selected = [...BENCHES, ...PRINTING].filter((name) => !only || only.includes(name));
 
@@ -41,6 +43,11 @@ for (const bench of selected) {
   else if ((PRINTING as readonly string[]).includes(bench)) printed.push({ bench, output: run.stdout ?? "" });
 }
 
+if (values.keep && existsSync("bench/results/latest.json")) {
+  const previous = JSON.parse(readFileSync("bench/results/latest.json", "utf8")) as { reports: BenchReport[] };
+  const ran = new Set(reports.map((r) => r.bench));
+  reports.unshift(...previous.reports.filter((r) => !ran.has(r.bench)));
+}
 const latest = {
   finishedAt: new Date().toISOString(),
   loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
