@@ -58,6 +58,8 @@ const latest = {
 mkdirResults();
 writeFileSync("bench/results/latest.json", `${JSON.stringify(latest, null, 2)}\n`);
 updateReadme(reports);
+// As `npm run lint` checks them.
+execFileSync("npx", ["prettier", "--write", "bench/results/latest.json", "bench/README.md"], { stdio: "ignore" });
 console.log(
   `\nwrote bench/results/latest.json and the table in bench/README.md${failed.length ? `; failed: ${failed.map((f) => f.bench).join(", ")}` : ""}`,
 );
