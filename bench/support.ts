@@ -94,7 +94,23 @@ function stopEverythingOnInterrupt(): void {
 export interface BenchServer {
   readonly url: string;
   readonly databaseUrl: string;
+  /** The server process's pid. */
+  readonly pid: number;
+  /** Its resident memory now, in bytes (from /proc). */
+  rssBytes(): number;
+  /** Sends it `signal` (SIGKILL: a replica that dies without a word) and waits for its exit. */
+  kill(signal: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /**
+   * Another replica: the database of a server already started (which creates and drops
+   * it); this one neither creates nor drops it.
+   */
+  readonly replicaOf?: BenchServer;
+  /** V8 options instead of those `npm start` gives (e.g. [] for V8's defaults). */
+  readonly v8Options?: readonly string[];
 }
 
 /**
@@ -102,21 +118,31 @@ export interface BenchServer {
  * its own process so that the load generator does not share its event loop. Builds first
  * when there is no build.
  */
-export async function startServer(label: string, env: Record<string, string> = {}): Promise<BenchServer> {
+export async function startServer(
+  label: string,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<BenchServer> {
   if (!existsSync("dist/src/main.js")) execFileSync("npm", ["run", "build"], { stdio: "inherit" });
   stopEverythingOnInterrupt();
   await dropLeftoversOnce();
-  const database = `${DATABASE_PREFIX}${label}_${randomBytes(3).toString("hex")}`;
+  const database = options.replicaOf
+    ? new URL(options.replicaOf.databaseUrl).pathname.slice(1)
+    : `${DATABASE_PREFIX}${label}_${randomBytes(3).toString("hex")}`;
   const databaseUrl = `${MYSQL_URL}/${database}`;
-  // Taken before the server creates the database, so that it is never without its lock.
-  const keeper = await connectToServer();
-  // An outage during the run must not crash it from an idle connection's error event.
-  keeper.on("error", () => undefined);
-  const [[lock]] = await keeper.query<mysql2.RowDataPacket[]>("SELECT GET_LOCK(?, 0) AS held", [lockName(database)]);
-  if (Number(lock?.held) !== 1) throw new Error(`another run holds ${lockName(database)}`);
+  let keeper: mysql2.Connection | undefined;
+  if (!options.replicaOf) {
+    // Taken before the server creates the database, so that it is never without its lock.
+    keeper = await connectToServer();
+    // An outage during the run must not crash it from an idle connection's error event.
+    keeper.on("error", () => undefined);
+    const [[lock]] = await keeper.query<mysql2.RowDataPacket[]>("SELECT GET_LOCK(?, 0) AS held", [lockName(database)]);
+    if (Number(lock?.held) !== 1) throw new Error(`another run holds ${lockName(database)}`);
+  }
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...startArguments()], {
+  const [v8FromStart, entry] = startArguments();
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...(options.v8Options ?? v8FromStart), entry], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -139,8 +165,10 @@ export async function startServer(label: string, env: Record<string, string> = {
         child.kill("SIGTERM");
         await exited;
       }
-      await keeper.query(`DROP DATABASE IF EXISTS ${mysql2.escapeId(database)}`);
-      await keeper.end();
+      if (keeper) {
+        await keeper.query(`DROP DATABASE IF EXISTS ${mysql2.escapeId(database)}`);
+        await keeper.end();
+      }
     })();
     return stopped;
   };
@@ -160,15 +188,25 @@ export async function startServer(label: string, env: Record<string, string> = {
     await stop();
     throw error;
   }
-  return { url, databaseUrl, stop };
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill(signal);
+    await exited;
+  };
+  const rssBytes = (): number => {
+    const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
+  };
+  return { url, databaseUrl, pid: child.pid!, rssBytes, kill, stop };
 }
 
-/** What `npm start` gives node (its V8 options and the entry point), from package.json. */
-function startArguments(): string[] {
+/** What `npm start` gives node: its V8 options, and the entry point, from package.json. */
+export function startArguments(): [v8Options: string[], entry: string] {
   const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } };
   const [command, ...args] = pkg.scripts.start.split(/\s+/);
   if (command !== "node") throw new Error(`npm start runs ${command}, not node: update bench/support.ts`);
-  return args;
+  return [args.slice(0, -1), args.at(-1)!];
 }
 
 /** A keep-alive GraphQL client: one socket per concurrent caller, reused for every call. */

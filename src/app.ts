@@ -159,7 +159,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       config.database.dialect,
     );
     events.onRecording(incidentTracker.hook);
-    const feed = new EventFeed(new EventLogReads(background), bus, clock, logger, {
+    const feed = new EventFeed(new EventLogReads(background, () => metrics.eventFeedReads.inc()), bus, clock, logger, {
       pollIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
     });
     feed.start();
@@ -322,7 +322,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       incidents,
       silences: new SilenceService(database, dataSource, events, clock),
       incidentWatch: new IncidentWatch(incidents, subscriptions, new EventLogReads(dataSource)),
-      settings: { heartbeatStaleSeconds: config.heartbeat.staleSeconds },
+      settings: {
+        heartbeatStaleSeconds: config.heartbeat.staleSeconds,
+        pollIntervalSeconds: config.supervisor.pollIntervalSeconds,
+      },
     };
 
     const readiness = async (): Promise<Readiness> => {

@@ -15,6 +15,8 @@ export interface Metrics {
   readonly authFailures: Counter<"answer">;
   /** Client addresses the failed-authentication limit remembers (bounded). */
   readonly authFailureAddresses: Gauge;
+  /** Range reads of the event log by this replica's event feed: per interval, not per subscriber. */
+  readonly eventFeedReads: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -51,6 +53,11 @@ export function createMetrics(): Metrics {
     authFailureAddresses: new Gauge({
       name: "fleetvisor_auth_failure_addresses",
       help: "Client addresses the failed-authentication limit remembers",
+      registers: [registry],
+    }),
+    eventFeedReads: new Counter({
+      name: "fleetvisor_event_feed_reads_total",
+      help: "Range reads of the event log by this replica's event feed (one per interval while anyone subscribes)",
       registers: [registry],
     }),
   };

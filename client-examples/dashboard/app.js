@@ -32,8 +32,22 @@ const AGE_UNITS = [
 
 const PROCESS_FIELDS = `name port pid status lastHeartbeat program supervisorHost supervisorPort
   supervisor { state pid uptimeSeconds description spawnError } health healthReasons desiredState drift quarantined`;
-const ME_QUERY = "query { me { name role processPattern } }";
-const LIST_QUERY = `query { processes { ${PROCESS_FIELDS} } }`;
+const ME_QUERY = "query { me { name role processPattern } settings { pollIntervalSeconds } }";
+/**
+ * The list comes a page at a time, served from what the poller observed (maxAgeSeconds of
+ * twice its interval: supervisord is asked only where the poller fell behind), so that
+ * 10,000 rows paint as soon as the first page is in and no supervisord is asked per viewer.
+ */
+const LIST_PAGE_SIZE = 500;
+/** The first page is what fills a screen: it comes back and paints soonest. */
+const FIRST_PAGE_SIZE = 100;
+// The page size is a variable: the query cost limit counts a literal `first` as that many rows.
+const LIST_QUERY = `query($first: Int!, $after: String, $maxAge: Int!) {
+  processPage(first: $first, after: $after, maxAgeSeconds: $maxAge) {
+    nodes { ${PROCESS_FIELDS} } endCursor hasNextPage totalCount } }`;
+/** Longer lists than this render only the rows in view (plus a margin), whatever their number. */
+const VIRTUAL_FROM_ROWS = 200;
+const VIRTUAL_MARGIN_ROWS = 20;
 const LOG_QUERY = `query($n: String!, $s: LogStream!, $o: Int!) {
   process(name: $n) { log(stream: $s, bytes: ${LOG_READ_BYTES}, offset: $o) { text offset remainingBytes overflow } } }`;
 const CHANGES_SUBSCRIPTION = `subscription($after: ID) { processChanged(after: $after) {
@@ -50,10 +64,16 @@ const session = {
   me: null,
   loaded: false,
   listRequests: 0, // list loads started: each answer knows which request it belongs to
-  listApplied: 0, // the newest list load whose answer is shown
+  listLoading: false, // whether a read of the list is under way
+  listAgain: false, // whether another read should follow it
   touched: new Map(), // name → listRequests when a live change last touched the row
   processes: new Map(), // name → the process as the API last described it
-  rows: new Map(), // name → the row's elements, built once so focus survives updates
+  rows: new Map(), // name → the row's elements, built when first shown so focus survives updates
+  sorted: null, // every name in table order; null when a name came or went since
+  filtered: [], // the names the filters show, in table order
+  rowHeight: 0, // the measured height of a row, for the space of those not rendered
+  maxAgeSeconds: 0, // how old an observation of a supervisord the list accepts (0: ask now)
+  firstRowsMarked: false, // whether the first rows' paint was marked (performance.mark)
   busy: new Set(), // names with a control action under way
   message: null, // { kind, render }: rendered again on a language switch
   signInProblem: null, // () => text, why the sign-in screen is showing
@@ -189,6 +209,8 @@ async function signIn(token) {
     const { data, errors } = await request(ME_QUERY);
     if (!data?.me) throw errors?.[0] ?? new Error(t("noData"));
     session.me = data.me;
+    // Twice the poll interval: a poll that is a little late still serves the list.
+    session.maxAgeSeconds = 2 * (data.settings?.pollIntervalSeconds ?? 0);
   } catch (error) {
     session.token = null;
     const detail = describeError(error);
@@ -227,6 +249,8 @@ function signOut(problem = null) {
   session.processes.clear();
   session.touched.clear();
   session.rows.clear();
+  session.sorted = null;
+  session.filtered = [];
   session.busy.clear();
   byId("process-rows").replaceChildren();
   renderMessage();
@@ -279,28 +303,72 @@ const canRegister = () => session.me?.role === "ADMIN";
 // ---------------------------------------------------------------- the table
 
 /**
- * Reads the whole list. An answer older than one already shown is dropped, and a row that a
- * live change touched after the request went out keeps what that change said: the list may
- * have been read before it.
+ * Reads the whole list, a page at a time; the rows show as each page comes. One read at a
+ * time: asked for while one is under way, another follows it (a read started before the
+ * subscription may have missed a change). A row that a live change touched after the read
+ * began keeps what that change said: the list may have been read before it.
  */
 async function loadProcesses() {
+  if (session.listLoading) {
+    session.listAgain = true;
+    return;
+  }
+  session.listLoading = true;
+  renderListLoading();
+  try {
+    do {
+      session.listAgain = false;
+      await readProcessList();
+    } while (session.listAgain && session.token);
+  } finally {
+    session.listLoading = false;
+    renderListLoading();
+  }
+}
+
+/** Whether pages of the list are still coming (the count says so, and tests wait on it). */
+function renderListLoading() {
+  byId("process-count").dataset.loading = String(session.listLoading);
+}
+
+async function readProcessList() {
   const token = session.token;
   const generation = ++session.listRequests;
+  const names = new Set();
+  let after = null;
+  let complete = false;
   try {
-    const { data, errors } = await request(LIST_QUERY);
-    if (!data?.processes) throw errors?.[0] ?? new Error(t("noData"));
-    if (session.token !== token || generation < session.listApplied) return;
-    session.listApplied = generation;
-    const changedSince = (name) => (session.touched.get(name) ?? 0) >= generation;
-    const names = new Set(data.processes.map((process) => process.name));
-    for (const name of [...session.processes.keys()]) if (!names.has(name) && !changedSince(name)) removeProcess(name);
-    data.processes.forEach((process, index) => {
-      if (!changedSince(process.name)) storeProcess(process, supervisorProblemAt(errors, ["processes", index]));
-    });
+    for (;;) {
+      const { data, errors } = await request(LIST_QUERY, {
+        first: after === null ? FIRST_PAGE_SIZE : LIST_PAGE_SIZE,
+        after,
+        maxAge: session.maxAgeSeconds,
+      });
+      const page = data?.processPage;
+      if (!page) throw errors?.[0] ?? new Error(t("noData"));
+      if (session.token !== token) return;
+      page.nodes.forEach((process, index) => {
+        names.add(process.name);
+        if ((session.touched.get(process.name) ?? 0) < generation) {
+          storeProcess(process, supervisorProblemAt(errors, ["processPage", "nodes", index]));
+        }
+      });
+      session.loaded = true;
+      applyFilters();
+      if (!page.hasNextPage) break;
+      after = page.endCursor;
+    }
+    complete = true;
   } catch (error) {
     reportError(error, (detail) => t("loadFailed", { error: detail }));
   }
   if (session.token !== token) return; // signed out meanwhile: this answer belongs to no one
+  if (complete) {
+    // Only a whole list says which rows are gone.
+    for (const name of [...session.processes.keys()]) {
+      if (!names.has(name) && (session.touched.get(name) ?? 0) < generation) removeProcess(name);
+    }
+  }
   session.loaded = true;
   applyFilters();
 }
@@ -310,8 +378,9 @@ async function loadProcesses() {
  * `supervisor` is null. Callers run applyFilters() once afterwards to place the rows.
  */
 function storeProcess(process, supervisorProblem = null) {
+  if (!session.processes.has(process.name)) session.sorted = null;
   session.processes.set(process.name, { ...process, supervisorProblem });
-  if (!session.rows.has(process.name)) session.rows.set(process.name, createRow(process.name));
+  // Rows not built yet are built, with what is stored then, when they come into view.
   renderRow(process.name);
 }
 
@@ -319,7 +388,19 @@ function removeProcess(name) {
   session.rows.get(name)?.tr.remove();
   session.rows.delete(name);
   session.processes.delete(name);
+  session.sorted = null;
   if (logView.name === name) closeLog();
+}
+
+/** The row of `name`, built (and filled) the first time it is shown. */
+function rowOf(name) {
+  let row = session.rows.get(name);
+  if (!row) {
+    row = createRow(name);
+    session.rows.set(name, row);
+    renderRow(name);
+  }
+  return row;
 }
 
 function createRow(name) {
@@ -461,27 +542,14 @@ function matchesFilters(process, { needle, status, health }) {
   );
 }
 
-/**
- * Puts the matching rows in the table in name order and takes the others out (not just
- * hides them). Only rows out of place are moved: moving a row would blur a focused button.
- */
+/** Decides which rows the filters show, then renders them (see renderRows). */
 function applyFilters() {
-  const tbody = byId("process-rows");
+  session.sorted ??= [...session.processes.keys()].sort(compareNames);
   const filters = currentFilters();
-  let previous = null;
-  let shown = 0;
-  for (const name of [...session.rows.keys()].sort(compareNames)) {
-    const { tr } = session.rows.get(name);
-    if (!matchesFilters(session.processes.get(name), filters)) {
-      tr.remove();
-      continue;
-    }
-    const expected = previous ? previous.nextSibling : tbody.firstChild;
-    if (expected !== tr) tbody.insertBefore(tr, expected);
-    previous = tr;
-    shown += 1;
-  }
-  const total = session.rows.size;
+  session.filtered = session.sorted.filter((name) => matchesFilters(session.processes.get(name), filters));
+  renderRows();
+  const shown = session.filtered.length;
+  const total = session.processes.size;
   byId("process-count").textContent = t("count", { shown, total });
   const empty = !session.loaded ? "loading" : total === 0 ? "noProcesses" : "noMatch";
   byId("empty-state").hidden = shown > 0;
@@ -489,13 +557,87 @@ function applyFilters() {
   rollouts?.refresh();
 }
 
+/**
+ * Puts the rows shown in the table in name order and takes the others out (not just hides
+ * them). A long list renders only the rows in view and a margin around them, between two
+ * spacers as tall as the rows left out, so that 10,000 rows cost what 60 do. Only rows out
+ * of place are moved: moving a row would blur a focused button.
+ */
+function renderRows() {
+  const tbody = byId("process-rows");
+  const names = session.filtered;
+  const virtual = names.length > VIRTUAL_FROM_ROWS;
+  tbody.closest("table").classList.toggle("virtual", virtual);
+  let [from, to] = [0, names.length];
+  if (virtual) {
+    const height = session.rowHeight || 44;
+    const top = tbody.getBoundingClientRect().top;
+    from = Math.max(0, Math.floor(-top / height) - VIRTUAL_MARGIN_ROWS);
+    to = Math.min(names.length, Math.ceil((window.innerHeight - top) / height) + VIRTUAL_MARGIN_ROWS);
+    from = Math.min(from, Math.max(0, to - 1));
+  }
+  const wanted = names.slice(from, to);
+  const keep = new Set(wanted);
+  for (const [name, row] of session.rows) {
+    if (keep.has(name)) continue;
+    row.tr.remove();
+    // Rows far out of view are let go, except one holding the focus.
+    if (virtual && !row.tr.contains(document.activeElement)) session.rows.delete(name);
+  }
+  const [before, after] = spacers(tbody);
+  let previous = before;
+  for (const name of wanted) {
+    const { tr } = rowOf(name);
+    const expected = previous.nextSibling;
+    if (expected !== tr) tbody.insertBefore(tr, expected);
+    previous = tr;
+  }
+  if (previous.nextSibling !== after) tbody.insertBefore(after, previous.nextSibling);
+  const height = session.rowHeight || 44;
+  before.hidden = from === 0;
+  after.hidden = to === names.length;
+  before.firstChild.style.height = `${from * height}px`;
+  after.firstChild.style.height = `${(names.length - to) * height}px`;
+  if (virtual && wanted.length > 0) {
+    // What the rows really take, for the spacers of the next render.
+    const rendered = wanted.map((name) => session.rows.get(name).tr.getBoundingClientRect().height);
+    const measured = rendered.reduce((sum, h) => sum + h, 0) / rendered.length;
+    if (measured > 0) session.rowHeight = measured;
+  }
+  if (!session.firstRowsMarked && wanted.length > 0) {
+    session.firstRowsMarked = true;
+    // When the first rows are on screen: the dashboard's first paint, which its test reads.
+    requestAnimationFrame(() => performance.mark("fleetvisor:first-rows"));
+  }
+}
+
+/** The two spacer rows that stand for the rows above and below those rendered. */
+function spacers(tbody) {
+  let before = tbody.querySelector(":scope > tr.spacer-before");
+  let after = tbody.querySelector(":scope > tr.spacer-after");
+  if (!before) {
+    before = el("tr", { class: "spacer spacer-before", "aria-hidden": "true" }, el("td", { colspan: "9" }));
+    after = el("tr", { class: "spacer spacer-after", "aria-hidden": "true" }, el("td", { colspan: "9" }));
+    tbody.prepend(before);
+    tbody.append(after);
+  }
+  return [before, after];
+}
+
+let renderRowsFrame = 0;
+
+/** Scrolling a long list brings other rows into view: rendered once per frame. */
+function renderRowsSoon() {
+  if (renderRowsFrame || session.filtered.length <= VIRTUAL_FROM_ROWS) return;
+  renderRowsFrame = requestAnimationFrame(() => {
+    renderRowsFrame = 0;
+    renderRows();
+  });
+}
+
 /** The names of the processes the filters show, in the table's order (what a rollout would take). */
 function filteredNames() {
-  const filters = currentFilters();
-  return [...session.processes.values()]
-    .filter((process) => matchesFilters(process, filters))
-    .map((process) => process.name)
-    .sort(compareNames);
+  return [...session.filtered];
 }
 
 // ---------------------------------------------------------------- control
@@ -964,6 +1106,8 @@ function wireEvents() {
   });
   byId("refresh").addEventListener("click", loadProcesses);
   for (const id of ["filter-name", "filter-status", "filter-health"]) byId(id).addEventListener("input", applyFilters);
+  window.addEventListener("scroll", renderRowsSoon, { passive: true });
+  window.addEventListener("resize", renderRowsSoon);
   for (const button of document.querySelectorAll("[data-stream]")) {
     button.addEventListener("click", () => showStream(button.dataset.stream));
   }

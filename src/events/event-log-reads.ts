@@ -49,7 +49,11 @@ export interface EventPage {
 
 /** Reads of the event log, on the pool they are given (requests', or the watchers'). */
 export class EventLogReads implements EventLogReader, StreamLog {
-  constructor(private readonly dataSource: DataSource) {}
+  /** `onRangeRead`: told of every {@link readNewAndLate}, for metrics. */
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly onRangeRead?: () => void,
+  ) {}
 
   /** The highest event id pruned (0: none): events after a lower id may be gone. */
   async prunedThrough(): Promise<bigint> {
@@ -112,6 +116,7 @@ export class EventLogReads implements EventLogReader, StreamLog {
 
   /** Events after `after` or within `ranges`, oldest first: one indexed read. */
   async readNewAndLate(after: bigint, ranges: readonly IdRange[], limit: number): Promise<ProcessEventRecord[]> {
+    this.onRangeRead?.();
     const query = this.dataSource
       .getRepository(ProcessEventEntity)
       .createQueryBuilder("e")

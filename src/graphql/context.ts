@@ -55,6 +55,8 @@ export interface Services {
   readonly settings: {
     /** A heartbeat older than this is stale (health). */
     readonly heartbeatStaleSeconds: number;
+    /** SUPERVISOR_POLL_INTERVAL_SECONDS, for `Query.settings`. */
+    readonly pollIntervalSeconds: number;
   };
 }
 

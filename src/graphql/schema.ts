@@ -10,6 +10,7 @@ import { ProcessLogResolver } from "./resolvers/process-log.resolver.js";
 import { ProcessResolver } from "./resolvers/process.resolver.js";
 import { RegistryAdminResolver } from "./resolvers/registry-admin.resolver.js";
 import { RolloutResolver } from "./resolvers/rollout.resolver.js";
+import { SettingsResolver } from "./resolvers/settings.resolver.js";
 import { TokenResolver } from "./resolvers/token.resolver.js";
 import { WatchResolver } from "./resolvers/watch.resolver.js";
 
@@ -25,6 +26,7 @@ export const RESOLVERS = [
   HealingResolver,
   ProcessLogResolver,
   IncidentResolver,
+  SettingsResolver,
 ] as const;
 
 /**

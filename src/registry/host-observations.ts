@@ -32,6 +32,8 @@ type StoredInfo = Omit<SupervisorProcessInfo, "startedAt" | "stoppedAt" | "now">
 };
 
 const TABLE = "fleetvisor_supervisor_hosts";
+/** Hosts written in one statement by recordSoon's writer. */
+const SOON_BATCH = 50;
 
 /**
  * What each supervisord last answered as a whole (`fleetvisor_supervisor_hosts`): written
@@ -42,7 +44,8 @@ const TABLE = "fleetvisor_supervisor_hosts";
 export class HostObservations {
   /** Per host, the newest observation still to be written (see {@link recordSoon}). */
   private readonly pending = new Map<string, { address: SupervisorAddress; observation: HostObservation; at: Date }>();
-  private readonly writing = new Set<string>();
+  /** Whether recordSoon's writer is at work. */
+  private writing = false;
 
   constructor(
     private readonly database: Database,
@@ -51,43 +54,55 @@ export class HostObservations {
 
   /** Stores what `address` answered (or why not), observed at `at`. */
   async record(address: SupervisorAddress, observation: HostObservation, at: Date = this.clock.now()): Promise<void> {
-    const fields =
-      observation instanceof Error
-        ? {
-            observed_at: at,
-            programs: null,
-            error: observation.message.slice(0, 1000),
-            error_code: codeOf(observation),
-          }
-        : {
-            observed_at: at,
-            programs: JSON.stringify([...observation.byProgram.values()]),
-            error: null,
-            error_code: null,
-          };
-    await this.upsert(address, fields);
+    await this.upsert(address, fieldsOf(observation, at));
   }
 
   /**
-   * Stores an answer a request got, off the request's path: per host, one write at a time,
-   * and of the answers that came meanwhile only the newest. A write that fails is dropped
-   * (what was observed is a cache; a read that finds nothing fresh asks live).
+   * Stores several answers in one transaction, an upsert per host in key order: one commit
+   * for many hosts, which a busy database keeps up with when hundreds of supervisords
+   * answer together, and no gap locks from UPDATEs of missing rows for writers to
+   * deadlock on.
    */
-  recordSoon(address: SupervisorAddress, observation: HostObservation): void {
-    const key = keyOf(address);
-    this.pending.set(key, { address, observation, at: this.clock.now() });
-    if (!this.writing.has(key)) void this.drain(key);
+  async recordMany(
+    answers: readonly { address: SupervisorAddress; observation: HostObservation; at: Date }[],
+  ): Promise<void> {
+    if (answers.length === 0) return;
+    const sorted = [...answers].sort((a, b) => keyOf(a.address).localeCompare(keyOf(b.address)));
+    await this.database.transaction(async (manager) => {
+      for (const { address, observation, at } of sorted) {
+        await manager
+          .createQueryBuilder()
+          .insert()
+          .into(TABLE)
+          .values({ host: address.host, port: address.port, ...fieldsOf(observation, at) })
+          .orUpdate(["observed_at", "programs", "error", "error_code"], ["host", "port"])
+          .execute();
+      }
+    });
   }
 
-  private async drain(key: string): Promise<void> {
-    this.writing.add(key);
+  /**
+   * Stores an answer a request got, off the request's path: of the answers that came
+   * meanwhile only the newest per host, written by one writer in batches of
+   * {@link SOON_BATCH} hosts, so that a list over 500 supervisords neither takes the pool
+   * from requests nor loses its answers to the pool's acquire timeout. A write that fails
+   * is dropped (what was observed is a cache; a read that finds nothing fresh asks live).
+   */
+  recordSoon(address: SupervisorAddress, observation: HostObservation): void {
+    this.pending.set(keyOf(address), { address, observation, at: this.clock.now() });
+    if (!this.writing) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
     try {
-      for (let next = this.pending.get(key); next; next = this.pending.get(key)) {
-        this.pending.delete(key);
-        await this.record(next.address, next.observation, next.at).catch(() => undefined);
+      while (this.pending.size > 0) {
+        const batch = [...this.pending].slice(0, SOON_BATCH);
+        for (const [key] of batch) this.pending.delete(key);
+        await this.recordMany(batch.map(([, answer]) => answer)).catch(() => undefined);
       }
     } finally {
-      this.writing.delete(key);
+      this.writing = false;
     }
   }
 
@@ -126,6 +141,9 @@ export class HostObservations {
     parameters: Record<string, unknown>,
   ): Promise<HostRow[]> {
     const hosts = [...new Set(addresses.map((a) => a.host))];
+    // Both lists: supervisords in containers share a host and differ by port, and a read
+    // of a page's few must not fetch (and parse) the answers of all the others.
+    const ports = [...new Set(addresses.map((a) => a.port))];
     const wanted = new Set(addresses.map(keyOf));
     const rows = (await this.database.dataSource
       .createQueryBuilder()
@@ -133,6 +151,7 @@ export class HostObservations {
       .addSelect(["h.error AS error", "h.error_code AS error_code"])
       .from(TABLE, "h")
       .where("h.host IN (:...hosts)", { hosts })
+      .andWhere("h.port IN (:...ports)", { ports })
       .andWhere(condition, parameters)
       .getRawMany()) as HostRow[];
     // Hosts are matched case-insensitively, as the registry's rows are grouped.
@@ -158,6 +177,12 @@ export class HostObservations {
         .execute();
     });
   }
+}
+
+function fieldsOf(observation: HostObservation, at: Date): Record<string, unknown> {
+  return observation instanceof Error
+    ? { observed_at: at, programs: null, error: observation.message.slice(0, 1000), error_code: codeOf(observation) }
+    : { observed_at: at, programs: JSON.stringify([...observation.byProgram.values()]), error: null, error_code: null };
 }
 
 function keyOf(address: SupervisorAddress): string {

@@ -7,3 +7,14 @@ declare module "xmlrpc/lib/serializer.js" {
   };
   export default serializer;
 }
+
+/** The package's reader of calls and answers (CommonJS; not in @types/xmlrpc). */
+declare module "xmlrpc/lib/deserializer.js" {
+  export default class Deserializer {
+    constructor(encoding?: string);
+    deserializeMethodCall(
+      stream: NodeJS.ReadableStream,
+      callback: (error: Error | null, method?: string, params?: unknown[]) => void,
+    ): void;
+  }
+}

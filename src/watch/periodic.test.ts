@@ -42,6 +42,32 @@ describe("Periodic", () => {
     await stopping;
   });
 
+  it("with a fixed rate, starts runs an interval apart however long each takes, still one at a time", async () => {
+    const starts: number[] = [];
+    let active = 0;
+    let maxActive = 0;
+    const work = vi.fn(async () => {
+      starts.push(Date.now());
+      active++;
+      maxActive = Math.max(maxActive, active);
+      // 600 ms of a 1,000 ms interval, then one run that overruns it.
+      await new Promise((r) => setTimeout(r, starts.length === 3 ? 1_500 : 600));
+      active--;
+    });
+    const periodic = new Periodic("poller", 1_000, work, logger, { fixedRate: true });
+    const t0 = Date.now();
+    periodic.start();
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(maxActive).toBe(1);
+    // 1 s, 2 s, 3 s (runs 1.5 s), then at once at 4.5 s, then 5.5 s (a timer of 0 fires after 1 ms).
+    const expected = [1_000, 2_000, 3_000, 4_500, 5_500];
+    expect(starts).toHaveLength(expected.length);
+    starts.forEach((at, i) => expect(Math.abs(at - t0 - expected[i]!)).toBeLessThanOrEqual(1));
+    const stopping = periodic.stop();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await stopping;
+  });
+
   it("keeps going after a failed run, which it logs", async () => {
     const lines: string[] = [];
     const work = vi.fn().mockRejectedValueOnce(new Error("database down")).mockResolvedValue(undefined);

@@ -1,8 +1,19 @@
 import type { Logger } from "../logger.js";
 
+export interface PeriodicOptions {
+  /**
+   * Runs start every interval, counted from the previous run's start, rather than an
+   * interval after it ended: a poll of 500 supervisords that takes a second still polls
+   * each once per interval. A run longer than the interval is followed at once by the
+   * next, never overlapped. @default false
+   */
+  readonly fixedRate?: boolean;
+}
+
 /**
- * Runs `work` every `intervalMs`, never twice at once: the next run is scheduled when the
- * previous one ends. A failing scheduled run is logged and the loop goes on.
+ * Runs `work` every `intervalMs`, never twice at once: by default the next run is
+ * scheduled when the previous one ends (see {@link PeriodicOptions.fixedRate}). A failing
+ * scheduled run is logged and the loop goes on.
  */
 export class Periodic<T = unknown> {
   private timer: NodeJS.Timeout | undefined;
@@ -15,6 +26,7 @@ export class Periodic<T = unknown> {
     private readonly intervalMs: number,
     private readonly work: () => Promise<T>,
     private readonly logger: Logger,
+    private readonly options: PeriodicOptions = {},
   ) {}
 
   start(): void {
@@ -49,14 +61,17 @@ export class Periodic<T = unknown> {
     return run;
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.intervalMs): void {
     this.timer = setTimeout(() => {
+      const startedAt = Date.now();
       void this.runOnce()
         .catch((error: unknown) => this.logger.error({ err: error, task: this.name }, `${this.name} failed`))
         .then(() => {
-          if (!this.stopped) this.schedule();
+          if (this.stopped) return;
+          const took = Date.now() - startedAt;
+          this.schedule(this.options.fixedRate ? Math.max(0, this.intervalMs - took) : this.intervalMs);
         });
-    }, this.intervalMs);
+    }, delayMs);
     this.timer.unref();
   }
 }

@@ -80,11 +80,13 @@ export class WatchService {
       () => this.heartbeatPass(),
       logger,
     );
+    // Each supervisord once per interval, however long a round of them takes.
     this.polling = new Periodic(
       "supervisord poll",
       settings.pollIntervalSeconds * 1000,
       () => poller.pollOnce(),
       logger,
+      { fixedRate: true },
     );
   }
 
