@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FLEET_KINDS, INCIDENT_EVENT_KINDS, TOKEN_KINDS, type ProcessEventKind } from "../src/domain/event-kind.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
@@ -66,11 +67,16 @@ async function marker(app: TestApp, seen: readonly SubscriptionRecorder<Changed>
   return ids[0]!;
 }
 
+/** Kinds processChanged never delivers: a token's, a whole rollout's, an incident's changes. */
+const NOT_ON_PROCESS_CHANGED = [...TOKEN_KINDS, ...FLEET_KINDS, ...INCIDENT_EVENT_KINDS];
+
+/** The ids of the events after `after` that a processChanged subscriber is owed, in order. */
 async function logIdsAfter(db: TestDatabase, after: string): Promise<string[]> {
-  const rows = await db.query<{ id: string }>("SELECT id FROM fleetvisor_process_events WHERE id > ? ORDER BY id", [
-    after,
-  ]);
-  return rows.map((row) => String(row.id));
+  const rows = await db.query<{ id: string; kind: ProcessEventKind }>(
+    "SELECT id, kind FROM fleetvisor_process_events WHERE id > ? ORDER BY id",
+    [after],
+  );
+  return rows.filter((row) => !NOT_ON_PROCESS_CHANGED.includes(row.kind)).map((row) => String(row.id));
 }
 
 /** Waits until `recorder` has every id of the log after `after`, then returns the ids it got after it. */
