@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "./support/app.js";
+import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
+import { connectWs } from "./support/graphql-client.js";
 import { metric } from "./support/metrics.js";
 import { Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
@@ -246,8 +247,7 @@ describe.runIf(onMysql)("replicas share the polling (MySQL: the embedded databas
 
     // The replica that owns the most hosts stops; within two intervals its hosts are polled again.
     // (Rendezvous hashing may leave a replica with none of six hosts: take the busiest.)
-    const owned = (app: TestApp) =>
-      supervisords.filter((s) => app.services.replicas.owns(`127.0.0.1:${s.port}`));
+    const owned = (app: TestApp) => supervisords.filter((s) => app.services.replicas.owns(`127.0.0.1:${s.port}`));
     const stopping = [...apps].sort((a, b) => owned(b).length - owned(a).length)[0]!;
     const rest = apps.filter((app) => app !== stopping);
     const orphaned = owned(stopping);
@@ -281,5 +281,56 @@ describe.runIf(onMysql)("replicas share the polling (MySQL: the embedded databas
       "2 replicas share this database and REDIS_URL is not set: events recorded by another replica reach this one's " +
         "subscribers from the event log, within 500 ms instead of at once; set REDIS_URL on every replica for the fast path",
     ]);
+  });
+});
+
+describe("subscribers that select supervisord fields", () => {
+  it("share one call to the supervisord per event, however many they are, and see the state after it", async () => {
+    const db = await createTestDatabase("shared_answers");
+    cleanups.push(() => db.drop());
+    const [supervisord] = await fleet(1);
+    // No poll inside the window measured: every call counted is a subscriber's.
+    const app = await startTestApp(db.url, { SUPERVISOR_POLL_INTERVAL_SECONDS: "3600" });
+    cleanups.push(() => app.stop());
+    await register(app, [supervisord!]);
+    const socket = connectWs(app.url, ADMIN_TOKEN);
+    cleanups.push(() => socket.dispose());
+    type Change = {
+      processChanged: {
+        kind: string;
+        message: string | null;
+        process: { supervisor: { state: string } | null } | null;
+      };
+    };
+    const [logEnd] = await db.query<{ last: string }>(
+      "SELECT COALESCE(MAX(id), 0) AS last FROM fleetvisor_process_events",
+    );
+    const subscribers = Array.from({ length: 25 }, () =>
+      socket.subscribe<Change>(
+        `subscription($after: ID) { processChanged(names: ["host0-worker"], after: $after) { kind message process { supervisor { state } } } }`,
+        { after: String(logEnd!.last) },
+      ),
+    );
+    // Every subscriber is live once each has seen a first change (replayed, or live).
+    const movePort = (port: number) =>
+      app.admin.data(`mutation($port: Int!) { updateProcess(name: "host0-worker", input: { port: $port }) { id } }`, {
+        port,
+      });
+    await movePort(8001);
+    await Promise.all(subscribers.map((s) => s.count(1)));
+
+    const before = await calls(app, supervisord!.port);
+    await app.admin.data(`mutation { stopProcess(name: "host0-worker") { status } }`);
+    await movePort(8002);
+    const seen = await Promise.all(
+      subscribers.map((s) => s.until((v) => v.some((e) => e.processChanged.message?.includes("8002")))),
+    );
+    // Every subscriber shows the state after the change, from answers shared among them all.
+    for (const values of seen) expect(values.at(-1)!.processChanged.process!.supervisor!.state).toBe("STOPPED");
+    const events = seen[0]!.length - 1;
+    const asked = (await calls(app, supervisord!.port)) - before;
+    expect(asked, `${asked} calls for ${events} events to ${subscribers.length} subscribers`).toBeLessThanOrEqual(
+      events,
+    );
   });
 });

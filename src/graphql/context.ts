@@ -68,6 +68,11 @@ export interface Loaders {
   /** Rows' live states, once known in this request (shared by `supervisor` and `health`). */
   readonly liveStates: WeakMap<ProcessEntity, LiveState>;
   readonly healthReports: WeakMap<ProcessEntity, HealthReport>;
+  /**
+   * For a row a live event carries: when the event was recorded. Its `supervisor` and
+   * `health` then come from an answer no older, shared by every subscriber of the replica.
+   */
+  readonly changedAt: WeakMap<ProcessEntity, Date>;
   /** Whether each process is quarantined, one query per request (or per tick of a subscription). */
   readonly quarantined: DataLoader<string, boolean>;
 }
@@ -100,6 +105,7 @@ export function createLoaders(services: Services, options: { readonly cache: boo
     // A subscription's context outlives any one event: nothing live may be kept there.
     liveStates: cache ? new WeakMap() : new NoopWeakMap(),
     healthReports: cache ? new WeakMap() : new NoopWeakMap(),
+    changedAt: new WeakMap(),
     quarantined: new DataLoader(
       async (names) => {
         const quarantined = await services.healing.quarantined(names);

@@ -27,7 +27,11 @@ export function liveStateOf(
 ): LiveState | Promise<LiveState> {
   const known = loaders.liveStates.get(process);
   if (known) return known;
-  return services.supervisors.liveState(process, loaders.supervisorAnswers).then((state) => {
+  const changedAt = loaders.changedAt.get(process);
+  const asking = changedAt
+    ? services.supervisors.liveStateSince(process, changedAt)
+    : services.supervisors.liveState(process, loaders.supervisorAnswers);
+  return asking.then((state) => {
     loaders.liveStates.set(process, state);
     return state;
   });

@@ -121,3 +121,54 @@ export function addressOf(process: Pick<ProcessEntity, "supervisorHost" | "super
     ? { host: process.supervisorHost, port: process.supervisorPort }
     : null;
 }
+
+interface SharedAsk {
+  /** When the ask began (the clock's epoch ms). */
+  readonly startedAt: number;
+  readonly answer: Promise<HostSnapshot | Error>;
+  settledAt?: number;
+}
+
+/**
+ * Answers shared by every subscription of one replica. Each subscriber's execution of an
+ * event that selects `supervisor` or `health` would otherwise ask the process's supervisord
+ * itself: one event to 2,000 dashboards, 2,000 calls into a production host. A reader says
+ * how fresh the answer must be (`notBefore`: when the change it shows was recorded) and
+ * joins an ask begun at or after that time, in flight or settled at most `keepMs` ago;
+ * otherwise it asks anew. So no subscriber is shown a state older than its event, and one
+ * event costs each supervisord one call.
+ */
+export class SharedHostAnswers {
+  private readonly latest = new Map<string, SharedAsk>();
+
+  constructor(
+    private readonly ask: (key: string) => Promise<HostSnapshot>,
+    private readonly now: () => number,
+    /** How long a settled answer is still shared. @default 1000 */
+    private readonly keepMs = 1_000,
+  ) {}
+
+  /** The answer of the supervisord at `key`, asked at or after `notBefore`; never rejects. */
+  of(key: string, notBefore: number): Promise<HostSnapshot | Error> {
+    const now = this.now();
+    const shared = this.latest.get(key);
+    if (
+      shared &&
+      shared.startedAt >= notBefore &&
+      (shared.settledAt === undefined || now - shared.settledAt <= this.keepMs)
+    ) {
+      return shared.answer;
+    }
+    const answer = this.ask(key).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    const asked: SharedAsk = { startedAt: now, answer };
+    this.latest.set(key, asked);
+    void answer.then(() => {
+      asked.settledAt = this.now();
+      // Forgotten once too old to share: the map holds at most one ask per supervisord.
+      setTimeout(() => {
+        if (this.latest.get(key) === asked) this.latest.delete(key);
+      }, this.keepMs).unref();
+    });
+    return answer;
+  }
+}

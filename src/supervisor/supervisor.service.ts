@@ -8,6 +8,7 @@ import {
   addressOf,
   groupBySupervisor,
   HostAnswers,
+  SharedHostAnswers,
   liveStateFrom,
   parseKey,
   supervisorKey,
@@ -114,6 +115,10 @@ export function onlyNamedPrograms(overview: SupervisordOverview): SupervisordOve
  */
 export class SupervisorService {
   private readonly named = new Map<string, readonly string[]>();
+  private readonly shared = new SharedHostAnswers(
+    (key) => this.snapshot(parseKey(key)),
+    () => this.clock.now().getTime(),
+  );
 
   constructor(
     readonly client: SupervisorClient,
@@ -154,6 +159,17 @@ export class SupervisorService {
     const address = addressOf(process);
     if (!address) return { view: { kind: "none" } };
     return liveStateFrom(process, await answers.of(supervisorKey(address)));
+  }
+
+  /**
+   * The live state of `process` as a subscriber's event shows it: from an answer asked at or
+   * after `changedAt` (when the event was recorded), shared by every subscriber on this
+   * replica (see {@link SharedHostAnswers}).
+   */
+  async liveStateSince(process: ProcessEntity, changedAt: Date): Promise<LiveState> {
+    const address = addressOf(process);
+    if (!address) return { view: { kind: "none" } };
+    return liveStateFrom(process, await this.shared.of(supervisorKey(address), changedAt.getTime()));
   }
 
   /**

@@ -69,7 +69,11 @@ export class ProcessEventResolver {
     @Root() event: ProcessEventRecord,
     @Ctx() { loaders }: RequestContext,
   ): Promise<ProcessEntity | null> | ProcessEntity | null {
-    if (event.process !== undefined) return event.process;
+    if (event.process !== undefined) {
+      // A live event: every subscriber reads its supervisord fields from one shared answer.
+      if (event.process) loaders.changedAt.set(event.process, event.at);
+      return event.process;
+    }
     if (event.processName === "") return null;
     return loaders.processByName.load(event.processName);
   }
