@@ -49,6 +49,8 @@ export interface EventPage {
 
 /** Reads of the event log, on the pool they are given (requests', or the watchers'). */
 export class EventLogReads implements EventLogReader, StreamLog {
+  private lastIdRead: Promise<bigint> | undefined;
+
   /** `onRangeRead`: told of every {@link readNewAndLate}, for metrics. */
   constructor(
     private readonly dataSource: DataSource,
@@ -63,8 +65,18 @@ export class EventLogReads implements EventLogReader, StreamLog {
     return BigInt(row?.prunedThrough ?? 0);
   }
 
-  /** The id of the newest recorded event (0 when there is none). */
-  async lastId(): Promise<bigint> {
+  /**
+   * The id of the newest recorded event (0 when there is none). Callers at the same moment
+   * share one read: a burst of new subscriptions (dashboards reconnecting after a deploy)
+   * costs one query, not one each, and a read begun a moment before a caller came only
+   * makes its stream replay a little more.
+   */
+  lastId(): Promise<bigint> {
+    this.lastIdRead ??= this.readLastId().finally(() => (this.lastIdRead = undefined));
+    return this.lastIdRead;
+  }
+
+  private async readLastId(): Promise<bigint> {
     const rows = (await this.dataSource.query("SELECT MAX(id) AS id FROM fleetvisor_process_events")) as {
       id: string | number | null;
     }[];
