@@ -4,6 +4,9 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
 // type-graphql then fails with "Cannot use GraphQLSchema from another module or realm".
 const resolve = { alias: { graphql: "graphql/index.js" } };
 
+/** Integration tests that measure first paint and typing in Chromium: run on their own. */
+const ALONE = ["test/dashboard-scale.int.test.ts"];
+
 /** What both integration runs share: real MariaDB or SQLite, Redis and supervisord. */
 const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
   setupFiles: ["./test/setup.ts"],
@@ -33,7 +36,13 @@ export default defineConfig({
       },
       {
         resolve,
-        test: { name: "integration", include: ["test/**/*.int.test.ts"], sequence: { groupOrder: 1 }, ...integration },
+        test: {
+          name: "integration",
+          include: ["test/**/*.int.test.ts"],
+          exclude: [...ALONE, "**/node_modules/**"],
+          sequence: { groupOrder: 1 },
+          ...integration,
+        },
       },
       {
         resolve,
@@ -60,6 +69,18 @@ export default defineConfig({
           env: { DB: "sqlite" },
           sequence: { groupOrder: 2 },
           ...integration,
+        },
+      },
+      {
+        resolve,
+        test: {
+          // Last, one file at a time: what measures time in a browser must not share the
+          // machine's two cores with other files' supervisords and replicas.
+          name: "integration-alone",
+          include: [...ALONE],
+          sequence: { groupOrder: 3 },
+          ...integration,
+          maxWorkers: 1,
         },
       },
     ],
