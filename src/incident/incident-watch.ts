@@ -1,5 +1,6 @@
 import type { Principal } from "../auth/principal.js";
 import { INCIDENT_EVENT_KINDS } from "../domain/event-kind.js";
+import { derivedStream } from "../events/derived-stream.js";
 import type { EventStreams } from "../events/event-stream.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import type { LogEnd } from "../rollout/rollout-watch.js";
@@ -24,20 +25,7 @@ export class IncidentWatch {
     const cursor = await this.log.lastId();
     const events = this.streams.stream({ kinds: [...INCIDENT_EVENT_KINDS], after: cursor });
     const changes = this.follow(events, principal);
-    const iterator: AsyncIterableIterator<Incident> = {
-      next: () => changes.next(),
-      // A subscriber that leaves ends the event stream first: the generator may be waiting on it.
-      return: async (value?: unknown) => {
-        await events.return?.();
-        return changes.return(value as Incident);
-      },
-      throw: async (error?: unknown) => {
-        await events.return?.();
-        return changes.throw(error);
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return derivedStream(changes, events);
   }
 
   private async *follow(

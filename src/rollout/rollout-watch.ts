@@ -1,6 +1,7 @@
 import type { Principal } from "../auth/principal.js";
 import { ProcessEventKind, ROLLOUT_KINDS } from "../domain/event-kind.js";
 import { FINISHED_ROLLOUT_STATES } from "../domain/rollout.js";
+import { derivedStream } from "../events/derived-stream.js";
 import type { EventStreams } from "../events/event-stream.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { rolloutIdIn } from "./rollout-events.js";
@@ -35,20 +36,7 @@ export class RolloutWatch {
     const first = await this.reads.get(rolloutId, principal);
     const events = this.streams.stream({ kinds: [...ROLLOUT_KINDS], after: cursor });
     const changes = this.follow(first, events, rolloutId);
-    const iterator: AsyncIterableIterator<StoredRollout> = {
-      next: () => changes.next(),
-      // A subscriber that leaves ends the event stream first: the generator may be waiting on it.
-      return: async (value?: unknown) => {
-        await events.return?.();
-        return changes.return(value as StoredRollout);
-      },
-      throw: async (error?: unknown) => {
-        await events.return?.();
-        return changes.throw(error);
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return derivedStream(changes, events);
   }
 
   private async *follow(
