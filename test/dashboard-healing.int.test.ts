@@ -1,14 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "./support/browser.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { tempDir } from "./support/temp-dir.js";
 
-/** Debian's chromium (.ci/run installs it); CHROMIUM_PATH overrides. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const AUTH = { username: "fleet", password: "dash-healing-pass-41d7" };
 /** Never heartbeats: under the policy below it is restarted once, then quarantined. */
 const MUTE = "mute-01";
@@ -54,10 +53,7 @@ beforeAll(async () => {
     auth: AUTH,
     programs: { [MUTE]: { command: "sleep 1000" }, [TICKER]: { command: script }, [ORPHAN]: { command: script } },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

@@ -1,11 +1,9 @@
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "./support/browser.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { until } from "./support/wait.js";
-
-/** Debian's chromium (.ci/run installs it); CHROMIUM_PATH overrides. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let db: TestDatabase;
 let app: TestApp;
@@ -35,10 +33,7 @@ async function loseHeartbeat(name: string): Promise<void> {
 beforeAll(async () => {
   db = await createTestDatabase("dashboard_incidents");
   app = await startTestApp(db.url);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

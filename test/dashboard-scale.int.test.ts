@@ -1,4 +1,5 @@
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "./support/browser.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFleetSim, type FleetSim } from "../bench/fleet-sim.js";
 import { startTestApp, type TestApp } from "./support/app.js";
@@ -10,7 +11,6 @@ import { until } from "./support/wait.js";
  * within a second, typing in the filter keeps up, and the list is served from what was
  * observed of each supervisord (no supervisord is asked for a viewer's page).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const AUTH = { username: "fleet", password: "dashboard-scale-7d1f" };
 const HOSTS = 500;
 const PROGRAMS = 20;
@@ -72,10 +72,7 @@ beforeAll(async () => {
     },
     60_000,
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

@@ -1,14 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
+import type { Browser, Page, WebSocketRoute } from "playwright-core";
+import { launchChromium } from "./support/browser.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN, startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
 
-/** Debian's chromium (.ci/run installs it); CHROMIUM_PATH overrides. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const EXAMPLE = fileURLToPath(new URL("../client-examples/python/example_server.py", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
 const AUTH = { username: "fleet", password: "dashboard-pass-5c2e" };
@@ -70,19 +69,7 @@ beforeAll(async () => {
     );
     return row?.status === "running";
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
