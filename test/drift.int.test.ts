@@ -194,6 +194,57 @@ describe("desired state and drift", () => {
     ]);
   });
 
+  it("a state seen during a restart and reported after it is no drift; one seen after it is", async ({
+    onTestFinished,
+  }) => {
+    // A supervisord of its own: the reports below make it one whose listener reports, which
+    // is then polled only now and then.
+    const own = await Supervisord.start({ programs: { late: { command: "sleep 1000" } } });
+    onTestFinished(() => own.stop());
+    await create("drift-late", own, "late");
+    await until("a poll to see it", async () => {
+      const [row] = await db.query<{ state: string }>(
+        "SELECT state FROM fleetvisor_supervisor_observations WHERE process_name = 'drift-late'",
+      );
+      return row?.state === "RUNNING";
+    });
+    const agent = await app.client("AGENT", "late-listener", "drift-late");
+    const report = (state: string, pid: number | null, at: Date) =>
+      agent.http.data(`mutation($input: SupervisorEventInput!) { reportSupervisorEvent(input: $input) { name } }`, {
+        input: { supervisorHost: "127.0.0.1", supervisorPort: own.port, program: "late", state, pid, at },
+      });
+    const stoppedReports = async () =>
+      (
+        await db.query<{ message: string }>(
+          "SELECT message FROM fleetvisor_process_events WHERE process_name = 'drift-late' AND kind = 'SUPERVISOR_STATE_CHANGED'",
+        )
+      ).filter((e) => e.message.endsWith("→ STOPPED (listener)"));
+    const operator = await app.client("OPERATOR", "late-restarter");
+    await operator.http.data(`mutation { restartProcess(name: "drift-late") { name } }`);
+    const returned = Date.now();
+    // The listener's STOPPED from the middle of the restart, held up on the way: it comes
+    // after the restart, and is still newer than anything seen (the row says so).
+    const during = new Date(returned - 300);
+    await db.query("UPDATE fleetvisor_supervisor_observations SET observed_at = ? WHERE process_name = 'drift-late'", [
+      new Date(during.getTime() - 1_000),
+    ]);
+    await report("STOPPED", null, during);
+    expect(await stoppedReports()).toHaveLength(1);
+    const pid = await own.programPid("late");
+    await report("RUNNING", pid, new Date(during.getTime() + 1));
+    expect(await driftEvents("drift-late")).toEqual([]);
+
+    // A stop seen after the restart is drift.
+    await report("STOPPED", null, new Date());
+    expect(await stoppedReports()).toHaveLength(2);
+    expect((await driftEvents("drift-late")).map((e) => [e.kind, e.message])).toEqual([
+      ["DRIFT_DETECTED", "SHOULD_RUN: desired RUNNING, supervisord says STOPPED (listener)"],
+    ]);
+    // Running again: the drift ends.
+    await report("RUNNING", pid, new Date());
+    expect((await driftEvents("drift-late")).map((e) => e.kind)).toEqual(["DRIFT_DETECTED", "DRIFT_RESOLVED"]);
+  });
+
   it("an admin's desired state is judged at once; null clears it; a program supervisord does not have is UNKNOWN_PROGRAM", async () => {
     await app.services.watch.pollOnce();
     const update = (name: string, input: Record<string, unknown>) =>

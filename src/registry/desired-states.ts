@@ -24,8 +24,10 @@ export interface ActionMark {
  * A start is meant to leave a program running and a stop stopped; on their way supervisord
  * says otherwise for a while (a restart stops the program first), and that is not drift.
  * So a control action sets the desired state and holds drift off in the transaction of its
- * status mark, and releases the hold when it ends; watchers may resolve a drift meanwhile
- * but not report a new one. The hold expires by itself if the replica dies.
+ * status mark, and ends the hold when it ends; watchers may resolve a drift meanwhile but
+ * not report a new one from what was seen before the hold's end, however late the report
+ * of it arrives (a listener's STOPPED during a restart, delivered after the restart). The
+ * hold expires by itself if the replica dies.
  */
 export class DesiredStates {
   constructor(
@@ -58,13 +60,14 @@ export class DesiredStates {
   }
 
   /**
-   * A control action ended: the hold on drift is released, and a drift that the action
-   * ended (as last seen) is recorded as resolved. A new drift is left to the watchers' next
-   * observation, which is fresher than what was last seen.
+   * A control action ended: the hold on drift ends now (it still covers what was seen
+   * before), and a drift that the action ended (as last seen) is recorded as resolved. A
+   * new drift is left to the watchers' next observation, which is fresher than what was
+   * last seen.
    */
   async endAction(name: string, principal: Principal): Promise<void> {
     await this.transitions.run(name, principal, async (manager, record) => {
-      await this.hold(manager, name, null);
+      await this.hold(manager, name, this.clock.now());
       const row = await mustFindProcess(manager, name);
       await this.observations.judgeFromLastSeen(manager, row, record, { resolveOnly: true });
     });
@@ -94,8 +97,8 @@ export class DesiredStates {
     return true;
   }
 
-  /** Holds drift off until `until` (`null`: released); not a change of the row (updated_at kept). */
-  private async hold(manager: EntityManager, name: string, until: Date | null): Promise<void> {
+  /** Holds drift off for what is seen until `until`; not a change of the row (updated_at kept). */
+  private async hold(manager: EntityManager, name: string, until: Date): Promise<void> {
     await manager
       .createQueryBuilder()
       .update(ProcessEntity)

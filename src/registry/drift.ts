@@ -44,6 +44,12 @@ export interface DriftChange {
   readonly to: Drift;
   /** e.g. `STOPPED (poll)`, `RUNNING (listener)`, `no such program (poll)`. */
   readonly seen: string;
+  /**
+   * When it was seen (supervisord's time of the state, or the poll's), if not now: what
+   * was seen while a control action held drift off stays Fleetvisor's own doing, however
+   * late the report of it arrives.
+   */
+  readonly seenAt?: Date;
 }
 
 /**
@@ -51,9 +57,9 @@ export interface DriftChange {
  * drift, or from one drift to another) or DRIFT_RESOLVED (back to NONE).
  *
  * A conditional UPDATE: only from the drift the row had when read, only while its desired
- * state is still the one judged against, and, for a new drift, only while no control
- * action holds drift off (`control_until`: what a start or stop does on its way is
- * Fleetvisor's own doing, not drift). So each change is recorded once however many
+ * state is still the one judged against, and, for a new drift, only when it was seen
+ * after any control action's hold (`control_until`: what a start or stop does on its way
+ * is Fleetvisor's own doing, not drift). So each change is recorded once however many
  * replicas and watchers see it. Returns the row after the change, or `null` when it did
  * not move.
  */
@@ -73,7 +79,9 @@ export async function moveDrift(
     .where("process_name = :name", { name: row.name })
     .andWhere("COALESCE(drift, 'NONE') = :from", { from })
     .andWhere("COALESCE(desired_state, '') = :desired", { desired: row.desiredState ?? "" });
-  if (to !== Drift.NONE) query.andWhere("(control_until IS NULL OR control_until < :now)", { now });
+  if (to !== Drift.NONE) {
+    query.andWhere("(control_until IS NULL OR control_until < :seenAt)", { seenAt: change.seenAt ?? now });
+  }
   const moved = await query.execute();
   if (moved.affected === 0) return null;
   const after = await mustFindProcess(manager, row.name);

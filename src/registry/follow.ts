@@ -10,6 +10,11 @@ export interface Observation {
   readonly pid: number;
   /** When, on supervisord's clock. */
   readonly at: Date;
+  /**
+   * A poll's: when Fleetvisor asked, on its own clock and to the millisecond (supervisord's
+   * answer gives whole seconds); what it saw is no older.
+   */
+  readonly askedAt?: Date;
   /** For EXITED: whether the exit status was one supervisord expects (the listener knows; a poll guesses 0). */
   readonly expected?: boolean | undefined;
   /** Where it came from, for the event's message. */

@@ -152,7 +152,7 @@ export class Observations {
         if (moved) await record({ kind: ProcessEventKind.STATUS_CHANGED, message: follow.message }, row);
         if (follow.crash) await record({ kind: ProcessEventKind.PROCESS_CRASHED, message: follow.message }, row);
       }
-      row = (await this.judgeDrift(manager, row, observation.state, observation.source, record)) ?? row;
+      row = (await this.judgeDrift(manager, row, observation, record)) ?? row;
       return { changed: true, process: row };
     });
   }
@@ -196,13 +196,14 @@ export class Observations {
   private async judgeDrift(
     manager: EntityManager,
     row: ProcessEntity,
-    state: ObservedState,
-    source: string,
+    observation: Observation,
     record: RecordEvent,
   ): Promise<ProcessEntity | null> {
-    const judged = judgeDrift(row.desiredState, state);
+    const judged = judgeDrift(row.desiredState, observation.state);
     if (judged === undefined) return null;
-    return moveDrift(manager, { row, to: judged, seen: describeSeen(state, source) }, this.clock.now(), record);
+    const seen = describeSeen(observation.state, observation.source);
+    const seenAt = observation.askedAt ?? observation.at;
+    return moveDrift(manager, { row, to: judged, seen, seenAt }, this.clock.now(), record);
   }
 
   /** Stores `observation` when it is news (a conditional write); true when it was. */

@@ -35,13 +35,14 @@ export interface PollOwnership {
   owns(supervisorKey: string): boolean;
 }
 
-/** The observation a poll makes of one program. */
-export function observationOf(info: SupervisorProcessInfo): Observation {
+/** The observation a poll asked at `askedAt` makes of one program. */
+export function observationOf(info: SupervisorProcessInfo, askedAt: Date): Observation {
   const exited = info.state === SupervisorState.EXITED;
   return {
     state: info.state,
     pid: info.pid,
     at: info.now,
+    askedAt,
     // A poll cannot see supervisord's exitcodes: status 0 counts as expected.
     expected: exited ? info.exitStatus === 0 : undefined,
     source: "poll",
@@ -124,6 +125,7 @@ export class SupervisorPoller {
     const key = supervisorKey(address);
     let infos: SupervisorProcessInfo[];
     const started = performance.now();
+    const askedAt = this.clock.now();
     try {
       infos = await this.client.getAllProcessInfo(address);
     } catch (error) {
@@ -160,7 +162,7 @@ export class SupervisorPoller {
     });
     const applied = await this.observeChanged(rows, last, (row) => {
       const info = byProgram.get(row.program);
-      return info ? observationOf(info) : null;
+      return info ? observationOf(info, askedAt) : null;
     });
     // Drift is judged with each change handed over; the other rows are judged here (a
     // desired state set since, a program this supervisord does not have).
