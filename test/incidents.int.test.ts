@@ -18,6 +18,7 @@ interface Incident {
   id: string;
   kind: string;
   processName: string | null;
+  supervisorPort: number | null;
   state: string;
   occurrences: number;
   silenced: boolean;
@@ -27,7 +28,8 @@ interface Incident {
   resolvedAt: string | null;
 }
 
-const INCIDENT_FIELDS = "id kind processName state occurrences silenced acknowledgedBy acknowledgedAt note resolvedAt";
+const INCIDENT_FIELDS =
+  "id kind processName supervisorPort state occurrences silenced acknowledgedBy acknowledgedAt note resolvedAt";
 
 interface Post {
   status: string;
@@ -521,8 +523,11 @@ describe("an unreachable supervisord whose programs go away", () => {
         input: { name, port: 8000, supervisorHost: "127.0.0.1", supervisorPort: 2, program: name },
       });
     }
+    // This supervisord's: the rows earlier tests left on port 1 make another of their own.
     const unreachable = async () =>
-      (await incidents(app)).filter((i) => i.kind === "SUPERVISOR_UNREACHABLE" && i.processName === null);
+      (await incidents(app)).filter(
+        (i) => i.kind === "SUPERVISOR_UNREACHABLE" && i.processName === null && i.supervisorPort === 2,
+      );
     const [opened] = await until("the SUPERVISOR_UNREACHABLE incident", async () => {
       const found = (await unreachable()).filter((i) => i.state === "OPEN");
       return found.length > 0 && found;
@@ -533,11 +538,21 @@ describe("an unreachable supervisord whose programs go away", () => {
     expect((await unreachable()).find((i) => i.id === opened!.id)?.state).toBe("OPEN");
 
     await app.admin.data(`mutation { deleteProcess(name: "away-2") { name } }`);
+    let seen: unknown;
     await until(
       "the incident resolved",
-      async () => (await unreachable()).find((i) => i.id === opened!.id)?.state === "RESOLVED",
+      async () => {
+        seen = (await unreachable()).find((i) => i.id === opened!.id);
+        return (seen as Incident | undefined)?.state === "RESOLVED";
+      },
       8_000,
-    );
+    ).catch(async (error: Error) => {
+      // What the settle pass had to go on, for a failure that does not reproduce at will.
+      const observed = await db.query(
+        "SELECT p.process_name, p.supervisor_port, o.state FROM kb_server_processes p LEFT JOIN fleetvisor_supervisor_observations o ON o.process_name = p.process_name",
+      );
+      throw new Error(`${error.message}: the incident ${JSON.stringify(seen)}; processes ${JSON.stringify(observed)}`);
+    });
     await app.stop();
   });
 });
