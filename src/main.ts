@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { startApp } from "./app.js";
+import { startApp, type App } from "./app.js";
 import { ListenError } from "./http/listen-check.js";
 import { ConfigError, loadConfig } from "./config/config.js";
 import { DatabaseStartupError } from "./db/connect.js";
@@ -20,7 +20,37 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  let app;
+
+  // Signals are handled from the start: one that arrives while the service is still
+  // starting (its port may already be open) stops it once it has started, gracefully,
+  // instead of killing it half-way.
+  let app: App | undefined;
+  let stopping = false;
+  const shutdown = (running: App): void => {
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, app ? "signal received" : "signal received while starting: stopping once started");
+    setTimeout(() => {
+      logger.error("graceful stop timed out");
+      process.exit(1);
+    }, STOP_TIMEOUT_MS).unref();
+    if (app) shutdown(app);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+
   try {
     app = await startApp(config, { logger });
   } catch (error) {
@@ -30,29 +60,7 @@ async function main(): Promise<void> {
     logger.fatal(known ? {} : { err: error }, `fleetvisor could not start: ${(error as Error).message}`);
     process.exit(1);
   }
-
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, "signal received");
-    setTimeout(() => {
-      logger.error("graceful stop timed out");
-      process.exit(1);
-    }, STOP_TIMEOUT_MS).unref();
-    app.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, "stop failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  if (stopping) shutdown(app);
 }
 
 void main();

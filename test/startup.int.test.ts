@@ -257,6 +257,29 @@ describe("the service process", () => {
     expect(await exitCode(run.child, 20_000)).toBe(0);
   });
 
+  it("a SIGTERM while it is still starting stops it once started, gracefully: exit 0", async () => {
+    const proxy = await mysqlProxy();
+    proxy.blackhole();
+    const run = startMain({
+      DATABASE_URL: throughProxy(proxy),
+      HOST: "127.0.0.1",
+      PORT: "0",
+      FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
+      DATABASE_CONNECT_TIMEOUT_MS: "300",
+      DATABASE_STARTUP_RETRY_MS: "60000",
+    });
+    const messages = () => logLines(run.stdout()).map((l) => l.msg);
+    await until("a retry while the database hangs", async () =>
+      messages().some((m) => m.startsWith("waiting for mysql://")),
+    );
+    run.child.kill("SIGTERM");
+    const received = "signal received while starting: stopping once started";
+    await until("the signal to be logged", async () => messages().includes(received));
+    await proxy.restore();
+    expect(await exitCode(run.child, 20_000)).toBe(0);
+    expect(messages().indexOf("fleetvisor is listening")).toBeGreaterThan(messages().indexOf(received));
+  });
+
   it("says so while another replica holds the migration lock", async () => {
     const server = new URL(TEST_MYSQL_URL);
     const holder = await mysql2.createConnection({
