@@ -105,6 +105,19 @@ export class SubscriptionRecorder<T> {
     );
   }
 
+  /** Waits until the server completes the subscription; fails on an error, or after `timeoutMs`. */
+  completion(timeoutMs = 10_000, what = "the subscription to complete"): Promise<readonly T[]> {
+    return this.wait<readonly T[]>(
+      () => {
+        if (this.errors.length > 0)
+          return { failed: `expected ${what}, but it failed: ${JSON.stringify(this.errors)}` };
+        return this.completed ? { done: this.values } : undefined;
+      },
+      timeoutMs,
+      what,
+    );
+  }
+
   /**
    * Waits until the subscription fails, and returns its first error; fails if it delivers
    * or completes instead, or after `timeoutMs`.
