@@ -112,8 +112,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-describe("supervisord problems in the log", () => {
-  it("wrong credentials: one line when it begins, however many polls, and one when it ends", async () => {
+// Three supervisords, each with its own problem, each waiting for polls: together.
+describe.concurrent("supervisord problems in the log", () => {
+  it("wrong credentials: one line when it begins, however many polls, and one when it ends", async ({ expect }) => {
     const port = credentialsProxy.port;
     await until("the problem to be logged", async () => problemLines(port).length > 0);
     await morePolls(port, 3);
@@ -133,7 +134,7 @@ describe("supervisord problems in the log", () => {
     );
   });
 
-  it("no [rpcinterface:supervisor] section: one line when it begins, and one when it ends", async () => {
+  it("no [rpcinterface:supervisor] section: one line when it begins, and one when it ends", async ({ expect }) => {
     const port = rpcInterfaceProxy.port;
     await until("the problem to be logged", async () => problemLines(port).length > 0);
     await morePolls(port, 3);
@@ -154,7 +155,7 @@ describe("supervisord problems in the log", () => {
     ]);
   });
 
-  it("a stopped supervisord: the problem and its alert, each logged once when it begins and once when it ends", async () => {
+  it("a stopped supervisord: the problem and its alert, each logged once when it begins and once when it ends", async ({ expect }) => {
     const port = away.port;
     await until("a first poll to see it", async () => (await events("on-away", "SUPERVISOR_STATE_CHANGED")).length > 0);
     await away.stop();

@@ -301,30 +301,34 @@ describe("the Python registry client's forgiveness of the usual configuration mi
     otherAgentToken = (await app.client("AGENT", "other-agent", "other-*")).token;
   });
 
-  it.each(mistakes)("says so once, in one line, for $mistake, and asks again only slowly", async (mistake) => {
-    const proxy = await RecordingProxy.start(app.url);
-    onTestFinished(() => proxy.close());
-    const server = runExampleServer(mistake.name, {
-      FLEETVISOR_URL: `${proxy.url}${mistake.path}`,
-      FLEETVISOR_TOKEN: mistake.token(),
-      FLEETVISOR_CONFIG_RETRY_SECONDS: "1",
-    });
-    onTestFinished(() => server.stop());
-    const startedAt = Date.now();
-    await until("its fourth attempt", async () => proxy.requests.length >= 4);
-    const elapsedMs = Date.now() - startedAt;
+  // Each case waits for four attempts a second apart, on nothing the others touch: together.
+  it.concurrent.for(mistakes)(
+    "says so once, in one line, for $mistake, and asks again only slowly",
+    async (mistake, { expect, onTestFinished }) => {
+      const proxy = await RecordingProxy.start(app.url);
+      onTestFinished(() => proxy.close());
+      const server = runExampleServer(mistake.name, {
+        FLEETVISOR_URL: `${proxy.url}${mistake.path}`,
+        FLEETVISOR_TOKEN: mistake.token(),
+        FLEETVISOR_CONFIG_RETRY_SECONDS: "1",
+      });
+      onTestFinished(() => server.stop());
+      const startedAt = Date.now();
+      await until("its fourth attempt", async () => proxy.requests.length >= 4);
+      const elapsedMs = Date.now() - startedAt;
 
-    // Every attempt got the same answer, and it was said once, in one line, without the token.
-    expect(messages(server)).toEqual([mistake.line(proxy.url)]);
-    expect(server.lines.join("\n")).not.toContain(mistake.token());
-    // At the configured pace, not every few hundred milliseconds.
-    expect(Math.min(...proxy.gapsMs())).toBeGreaterThanOrEqual(900);
-    expect(proxy.requests.length).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 900));
-    // Still up, waiting for a fix, not crashed.
-    expect(await row("domaeka-test-03")).toMatchObject({ status: "stopped", pid: null });
-  });
+      // Every attempt got the same answer, and it was said once, in one line, without the token.
+      expect(messages(server)).toEqual([mistake.line(proxy.url)]);
+      expect(server.lines.join("\n")).not.toContain(mistake.token());
+      // At the configured pace, not every few hundred milliseconds.
+      expect(Math.min(...proxy.gapsMs())).toBeGreaterThanOrEqual(900);
+      expect(proxy.requests.length).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 900));
+      // Still up, waiting for a fix, not crashed.
+      expect(await row("domaeka-test-03")).toMatchObject({ status: "stopped", pid: null });
+    },
+  );
 
-  it("waits 30 s between attempts by default", async () => {
+  it.concurrent("waits 30 s between attempts by default", async ({ expect, onTestFinished }) => {
     const proxy = await RecordingProxy.start(app.url);
     onTestFinished(() => proxy.close());
     const server = runExampleServer("domaeka-test-03", {

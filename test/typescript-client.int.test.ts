@@ -321,37 +321,41 @@ describe("the TypeScript registry client's forgiveness of the usual configuratio
     },
   ];
 
-  it.each(mistakes)("says so once, in one line, for $mistake, and asks again only slowly", async (mistake) => {
-    const proxy = await RecordingProxy.start(app.url);
-    onTestFinished(() => proxy.close());
-    const lines: string[] = [];
-    const client = new RegistryClient({
-      name: mistake.name,
-      url: `${proxy.url}${mistake.path}`,
-      token: mistake.token(),
-      pid: 4502,
-      configRetrySeconds: 1,
-      logger: recording(lines),
-    });
-    const started = client.start();
-    started.catch(() => undefined);
-    const startedAt = Date.now();
-    await until("its fourth attempt", async () => proxy.requests.length >= 4);
-    const elapsedMs = Date.now() - startedAt;
+  // Each case waits for four attempts a second apart, on nothing the others touch: together.
+  it.concurrent.for(mistakes)(
+    "says so once, in one line, for $mistake, and asks again only slowly",
+    async (mistake, { expect, onTestFinished }) => {
+      const proxy = await RecordingProxy.start(app.url);
+      onTestFinished(() => proxy.close());
+      const lines: string[] = [];
+      const client = new RegistryClient({
+        name: mistake.name,
+        url: `${proxy.url}${mistake.path}`,
+        token: mistake.token(),
+        pid: 4502,
+        configRetrySeconds: 1,
+        logger: recording(lines),
+      });
+      const started = client.start();
+      started.catch(() => undefined);
+      const startedAt = Date.now();
+      await until("its fourth attempt", async () => proxy.requests.length >= 4);
+      const elapsedMs = Date.now() - startedAt;
 
-    // Every attempt got the same answer, and it was said once, in one line, without the token.
-    expect(lines).toEqual([mistake.line(proxy.url)]);
-    expect(lines.join("\n")).not.toContain(mistake.token());
-    // At the configured pace, not every few hundred milliseconds.
-    expect(Math.min(...proxy.gapsMs())).toBeGreaterThanOrEqual(900);
-    expect(proxy.requests.length).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 900));
-    // Still waiting for a port, until stopped.
-    expect(client.isRegistered).toBe(false);
-    await client.stop();
-    await expect(started).rejects.toThrow(`stopped before Fleetvisor gave ${mistake.name} a port`);
-  });
+      // Every attempt got the same answer, and it was said once, in one line, without the token.
+      expect(lines).toEqual([mistake.line(proxy.url)]);
+      expect(lines.join("\n")).not.toContain(mistake.token());
+      // At the configured pace, not every few hundred milliseconds.
+      expect(Math.min(...proxy.gapsMs())).toBeGreaterThanOrEqual(900);
+      expect(proxy.requests.length).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 900));
+      // Still waiting for a port, until stopped.
+      expect(client.isRegistered).toBe(false);
+      await client.stop();
+      await expect(started).rejects.toThrow(`stopped before Fleetvisor gave ${mistake.name} a port`);
+    },
+  );
 
-  it("waits 30 s between attempts by default", async () => {
+  it.concurrent("waits 30 s between attempts by default", async ({ expect, onTestFinished }) => {
     const proxy = await RecordingProxy.start(app.url);
     onTestFinished(() => proxy.close());
     const lines: string[] = [];
