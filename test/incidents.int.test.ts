@@ -211,14 +211,21 @@ describe("incidents", () => {
     await app.admin.data(`mutation { stopProcess(name: "crashy") { status } }`);
     // The listener may still be telling of the runs before the stop: the crash and flapping
     // it reports late open nothing, the process being meant to be stopped.
+    let last: unknown;
     const resolved = await until(
       "both incidents resolved by the stop",
       async () => {
         const found = (await incidentsOf(app, "crashy")).filter((i) => i.kind !== "DRIFT");
+        last = found;
         return found.every((i) => i.state === "RESOLVED") && found;
       },
       10_000,
-    );
+    ).catch(async (error: Error) => {
+      const [row] = await db.query(
+        "SELECT status, desired_state FROM kb_server_processes WHERE process_name = 'crashy'",
+      );
+      throw new Error(`${error.message}: incidents ${JSON.stringify(last)}; the row ${JSON.stringify(row)}`);
+    });
     expect(resolved.map((i) => i.kind).sort()).toEqual(["FLAPPING", "PROCESS_CRASHED"]);
     expect(resolved.map((i) => i.id).sort()).toEqual(open.map((i) => i.id).sort());
     expect(resolved.every((i) => i.resolvedAt !== null)).toBe(true);
@@ -471,6 +478,30 @@ describe("crash incidents over time", () => {
       ["firing", "PROCESS_CRASHED"],
       ["resolved", "PROCESS_CRASHED"],
     ]);
+  });
+
+  it("a crash incident the stop's own event did not see ends once the process is stopped on purpose", async () => {
+    await createOnFake("halted-1");
+    const at = Date.now();
+    await report(app, "halted-1", "RUNNING", at, { pid: 401 });
+    await report(app, "halted-1", "EXITED", at + 1, { pid: 0, expected: false });
+    const [crashed] = await incidentsOf(app, "halted-1");
+    expect(crashed).toMatchObject({ kind: "PROCESS_CRASHED", state: "OPEN" });
+    // Stopped on purpose by a transaction that did not see the incident (a late crash
+    // report counted it beside the stop): no event of the stop ends it.
+    await db.query(
+      "UPDATE kb_server_processes SET desired_state = 'STOPPED', status = 'stopped' WHERE process_name = 'halted-1'",
+    );
+    const [resolved] = await until(
+      "the settle pass to end it",
+      async () => {
+        const found = (await incidentsOf(app, "halted-1")).filter((i) => i.state === "RESOLVED");
+        return found.length > 0 && found;
+      },
+      // Well within the window (2s) a quiet running process would need.
+      1_900,
+    );
+    expect(resolved!.id).toBe(crashed!.id);
   });
 
   it("an incident opened under a silence fires on its first occurrence after the silence ended", async () => {

@@ -7,7 +7,7 @@ import { ProcessEventEntity } from "../db/process-event.entity.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { SilenceEntity } from "../db/silence.entity.js";
 import { SupervisorObservationEntity } from "../db/supervisor-observation.entity.js";
-import { Drift } from "../domain/desired-state.js";
+import { DesiredState, Drift } from "../domain/desired-state.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentKind, IncidentState } from "../domain/incident.js";
 import { ProcessStatus } from "../domain/process-status.js";
@@ -40,6 +40,7 @@ interface ProcessNow {
   readonly name: string;
   readonly status: ProcessStatus | null;
   readonly drift: Drift | null;
+  readonly desired: DesiredState | null;
   /** What supervisord was last seen to say of it. */
   readonly seen: string | null;
 }
@@ -119,6 +120,8 @@ export class IncidentTracker {
    * - FLAPPING: no state change for a whole flap window.
    * - PROCESS_CRASHED: the process has run a whole flap window without a crash (a crash
    *   loop, however its program registers on each run, stays one incident).
+   * - FLAPPING and PROCESS_CRASHED of a process stopped on purpose (desired and registry
+   *   both STOPPED).
    * - SUPERVISOR_UNREACHABLE: none of the registry's programs on that supervisord is seen
    *   UNREACHABLE any more (they were deleted, moved to another one, or seen again).
    * - any incident of a process no longer registered.
@@ -145,6 +148,7 @@ export class IncidentTracker {
             .select("p.process_name", "name")
             .addSelect("p.status", "status")
             .addSelect("p.drift", "drift")
+            .addSelect("p.desired_state", "desired")
             .addSelect("o.state", "seen")
             .where("p.process_name IN (:...names)", { names })
             .getRawMany()) as ProcessNow[]);
@@ -199,10 +203,17 @@ export class IncidentTracker {
     }
     const process = row.processName === null ? undefined : processes.get(row.processName);
     if (!process) return "the process is no longer registered";
+    // Stopped on purpose: its crashes are over. The stop's own event ends them; this ends
+    // one that a late crash report counted in a transaction the stop's did not see.
+    const stoppedOnPurpose =
+      process.desired === DesiredState.STOPPED && process.status === ProcessStatus.STOPPED
+        ? "the process was stopped on purpose"
+        : null;
     switch (kind) {
       case IncidentKind.FLAPPING:
-        return quiet ? `no state change for ${this.flaps.windowSeconds}s` : null;
+        return quiet ? `no state change for ${this.flaps.windowSeconds}s` : stoppedOnPurpose;
       case IncidentKind.PROCESS_CRASHED:
+        if (stoppedOnPurpose) return stoppedOnPurpose;
         // Running: by the registry (it registered or beat again) or by supervisord.
         return quiet && (process.status === ProcessStatus.RUNNING || process.seen === "RUNNING")
           ? `running for ${this.flaps.windowSeconds}s without a crash`
