@@ -268,7 +268,14 @@ export class IncidentTracker {
     // A plain read: a locking read of a missing key would lock the gap, and two such
     // transactions inserting into it deadlock.
     const open = await manager.findOneBy(IncidentEntity, { openKey: key });
-    if (open && (await this.count(manager, open, cause, silenced, now, recordFollowUp))) return;
+    if (open) {
+      // Seen open, yet resolved when counted: a transaction that committed after this one
+      // began ended it (a stop, say, while this late report of a crash waited on a lock).
+      // What this event tells predates that end, and opens nothing; this transaction's view
+      // of the process (whether it is meant to be stopped) is as old.
+      await this.count(manager, open, cause, silenced, now, recordFollowUp);
+      return;
+    }
     let id: number;
     try {
       const inserted = await manager.insert(IncidentEntity, {
