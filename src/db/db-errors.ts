@@ -67,3 +67,11 @@ export function isDuplicateKey(error: unknown): boolean {
   const code = databaseErrorCode(error);
   return code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
+
+/**
+ * InnoDB chose this transaction as a deadlock's victim and rolled it back whole: running
+ * it again is safe, and the usual answer (SQLite runs one writer at a time, and has none).
+ */
+export function isDeadlock(error: unknown): boolean {
+  return databaseErrorCode(error) === "ER_LOCK_DEADLOCK";
+}

@@ -2,12 +2,16 @@ import { Brackets, type EntityManager } from "typeorm";
 import type { Principal } from "../auth/principal.js";
 import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
+import { isDeadlock } from "../db/db-errors.js";
 import { ProcessEntity } from "../db/process.entity.js";
 import { ProcessEventKind } from "../domain/event-kind.js";
 import { ProcessStatus } from "../domain/process-status.js";
 import type { EventDraft, EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { mustFindProcess } from "./process-rows.js";
+
+/** How many times a transition a deadlock rolled back is tried in all. */
+const DEADLOCK_ATTEMPTS = 3;
 
 /** What a transition records: its kind and message; the status defaults to the row's. */
 export type RecordedEvent = Pick<EventDraft, "kind" | "message"> & { readonly status?: ProcessStatus | null };
@@ -30,8 +34,26 @@ export class Transitions {
     private readonly clock: Clock,
   ) {}
 
-  /** Runs `work` in a transaction; the events it records are published after the commit. */
+  /**
+   * Runs `work` in a transaction; the events it records are published after the commit.
+   * A transaction a deadlock rolled back runs again, from the start (a few times): `work`
+   * must do nothing outside the database that it would not do twice.
+   */
   async run<T>(
+    processName: string,
+    principal: Principal,
+    work: (manager: EntityManager, record: Record) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(processName, principal, work);
+      } catch (error) {
+        if (!isDeadlock(error) || attempt >= DEADLOCK_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async attempt<T>(
     processName: string,
     principal: Principal,
     work: (manager: EntityManager, record: Record) => Promise<T>,

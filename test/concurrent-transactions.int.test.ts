@@ -19,8 +19,8 @@ import { Transitions } from "../src/registry/transitions.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
 
 /**
- * Incidents under concurrent transactions (MariaDB; SQLite runs one writer at a time): a
- * late report whose transaction began before a stop ended its incident.
+ * Transactions beside each other (MariaDB; SQLite runs one writer at a time): a deadlock's
+ * victim, and a late report whose transaction began before a stop ended its incident.
  */
 
 const silent = createLogger("silent");
@@ -111,5 +111,57 @@ describe.runIf(onMysql)("a late crash report beside a stop", () => {
     await db.query("UPDATE kb_server_processes SET desired_state = 'RUNNING' WHERE process_name = 'racing'");
     await crash();
     expect((await incidentsOf("racing")).map((i) => i.state)).toEqual(["RESOLVED", "OPEN"]);
+  });
+});
+
+describe.runIf(onMysql)("a transition chosen as a deadlock's victim", () => {
+  it("runs again from the start and records its events once", async () => {
+    await db.query("INSERT INTO kb_server_processes (process_name, port, status) VALUES ('lock-a', 8000, 'running')");
+    await db.query("INSERT INTO kb_server_processes (process_name, port, status) VALUES ('lock-b', 8000, 'running')");
+    // The other side: a transaction with more work done (InnoDB rolls back the lighter one)
+    // that holds lock-b and then asks for lock-a.
+    const other = databases.requests.dataSource.createQueryRunner();
+    await other.connect();
+    await other.startTransaction();
+    await other.query("CREATE TEMPORARY TABLE ballast (n INT)");
+    await other.query("INSERT INTO ballast VALUES " + Array.from({ length: 500 }, (_, i) => `(${i})`).join(","));
+    await other.query("UPDATE kb_server_processes SET port = 9000 WHERE process_name = 'lock-b'");
+
+    let attempts = 0;
+    let otherDone: Promise<unknown> | undefined;
+    await transitions.run("lock-a", listener, async (manager, record) => {
+      attempts++;
+      await manager.query("UPDATE kb_server_processes SET port = port + 1 WHERE process_name = 'lock-a'");
+      if (attempts === 1) {
+        // It waits for lock-a, which this one holds; this one then asks for lock-b.
+        otherDone = other
+          .query("UPDATE kb_server_processes SET port = 9001 WHERE process_name = 'lock-a'")
+          .then(() => other.commitTransaction());
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      await manager.query("UPDATE kb_server_processes SET status = 'stopped' WHERE process_name = 'lock-b'");
+      await record(
+        { kind: ProcessEventKind.UPDATED, message: "moved both" },
+        await manager.findOneByOrFail(ProcessEntity, { name: "lock-a" }),
+      );
+    });
+    await otherDone;
+    await other.release();
+
+    expect(attempts).toBe(2);
+    // The first attempt left nothing: one increment, after the other side's write, one event.
+    expect(
+      await db.query(
+        "SELECT process_name, port, status FROM kb_server_processes WHERE process_name LIKE 'lock-%' ORDER BY process_name",
+      ),
+    ).toEqual([
+      { process_name: "lock-a", port: 9002, status: "running" },
+      { process_name: "lock-b", port: 9000, status: "stopped" },
+    ]);
+    expect(
+      await db.query(
+        "SELECT message FROM fleetvisor_process_events WHERE process_name = 'lock-a' AND kind = 'UPDATED'",
+      ),
+    ).toEqual([{ message: "moved both" }]);
   });
 });
