@@ -11,6 +11,7 @@ import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js
 import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
+import { sharedSubscribe } from "./shared-execution.js";
 
 /**
  * graphql-ws's own keep-alive: a ping every interval, and a socket whose pong has not come
@@ -98,6 +99,8 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
   const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
     {
       schema,
+      // One execution per event for all subscribers asking the same (see sharedSubscribe).
+      subscribe: sharedSubscribe(),
       connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
       onConnect: async (ctx) => {
         const { socket, request } = ctx.extra;
