@@ -108,6 +108,13 @@ describe("deriveHealth", () => {
       "not registered yet",
     ],
     [
+      "registered in its first second: older than supervisord's whole-second uptime, of this run still",
+      registry(RUNNING, 2.6, 222),
+      supervisor(S.RUNNING, { startedAt: secondsAgo(2), pid: 222 }),
+      ProcessHealth.HEALTHY,
+      "last heartbeat 3s ago",
+    ],
+    [
       "restarted after a crash and registered again",
       registry(RUNNING, 1, 222),
       supervisor(S.RUNNING, { startedAt: secondsAgo(5), pid: 222 }),

@@ -175,7 +175,10 @@ function running(
   // Without a start time there is no grace, and any heartbeat may be of this run.
   const upSeconds = info.startedAt ? (info.now.getTime() - info.startedAt.getTime()) / 1000 : Infinity;
   const age = heartbeat.age;
-  const ofThisRun = age !== null && age <= upSeconds;
+  // supervisord gives both instants in whole seconds: the run may be up to a second older
+  // than they say, and a server that registered in its first second looked older than its
+  // own run until its next heartbeat.
+  const ofThisRun = age !== null && age < upSeconds + 1;
   if (heartbeat.fresh && ofThisRun) return report(ProcessHealth.HEALTHY, `${says}, ${heartbeat.said}`, pidDiffers);
 
   if (!ofThisRun && upSeconds <= staleSeconds) {
