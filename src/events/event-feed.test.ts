@@ -11,13 +11,15 @@ const logger = createLogger("silent");
 const feeds: EventFeed[] = [];
 
 /** A feed over a scripted log; `pollIntervalMs` long by default, so only what a test triggers reads. */
-function setup(options: { pollIntervalMs?: number; holeTimeoutMs?: number } = {}) {
+function setup(options: { pollIntervalMs?: number; holeTimeoutMs?: number; reorderWindowMs?: number } = {}) {
   const bus = new MemoryEventBus(logger);
   const log = new ScriptedLog(bus);
   const clock = new ManualClock();
   const feed = new EventFeed(log, bus, clock, logger, {
     pollIntervalMs: options.pollIntervalMs ?? 60_000,
     holeTimeoutMs: options.holeTimeoutMs ?? 30_000,
+    // None unless a test is about it: the clock here moves only when a test moves it.
+    reorderWindowMs: options.reorderWindowMs ?? 0,
   });
   feed.start();
   feeds.push(feed);
@@ -88,6 +90,27 @@ describe("EventFeed", () => {
     expect(log.reads.at(-1)).toEqual({ after: 9n, ranges: [] });
     await log.record(event(5)); // far too late: given up
     expect(seen).toEqual(["1", "3", "2", "4", "6", "8", "9", "10", "12"]);
+  });
+
+  it("newer events wait for an id a moment late, within the reorder window, and come after it in order", async () => {
+    const { log, clock, seen, listen } = setup({ reorderWindowMs: 1_000 });
+    listen();
+    await log.record(event(1));
+    // 2 was allocated first and commits a moment after 3 and 4.
+    await log.record(event(3), event(4));
+    await until("a read for 2", async () => log.reads.length > 0, 2_000);
+    expect(seen).toEqual(["1"]);
+    clock.advance(400);
+    await log.record(event(2));
+    expect(seen).toEqual(["1", "2", "3", "4"]);
+
+    // 6 never commits in time: once the window is over, 7 goes without it; 6 comes late.
+    await log.record(event(5), event(7));
+    expect(seen).toEqual(["1", "2", "3", "4", "5"]);
+    clock.advance(1_000);
+    await until("7 delivered after the window", async () => seen.includes("7"), 3_000);
+    await log.record(event(6));
+    expect(seen).toEqual(["1", "2", "3", "4", "5", "7", "6"]);
   });
 
   it("reads at once when the bus reconnects", async () => {

@@ -36,6 +36,13 @@ export interface EventFeedOptions {
   readonly holeTimeoutMs?: number;
   /** Events read per query. @default 500 */
   readonly pageSize?: number;
+  /**
+   * How long newer events wait for an id missing just below them (a transaction that took
+   * its id first and commits a moment after the next): so that subscribers see ids in
+   * order, as a resume cursor expects. After this long they go, and the missing one is
+   * delivered late if it ever commits. @default 1000
+   */
+  readonly reorderWindowMs?: number;
 }
 
 export type FeedListener = (event: ProcessEventRecord) => void;
@@ -69,15 +76,21 @@ const START_LOOKBACK = 200;
  *
  * Ids are allocated at insert and transactions commit in any order, so an id can be
  * missing for a while (a transaction still running) or for ever (a rollback). The feed
- * keeps such gaps, reads them again with every read, delivers a late commit when it
- * appears, and gives a gap up after `holeTimeoutMs`.
+ * keeps such gaps, reads them again with every read, and gives a gap up after
+ * `holeTimeoutMs`. Events above a gap younger than `reorderWindowMs` wait for it, so that
+ * a commit a moment late still comes in order; one later than that is delivered when it
+ * appears, after newer ones.
  */
 export class EventFeed {
   private readonly listeners = new Set<FeedListener>();
   private readonly pollIntervalMs: number;
   private readonly holeTimeoutMs: number;
   private readonly pageSize: number;
-  /** The highest id delivered (or the starting point); `null` while the feed is idle. */
+  private readonly reorderWindowMs: number;
+  /** Events accepted but not delivered yet, in id order: they wait for a young gap below them. */
+  private pending: { readonly id: bigint; readonly event: ProcessEventRecord }[] = [];
+  private reorderTimer: NodeJS.Timeout | undefined;
+  /** The highest id accepted (or the starting point); `null` while the feed is idle. */
   private highest: bigint | null = null;
   /** Ids below `highest` not delivered yet, oldest range first. */
   private gaps: Gap[] = [];
@@ -100,6 +113,7 @@ export class EventFeed {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.holeTimeoutMs = options.holeTimeoutMs ?? 30_000;
     this.pageSize = options.pageSize ?? 500;
+    this.reorderWindowMs = options.reorderWindowMs ?? 1_000;
   }
 
   /** Starts listening to the bus (reads begin with the first listener). */
@@ -139,16 +153,20 @@ export class EventFeed {
     this.highest = from;
     this.gaps = [];
     this.held = [];
+    this.pending = [];
     this.lookBack = true;
     this.readSoon();
   }
 
   private idle(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.reorderTimer);
     this.timer = undefined;
+    this.reorderTimer = undefined;
     this.highest = null;
     this.gaps = [];
     this.held = [];
+    this.pending = [];
   }
 
   private onLive(event: ProcessEventRecord): void {
@@ -164,7 +182,7 @@ export class EventFeed {
     this.offer(id, event);
   }
 
-  /** Delivers `event` unless it was delivered (or given up) before. */
+  /** Delivers `event` (in id order, see {@link flush}) unless it was accepted (or given up) before. */
   private offer(id: bigint, event: ProcessEventRecord): void {
     const highest = this.highest!;
     if (id > highest) {
@@ -172,15 +190,43 @@ export class EventFeed {
       this.highest = id;
     } else {
       const index = this.gaps.findIndex((gap) => gap.from <= id && id <= gap.to);
-      if (index < 0) return; // delivered before, or given up
+      if (index < 0) return; // accepted before, or given up
       this.fill(index, id);
     }
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.logger.error({ err: error, eventId: event.id }, "event subscriber failed");
+    let at = this.pending.length;
+    while (at > 0 && this.pending[at - 1]!.id > id) at--;
+    this.pending.splice(at, 0, { id, event });
+    this.flush();
+  }
+
+  /**
+   * Delivers the pending events below the lowest gap still within the reorder window, in
+   * id order; the rest wait, and are looked at again when that gap's window ends.
+   */
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const now = this.clock.now().getTime();
+    let blocker: Gap | undefined;
+    for (const gap of this.gaps) {
+      if (now - gap.since < this.reorderWindowMs && (!blocker || gap.from < blocker.from)) blocker = gap;
+    }
+    const ready = blocker ? this.pending.filter((p) => p.id < blocker.from) : this.pending;
+    this.pending = blocker ? this.pending.filter((p) => p.id > blocker.to) : [];
+    for (const { event } of ready) {
+      for (const listener of this.listeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          this.logger.error({ err: error, eventId: event.id }, "event subscriber failed");
+        }
       }
+    }
+    clearTimeout(this.reorderTimer);
+    this.reorderTimer = undefined;
+    if (blocker && this.pending.length > 0) {
+      // Read once more when the window ends (the missing ids may be in the log by then).
+      this.reorderTimer = setTimeout(() => this.readSoon(), Math.max(1, blocker.since + this.reorderWindowMs - now));
+      this.reorderTimer.unref();
     }
   }
 
@@ -263,5 +309,7 @@ export class EventFeed {
     const held = this.held;
     this.held = [];
     for (const event of held) this.offer(BigInt(event.id!), event);
+    // A gap whose window ended (or that was given up) holds nothing back any more.
+    this.flush();
   }
 }

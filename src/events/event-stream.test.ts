@@ -19,7 +19,8 @@ function setup() {
   const bus = new MemoryEventBus(logger);
   const log = new ScriptedLog(bus);
   const clock = new ManualClock();
-  const feed = new EventFeed(log, bus, clock, logger, { pollIntervalMs: 60_000 });
+  // No reorder window: the ids here jump, and the clock stands still.
+  const feed = new EventFeed(log, bus, clock, logger, { pollIntervalMs: 60_000, reorderWindowMs: 0 });
   feed.start();
   feeds.push(feed);
   return { bus, log, feed, streams: new EventStreams(log, feed, bus, clock) };
