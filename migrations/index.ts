@@ -11,6 +11,7 @@ import { Rollouts1764313100000 } from "./1764313100000-rollouts.js";
 import { Incidents1764314000000 } from "./1764314000000-incidents.js";
 import { Healing1764314100000 } from "./1764314100000-healing.js";
 import { HealingAttempts1764314300000 } from "./1764314300000-healing-attempts.js";
+import { ReplicaPolls1764314400000 } from "./1764314400000-replica-polls.js";
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests find the same set. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   Incidents1764314000000,
   Healing1764314100000,
   HealingAttempts1764314300000,
+  ReplicaPolls1764314400000,
 ];

@@ -184,6 +184,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     // Replicas announce themselves: each supervisord is polled by one of them.
     const replicas = new Replicas(databases.watchers, clock, logger, {
       redis: config.redisUrl !== undefined,
+      polls: config.supervisor.pollIntervalSeconds > 0,
       logReadIntervalMs: EVENT_LOG_READ_INTERVAL_MS,
     });
     await replicas.start();

@@ -263,6 +263,29 @@ describe.runIf(onMysql)("replicas share the polling (MySQL: the embedded databas
     expect(Date.now() - stoppedAt).toBeLessThanOrEqual(2_000 + 500);
   });
 
+  it("a replica with polling off takes no share: the one that polls, polls every supervisord", async () => {
+    const db = await createTestDatabase("polling_off");
+    cleanups.push(() => db.drop());
+    const supervisords = await fleet(4);
+    const redis = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+    const polling = await startTestApp(db.url, { SUPERVISOR_POLL_INTERVAL_SECONDS: "1", REDIS_URL: redis });
+    const silent = await startTestApp(db.url, { SUPERVISOR_POLL_INTERVAL_SECONDS: "0", REDIS_URL: redis });
+    cleanups.push(() => Promise.all([polling.stop(), silent.stop()]));
+    await register(polling, supervisords);
+    await until("each sees the other", async () =>
+      [polling, silent].every((app) => app.services.replicas.live.length === 2),
+    );
+    const keys = supervisords.map((s) => `127.0.0.1:${s.port}`);
+    expect(keys.filter((key) => polling.services.replicas.owns(key))).toEqual(keys);
+    expect(keys.filter((key) => silent.services.replicas.owns(key))).toEqual([]);
+    const before = await Promise.all(supervisords.map((s) => calls(polling, s.port)));
+    await until(
+      "every supervisord polled again by the polling replica",
+      async () => (await Promise.all(supervisords.map((s) => calls(polling, s.port)))).every((n, i) => n > before[i]!),
+      5_000,
+    );
+  });
+
   it("a replica that finds another on its database without REDIS_URL says so, once", async () => {
     const db = await createTestDatabase("replicas_no_redis");
     cleanups.push(() => db.drop());

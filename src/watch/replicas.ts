@@ -12,6 +12,8 @@ export interface ReplicaSettings {
   readonly ttlMs?: number;
   /** Whether events between replicas go through Redis (else only through the event log). */
   readonly redis: boolean;
+  /** Whether this replica polls supervisords (and so takes a share of them). @default true */
+  readonly polls?: boolean;
   /** How often the event log is read, for the warning when replicas share it without Redis. */
   readonly logReadIntervalMs: number;
 }
@@ -21,13 +23,17 @@ export interface ReplicaSettings {
  * a heartbeat (`fleetvisor_replicas`) and reads who else is alive.
  *
  * Work that one replica should do for all (polling a supervisord) goes to its owner by
- * rendezvous hashing over the live replicas: every replica computes the same owner without
+ * rendezvous hashing over the live replicas that poll (a replica started with polling off
+ * says so in its row and takes no share): every replica computes the same owner without
  * talking to the others, and when a replica stops beating, its share moves to the others
  * within the time-to-live, and nothing else moves.
  */
 export class Replicas {
   readonly id = randomUUID();
   private alive: readonly string[] = [this.id];
+  /** The live replicas that poll, sorted (this one among them when it polls). */
+  private pollers: readonly string[];
+  private readonly polls: boolean;
   private readonly periodic: Periodic;
   private readonly heartbeatMs: number;
   private readonly ttlMs: number;
@@ -41,6 +47,8 @@ export class Replicas {
   ) {
     this.heartbeatMs = settings.heartbeatMs ?? 1_000;
     this.ttlMs = settings.ttlMs ?? 3_000;
+    this.polls = settings.polls ?? true;
+    this.pollers = this.polls ? [this.id] : [];
     this.periodic = new Periodic("replica heartbeat", this.heartbeatMs, () => this.beat(), logger);
   }
 
@@ -64,9 +72,9 @@ export class Replicas {
     return this.alive;
   }
 
-  /** Whether this replica does the work keyed `key` (a supervisord, say). */
+  /** Whether this replica polls the supervisord keyed `key`: never when it polls none. */
   owns(key: string): boolean {
-    return ownerOf(key, this.alive) === this.id;
+    return this.polls && ownerOf(key, this.pollers) === this.id;
   }
 
   /** One heartbeat: this replica's row stamped, and who else is alive read. */
@@ -85,7 +93,7 @@ export class Replicas {
           .createQueryBuilder()
           .insert()
           .into("fleetvisor_replicas")
-          .values({ id: this.id, hostname: hostname().slice(0, 255), started_at: now, seen_at: now })
+          .values({ id: this.id, hostname: hostname().slice(0, 255), started_at: now, seen_at: now, polls: this.polls })
           .execute();
       }
     });
@@ -93,12 +101,18 @@ export class Replicas {
     const rows = (await dataSource
       .createQueryBuilder()
       .select("r.id", "id")
+      .addSelect("r.polls", "polls")
       .from("fleetvisor_replicas", "r")
       .where("r.seen_at >= :since", { since })
-      .getRawMany()) as { id: string }[];
+      .getRawMany()) as { id: string; polls: boolean | number | string }[];
     const ids = new Set(rows.map((row) => row.id));
     ids.add(this.id);
     this.alive = [...ids].sort();
+    // MySQL and SQLite give 1/0; Number() also reads true/false and "1"/"0".
+    const pollers = new Set(rows.filter((row) => Number(row.polls) === 1).map((row) => row.id));
+    if (this.polls) pollers.add(this.id);
+    else pollers.delete(this.id);
+    this.pollers = [...pollers].sort();
     this.warnWithoutRedis();
     // Rows of replicas gone long ago (killed, never to leave on their own).
     const longGone = new Date(now.getTime() - 3_600_000);
