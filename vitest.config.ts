@@ -1,4 +1,29 @@
+import { relative } from "node:path";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * Longest first, across the projects of a group: vitest's own order runs one project's
+ * files after another's, so the embedded-database run's long files (the watchers,
+ * supervisord) began when the MariaDB run was nearly done and ran on alone at the end.
+ * As vitest does within a project: the last run's durations when known, else larger first.
+ */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const { cache, config } = this.ctx;
+    const known = (spec: TestSpecification) => {
+      const key = `${spec.project.name}:${relative(config.root, spec.moduleId)}`;
+      return { result: cache.getFileTestResults(key), stats: cache.getFileStats(key) };
+    };
+    return [...files].sort((a, b) => {
+      const group = a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder;
+      if (group !== 0) return group;
+      const [x, y] = [known(a), known(b)];
+      if (x.result && y.result) return y.result.duration - x.result.duration;
+      return (y.stats?.size ?? 0) - (x.stats?.size ?? 0);
+    });
+  }
+}
 
 // graphql ships both ESM and CJS builds; without the alias vitest can load both and
 // type-graphql then fails with "Cannot use GraphQLSchema from another module or realm".
@@ -13,14 +38,19 @@ const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
   environment: "node",
   testTimeout: 60_000,
   hookTimeout: 120_000,
-  // Every file gets its own database and its own supervisord instances; two at a time
-  // keeps a 2-core machine responsive enough for timing-sensitive checks.
-  maxWorkers: 2,
+  // Every file gets its own database and its own supervisord instances. Most of a file's
+  // time is waiting (for polls, retries, supervisord): four at a time keep a 2-core
+  // machine busy without starving the timing-sensitive checks.
+  maxWorkers: 4,
   fileParallelism: true,
+  // A file starts its own services and stops them in afterAll (test/setup.ts stops what a
+  // failed one left): the workers load the service's modules once, not once per file.
+  isolate: false,
 };
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         resolve,
@@ -67,7 +97,7 @@ export default defineConfig({
             "test/rollout.int.test.ts",
           ],
           env: { DB: "sqlite" },
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 1 },
           ...integration,
         },
       },
@@ -78,7 +108,7 @@ export default defineConfig({
           // machine's two cores with other files' supervisords and replicas.
           name: "integration-alone",
           include: [...ALONE],
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 2 },
           ...integration,
           maxWorkers: 1,
         },
