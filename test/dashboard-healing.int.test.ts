@@ -100,7 +100,13 @@ describe("healing and live logs in the dashboard, in a real browser", () => {
     const page = await signIn(viewerToken);
     await row(page, TICKER).getByTestId("action-logs").click();
     await expect.poll(() => page.getByTestId("log-text").textContent()).toContain("line ");
+    // Reads of the log over HTTP (the polling the switch replaces).
+    let polls = 0;
+    page.on("request", (request) => {
+      if (request.postData()?.includes("log(stream")) polls++;
+    });
     await page.getByTestId("log-follow").check();
+    const pollsBefore = polls;
     await expect.poll(() => page.locator("#log-status").textContent()).toBe("Following live");
     const lastNow = async () => {
       const text = (await page.getByTestId("log-text").textContent()) ?? "";
@@ -112,6 +118,8 @@ describe("healing and live logs in the dashboard, in a real browser", () => {
     // The first line may be cut (the view begins with the end of the log): count from the second.
     const numbers = lines.slice(1).map((line) => Number(/^line (\d+)$/.exec(line)?.[1]));
     expect(numbers).toEqual(numbers.map((_, i) => numbers[0]! + i));
+    // Followed for longer than the 2 s between polls, with no poll beside the subscription.
+    expect(polls).toBe(pollsBefore);
     // Switched off, the view goes back to reading the log now and then.
     await page.getByTestId("log-follow").uncheck();
     await expect.poll(() => page.locator("#log-status").textContent()).toBe("");

@@ -1170,6 +1170,10 @@ function boot() {
     view: logView,
     append: appendLog,
     status: (text) => (byId("log-status").textContent = text),
+    stopPolling: () => {
+      logView.generation += 1;
+      clearTimeout(logView.timer);
+    },
     resumePolling: () => {
       logView.generation += 1;
       clearTimeout(logView.timer);

@@ -36,8 +36,8 @@ const decoder = new TextDecoder();
 
 /**
  * `host`: { subscribe(query, variables, { next, error }) → dispose, view (the log view's
- * state: name, stream, offset), append({ text, overflow }), status(text), resumePolling(),
- * canFollow(), describeError }.
+ * state: name, stream, offset), append({ text, overflow }), status(text), stopPolling(),
+ * resumePolling(), canFollow(), describeError }.
  */
 export function setupLogFollow(host) {
   const label = document.createElement("label");
@@ -109,8 +109,12 @@ export function setupLogFollow(host) {
 
   input.addEventListener("change", () => {
     if (!host.view.name) return;
-    if (input.checked) follow();
-    else {
+    if (input.checked) {
+      // A poll under way or due would read the log beside the subscription, and report
+      // what it reads (a process with no supervisord, say) over what the subscription says.
+      host.stopPolling();
+      follow();
+    } else {
       stop();
       host.status("");
       host.resumePolling();
