@@ -178,10 +178,9 @@ export class ControlService {
   }
 
   /**
-   * The registry is marked `starting` as the call to supervisord goes out. The mark is a
-   * conditional UPDATE from stopped / error / stopping, so it runs beside the call: a
-   * server that registers while supervisord waits for `startsecs` is `running`, which the
-   * mark never overwrites.
+   * The registry is marked `starting` before the call to supervisord goes out. The mark is
+   * a conditional UPDATE from stopped / error / stopping: a server that registers while
+   * supervisord waits for `startsecs` is `running`, which nothing here overwrites.
    */
   private async startLocked(row: ProcessEntity, principal: Principal): Promise<ProcessEntity> {
     // Idempotent: ALREADY_STARTED means it runs, which is what was asked.
@@ -197,10 +196,13 @@ export class ControlService {
   }
 
   /**
-   * Calls supervisord for `action` while the registry is marked (`marking.to`, from
-   * `marking.from`) beside the call, with `desired` as the process's desired state. A
-   * failure (other than `idempotentFault`, which means the process is already as asked) is
-   * recorded and thrown, explained.
+   * Marks the registry (`marking.to`, from `marking.from`) with `desired` as the process's
+   * desired state, then calls supervisord for `action`. The mark commits first: a stop's
+   * SIGTERM makes the server deregister at once, and a mark committed after that would
+   * find it `stopped` and record the request after its effect. A mark the database
+   * refuses ends the action before supervisord is called, so nothing has changed. A
+   * failure of the call (other than `idempotentFault`, which means the process is already
+   * as asked) is recorded and thrown, explained.
    */
   private async callMarked(
     row: ProcessEntity,
@@ -212,14 +214,12 @@ export class ControlService {
     note?: string,
   ): Promise<void> {
     const address = addressOf(row)!;
-    const mark = capture(
-      this.desired.beginAction(
-        row.name,
-        desired,
-        { ...marking, message: note ? `${action} requested (${note})` : `${action} requested` },
-        this.settings.controlTimeoutMs + HOLD_MARGIN_MS,
-        principal,
-      ),
+    const marked = await this.desired.beginAction(
+      row.name,
+      desired,
+      { ...marking, message: note ? `${action} requested (${note})` : `${action} requested` },
+      this.settings.controlTimeoutMs + HOLD_MARGIN_MS,
+      principal,
     );
     const call =
       action === "start"
@@ -229,7 +229,6 @@ export class ControlService {
       () => null,
       (error: unknown) => (error instanceof SupervisorFault && error.faultName === idempotentFault ? null : error),
     );
-    const marked = unwrap(await mark);
     if (failure) {
       await this.afterFailure(row, action, failure, marked.changed ? row.status : null, principal);
       throw this.explain(failure, address, row.program);
@@ -317,23 +316,4 @@ export class ControlService {
     if (!row) throw new NotFoundError(`no process named "${name}" in the registry`, { processName: name });
     return row;
   }
-}
-
-type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
-
-/**
- * The mark runs while supervisord is called (up to the control timeout): it gets its
- * handler at once, or a database failure meanwhile would be an unhandled rejection that
- * ends the process. {@link unwrap} throws the failure later, after the call.
- */
-function capture<T>(promise: Promise<T>): Promise<Outcome<T>> {
-  return promise.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-function unwrap<T>(outcome: Outcome<T>): T {
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
 }
