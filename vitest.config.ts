@@ -29,8 +29,8 @@ class LongestFirst extends BaseSequencer {
 // type-graphql then fails with "Cannot use GraphQLSchema from another module or realm".
 const resolve = { alias: { graphql: "graphql/index.js" } };
 
-/** Integration tests that measure first paint and typing in Chromium: run on their own. */
-const ALONE = ["test/dashboard-scale.int.test.ts"];
+/** Integration tests that load the machine or time a browser (first paint, typing): run on their own. */
+const ALONE = ["test/dashboard-scale.int.test.ts", "test/heartbeat-load.int.test.ts"];
 
 /** What both integration runs share: real MariaDB or SQLite, Redis and supervisord. */
 const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
@@ -39,9 +39,9 @@ const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
   testTimeout: 60_000,
   hookTimeout: 120_000,
   // Every file gets its own database and its own supervisord instances. Most of a file's
-  // time is waiting (for polls, retries, supervisord): four at a time keep a 2-core
-  // machine busy without starving the timing-sensitive checks.
-  maxWorkers: 4,
+  // time is waiting (for polls, retries, supervisord): three at a time keep a 2-core
+  // machine busy; four starved the checks of bounded answers on a busy shared machine.
+  maxWorkers: 3,
   fileParallelism: true,
   // A file starts its own services and stops them in afterAll (test/setup.ts stops what a
   // failed one left): the workers load the service's modules once, not once per file.
@@ -104,8 +104,8 @@ export default defineConfig({
       {
         resolve,
         test: {
-          // Last, one file at a time: what measures time in a browser must not share the
-          // machine's two cores with other files' supervisords and replicas.
+          // Last, one file at a time: a load test, and what times a browser, must not share
+          // the machine's two cores with other files' supervisords and replicas.
           name: "integration-alone",
           include: [...ALONE],
           sequence: { groupOrder: 2 },

@@ -37,7 +37,10 @@ function logLines(stdout: string): LogLine[] {
 }
 
 /** Resolves with the run's URL once it logs that it listens; fails with its output otherwise. */
-async function listening(run: ReturnType<typeof startMain>, withinMs = 30_000): Promise<string> {
+/** How long the service, started under tsx, may take to say its first line on a busy machine. */
+const BOOT_MS = 30_000;
+
+async function listening(run: ReturnType<typeof startMain>, withinMs = BOOT_MS): Promise<string> {
   const line = await until(
     "fleetvisor is listening",
     async () => {
@@ -231,7 +234,7 @@ describe("the service process", () => {
       DATABASE_STARTUP_RETRY_MS: "60000",
     });
     const retries = () => logLines(run.stdout()).filter((l) => l.msg.startsWith("waiting for mysql://"));
-    await until("two retries while the database hangs", async () => retries().length >= 2);
+    await until("two retries while the database hangs", async () => retries().length >= 2, BOOT_MS);
     await proxy.refuse();
     await until("two retries while the port refuses", async () =>
       retries().filter((l) => l.reason === "connection refused").length >= 2 ? true : undefined,
@@ -269,8 +272,10 @@ describe("the service process", () => {
       DATABASE_STARTUP_RETRY_MS: "60000",
     });
     const messages = () => logLines(run.stdout()).map((l) => l.msg);
-    await until("a retry while the database hangs", async () =>
-      messages().some((m) => m.startsWith("waiting for mysql://")),
+    await until(
+      "a retry while the database hangs",
+      async () => messages().some((m) => m.startsWith("waiting for mysql://")),
+      BOOT_MS,
     );
     run.child.kill("SIGTERM");
     const received = "signal received while starting: stopping once started";
@@ -300,8 +305,11 @@ describe("the service process", () => {
       PORT: "0",
       FLEETVISOR_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
     });
-    await until("the wait to be logged", async () =>
-      logLines(run.stdout()).find((l) => l.msg.startsWith("waiting for another Fleetvisor to finish migrating")),
+    await until(
+      "the wait to be logged",
+      async () =>
+        logLines(run.stdout()).find((l) => l.msg.startsWith("waiting for another Fleetvisor to finish migrating")),
+      BOOT_MS,
     );
     await holder.query("SELECT RELEASE_LOCK('fleetvisor:migrations')");
     await listening(run);
