@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { format, type BenchReport } from "./figures.js";
 
 /** Benches that report figures (bench/figures.ts), then those that print their own. */
-const BENCHES = ["observed-query", "fleet-scale", "fanout", "memory"] as const;
+const BENCHES = ["observed-query", "fleet-scale", "dashboard-paint", "fanout", "memory"] as const;
 const PRINTING = ["heartbeat", "processes-query", "change-latency"] as const;
 
 const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false } } });
