@@ -3,7 +3,7 @@ import type { Principal } from "../auth/principal.js";
 import type { ProcessEntity } from "../db/process.entity.js";
 import { ProcessStatus } from "../domain/process-status.js";
 import { Role } from "../domain/role.js";
-import { BadUserInputError, ErrorCode } from "../errors.js";
+import { BadUserInputError, DatabaseUnavailableError, ErrorCode } from "../errors.js";
 import { createLogger } from "../logger.js";
 import type { ProcessFilter, ProcessReads } from "../registry/process-reads.js";
 import type { DesiredStates } from "../registry/desired-states.js";
@@ -157,5 +157,57 @@ describe("ControlService.bulk", () => {
     expect((refusal as BadUserInputError).invalidFields).toEqual([expect.objectContaining({ field })]);
     expect(reads.list).not.toHaveBeenCalled();
     expect(restart).not.toHaveBeenCalled();
+  });
+});
+
+describe("ControlService.stop", () => {
+  /** The service over fakes that note, in order, the registry mark and the call to supervisord. */
+  function marking(beginAction: () => Promise<{ changed: boolean }>) {
+    const steps: string[] = [];
+    const target = row("web-01");
+    const service = new ControlService(
+      { get: vi.fn(async () => target) } as unknown as ProcessReads,
+      {
+        moveAndRecord: vi.fn(async () => {
+          steps.push("settled");
+          return { process: target };
+        }),
+      } as unknown as Transitions,
+      {
+        beginAction: vi.fn(async () => {
+          const marked = await beginAction();
+          steps.push("marked");
+          return marked;
+        }),
+        endAction: vi.fn(async () => undefined),
+      } as unknown as DesiredStates,
+      {
+        stopProcess: vi.fn(async () => {
+          steps.push("supervisord");
+          return true;
+        }),
+      } as unknown as SupervisorClient,
+      createLogger("error", {}, { write: () => undefined }),
+      { controlTimeoutMs: 60_000 },
+    );
+    return { service, steps };
+  }
+
+  it("commits the mark before supervisord is asked: the server's deregistration comes after it", async () => {
+    const { service, steps } = marking(async () => {
+      await settle();
+      return { changed: true };
+    });
+    await service.stop("web-01", operator);
+    expect(steps).toEqual(["marked", "supervisord", "settled"]);
+  });
+
+  it("a mark the database refuses ends the stop before supervisord is asked", async () => {
+    const down = new DatabaseUnavailableError("the database did not answer within 4000 ms");
+    const { service, steps } = marking(async () => {
+      throw down;
+    });
+    await expect(service.stop("web-01", operator)).rejects.toBe(down);
+    expect(steps).toEqual([]);
   });
 });
