@@ -687,8 +687,7 @@ function openLog(name) {
 }
 
 function closeLog() {
-  logView.generation += 1;
-  clearTimeout(logView.timer);
+  stopLogPolling();
   logFollow.stop();
   logView.name = null;
   byId("log-panel").hidden = true;
@@ -699,10 +698,15 @@ function renderLogTitle() {
   if (logView.name) byId("log-title").textContent = t("logTitle", { name: logView.name });
 }
 
-/** Starts reading `stream` afresh: offset 0 returns the end of the log. */
-function showStream(stream) {
+/** Ends the log view's polling: a read under way is dropped when it answers. */
+function stopLogPolling() {
   logView.generation += 1;
   clearTimeout(logView.timer);
+}
+
+/** Starts reading `stream` afresh: offset 0 returns the end of the log. */
+function showStream(stream) {
+  stopLogPolling();
   logFollow.stop();
   Object.assign(logView, { stream, offset: 0 });
   byId("log-text").textContent = "";
@@ -1170,13 +1174,9 @@ function boot() {
     view: logView,
     append: appendLog,
     status: (text) => (byId("log-status").textContent = text),
-    stopPolling: () => {
-      logView.generation += 1;
-      clearTimeout(logView.timer);
-    },
+    stopPolling: stopLogPolling,
     resumePolling: () => {
-      logView.generation += 1;
-      clearTimeout(logView.timer);
+      stopLogPolling();
       pollLog(logView.generation);
     },
     canFollow: () => session.me?.role !== "AGENT",
