@@ -107,6 +107,75 @@ async function createMany(apps: readonly TestApp[], prefix: string, count: numbe
   }
 }
 
+/** Two replicas that poll and watch heartbeats every second, a supervisord, a subscriber on each. */
+async function mixedFleet(db: TestDatabase, env: Record<string, string>) {
+  const supervisord = await Supervisord.start({
+    programs: { worker: { command: "sleep 1000", startsecs: 0 } },
+  });
+  cleanups.push(() => supervisord.stop());
+  const apps = (await replicas(db, 2, {
+    SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
+    HEARTBEAT_INTERVAL_SECONDS: "1",
+    HEARTBEAT_STALE_SECONDS: "2",
+    HEARTBEAT_CHECK_INTERVAL_SECONDS: "1",
+    ...env,
+  })) as [TestApp, TestApp];
+  const seen = await subscribers(db, apps);
+  await apps[0].admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+    input: {
+      name: "worker",
+      port: 8000,
+      supervisorHost: "127.0.0.1",
+      supervisorPort: supervisord.port,
+      program: "worker",
+    },
+  });
+  await apps[1].admin.data(`mutation { createProcess(input: { name: "beating", port: 8001 }) { id } }`);
+  const start = await marker(apps[0], seen);
+  return { supervisord, apps, seen, start };
+}
+
+/**
+ * A stop behind Fleetvisor's back (seen by a poll, either replica's), a heartbeat loss
+ * (registered through one replica, then silent: the watchdog records it) and 200 created
+ * rows from both replicas; `midway` runs after the first 100.
+ */
+async function mixedWorkload(
+  db: TestDatabase,
+  { supervisord, apps, start }: Awaited<ReturnType<typeof mixedFleet>>,
+  midway: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  await supervisord.ctl("stop", "worker");
+  await apps[1].admin.data(`mutation { registerProcess(name: "beating", pid: 4242) { port } }`);
+  await createMany(apps, "row-a", 100);
+  await midway();
+  await createMany(apps, "row-b", 100);
+  await until(
+    "the stop and the heartbeat loss in the log",
+    async () => {
+      const kinds = await db.query<{ kind: string }>(
+        "SELECT kind FROM fleetvisor_process_events WHERE id > ? AND kind IN ('SUPERVISOR_STATE_CHANGED', 'HEARTBEAT_LOST')",
+        [start],
+      );
+      return new Set(kinds.map((k) => k.kind)).size === 2;
+    },
+    15_000,
+  );
+}
+
+/** Every subscriber on both replicas has every event of the log since the fleet's start, once, in order. */
+async function everyEventOnEveryReplica(
+  db: TestDatabase,
+  { apps, seen, start }: Awaited<ReturnType<typeof mixedFleet>>,
+): Promise<void> {
+  await marker(apps[1], seen);
+  for (const [i, recorder] of seen.entries()) {
+    const { received, logged } = await receivedAfter(db, recorder, start, `every event on replica ${i + 1}`);
+    expect(logged.length).toBeGreaterThan(200);
+    expect(received).toEqual(logged);
+  }
+}
+
 describe("through Redis", () => {
   let db: TestDatabase;
   let redis: PrivateRedis;
@@ -143,6 +212,16 @@ describe("through Redis", () => {
     }
   });
 
+  it("the same with Redis killed midway: a stop behind Fleetvisor's back, a heartbeat loss, 200 created rows", async () => {
+    const mixed = await createTestDatabase("delivery_redis_midway");
+    cleanups.push(() => mixed.drop());
+    const fleet = await mixedFleet(mixed, { REDIS_URL: redis.url });
+    await mixedWorkload(mixed, fleet, () => redis.kill());
+    await everyEventOnEveryReplica(mixed, fleet);
+    await redis.restart();
+    await until("Redis ready again", async () => (await Promise.all(fleet.apps.map(redisReady))).every(Boolean));
+  });
+
   it("two deployments sharing one Redis never see each other's events", async () => {
     const otherDb = await createTestDatabase("delivery_other");
     cleanups.push(() => otherDb.drop());
@@ -171,50 +250,8 @@ describe("without Redis", () => {
   it("events of either replica reach subscribers on both, in order, exactly once: a stop behind Fleetvisor's back, a heartbeat loss, 200 created rows", async () => {
     const db = await createTestDatabase("delivery_no_redis");
     cleanups.push(() => db.drop());
-    const supervisord = await Supervisord.start({
-      programs: { worker: { command: "sleep 1000", startsecs: 0 } },
-    });
-    cleanups.push(() => supervisord.stop());
-    const apps = await replicas(db, 2, {
-      SUPERVISOR_POLL_INTERVAL_SECONDS: "1",
-      HEARTBEAT_INTERVAL_SECONDS: "1",
-      HEARTBEAT_STALE_SECONDS: "2",
-      HEARTBEAT_CHECK_INTERVAL_SECONDS: "1",
-    });
-    const [one, two] = apps as [TestApp, TestApp];
-    const seen = await subscribers(db, apps);
-    await one.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
-      input: {
-        name: "worker",
-        port: 8000,
-        supervisorHost: "127.0.0.1",
-        supervisorPort: supervisord.port,
-        program: "worker",
-      },
-    });
-    await two.admin.data(`mutation { createProcess(input: { name: "beating", port: 8001 }) { id } }`);
-    const start = await marker(one, seen);
-
-    // Seen by a poll (either replica's), recorded once.
-    await supervisord.ctl("stop", "worker");
-    // Registered through one replica, then silent: the watchdog records the loss.
-    await two.admin.data(`mutation { registerProcess(name: "beating", pid: 4242) { port } }`);
-    await createMany(apps, "row", 200);
-    await until(
-      "the stop and the heartbeat loss in the log",
-      async () => {
-        const kinds = await db.query<{ kind: string }>(
-          "SELECT kind FROM fleetvisor_process_events WHERE id > ? AND kind IN ('SUPERVISOR_STATE_CHANGED', 'HEARTBEAT_LOST')",
-          [start],
-        );
-        return new Set(kinds.map((k) => k.kind)).size === 2;
-      },
-      15_000,
-    );
-    await marker(two, seen);
-    for (const [i, recorder] of seen.entries()) {
-      const { received, logged } = await receivedAfter(db, recorder, start, `every event on replica ${i + 1}`);
-      expect(received).toEqual(logged);
-    }
+    const fleet = await mixedFleet(db, {});
+    await mixedWorkload(db, fleet);
+    await everyEventOnEveryReplica(db, fleet);
   });
 });
