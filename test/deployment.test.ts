@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { describe, expect, it } from "vitest";
+import { SUPERVISOR_REQUIREMENT } from "../src/cli/demo/prerequisites.js";
 import { CONFIG_VARIABLES, loadConfig } from "../src/config/config.js";
 import { MAX_BODY_BYTES } from "../src/http/request-limits.js";
 import {
@@ -281,6 +282,13 @@ describe("the managed containers and the seed", () => {
     expect(readFileSync(join(REPOSITORY, "client-examples/managed-server/Dockerfile"), "utf8")).toMatch(
       new RegExp(`--uid ${owner.split(":")[0]} .*--gid app|groupadd .*--gid ${owner.split(":")[1]} app`),
     );
+  });
+
+  it("install a supervisord that starts on the image's Python: the release line the demo installs", () => {
+    const dockerfile = readFileSync(join(REPOSITORY, "client-examples/managed-server/Dockerfile"), "utf8");
+    const installed = /pip install [^\n]*?"?(supervisor[^"\s]*)"?/.exec(dockerfile)?.[1];
+    // Older releases import pkg_resources, which current setuptools no longer ships.
+    expect(installed).toBe(SUPERVISOR_REQUIREMENT);
   });
 
   it("seed with the bootstrap admin token, after both replicas are healthy", () => {
