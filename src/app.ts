@@ -59,6 +59,9 @@ const EVENT_LOG_READ_INTERVAL_MS = 500;
 /** How long `/readyz` waits for the database. */
 const READINESS_TIMEOUT_MS = 2_000;
 
+/** How soon, at most, incidents stop being shown silenced once their silence has run out. */
+const SILENCE_SWEEP_MS = 5_000;
+
 export interface App {
   /** Where the service listens, e.g. `http://127.0.0.1:4000` (GraphQL at `/graphql`). */
   readonly url: string;
@@ -392,6 +395,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     );
     quietFlaps.start();
     cleanup.unshift(() => quietFlaps.stop());
+    // Silences whose `until` passed: their incidents are no longer shown silenced.
+    const sweeper = new SilenceService(databases.watchers, databases.watchers.dataSource, events, clock);
+    const silencesOver = new Periodic("silences running out", SILENCE_SWEEP_MS, () => sweeper.sweep(), logger);
+    silencesOver.start();
+    cleanup.unshift(() => silencesOver.stop());
     // Rollouts this replica runs, and those it takes over from replicas that died.
     rollouts.worker.start();
     cleanup.unshift(() => rollouts.worker.stop());

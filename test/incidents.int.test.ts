@@ -354,6 +354,42 @@ describe("incidents", () => {
     expect(hidden.message).toBe(missing.message.replace("999999", incident!.id));
     expect((await incidentsOf(app, "acked-1"))[0]!.note).toBe("looking at the disk");
   });
+  it("a silence made after an incident fired keeps its end quiet too; one that runs out unsilences its incidents", async () => {
+    const operator = await app.client("OPERATOR", "maintenance");
+    const silence = (namePattern: string, ms: number) =>
+      operator.http.data(
+        `mutation($p: String!, $until: DateTimeISO!) {
+          createSilence(input: { namePattern: $p, until: $until, comment: "host maintenance" }) { id } }`,
+        { p: namePattern, until: new Date(Date.now() + ms).toISOString() },
+      );
+    // Fired, then silenced (the usual order: the page came, then the maintenance began).
+    await loseHeartbeat([app], "fired-1");
+    await until("the firing POST", async () => hook.of("fired-1").length === 1);
+    await silence("fired-*", 3_600_000);
+    expect((await incidentsOf(app, "fired-1"))[0]).toMatchObject({ state: "OPEN", silenced: true });
+    await app.admin.data(`mutation { heartbeat(name: "fired-1", pid: 41) { ok } }`);
+    expect((await incidentsOf(app, "fired-1"))[0]!.state).toBe("RESOLVED");
+    // Not silenced: its POSTs are how we know the webhook had its chance at fired-1's end.
+    await loseHeartbeat([app], "probe-after-fired");
+    await app.admin.data(`mutation { heartbeat(name: "probe-after-fired", pid: 41) { ok } }`);
+    await until("the probe's resolved POST", async () => hook.of("probe-after-fired").length === 2);
+    expect(hook.of("fired-1").map((p) => p.status)).toEqual(["firing"]);
+
+    // A silence nobody expires: once its `until` has passed, its incident is no longer shown silenced.
+    await silence("runout-*", 2_000);
+    await loseHeartbeat([app], "runout-1");
+    expect((await incidentsOf(app, "runout-1"))[0]).toMatchObject({ state: "OPEN", silenced: true });
+    await until(
+      "the incident shown unsilenced after its silence ran out",
+      async () => (await incidentsOf(app, "runout-1"))[0]!.silenced === false,
+      15_000,
+    );
+    const marks = await db.query<{ message: string }>(
+      "SELECT message FROM fleetvisor_process_events WHERE process_name = 'runout-1' AND kind = 'INCIDENT_CHANGED' AND message LIKE '%no longer silenced%'",
+    );
+    expect(marks).toHaveLength(1);
+    expect(hook.of("runout-1")).toEqual([]);
+  });
 });
 
 describe("incident changes on processChanged", () => {

@@ -29,7 +29,7 @@ import {
   type FlapSettings,
   type IncidentSubject,
 } from "./incident-rules.js";
-import { toIncident, type Incident } from "./incident.js";
+import { subjectOf, toIncident, type Incident } from "./incident.js";
 import { incidentMessage } from "./incident-events.js";
 
 /** The most open incidents one {@link IncidentTracker.settle} pass looks at. */
@@ -250,7 +250,11 @@ export class IncidentTracker {
     const incident = toIncident(row);
     const reason = describeCause(cause);
     const event = await recordFollowUp(this.draft(incident, cause, `resolved: ${reason}`));
-    if (row.notified) this.notices.set(event, { status: "resolved", incident, reason });
+    // Its firing went out, and no silence covers it now (one made after it fired, for
+    // maintenance, say): the receiver hears that it is over.
+    if (row.notified && !(await this.silenced(manager, row.kind as IncidentKind, subjectOf(row), now))) {
+      this.notices.set(event, { status: "resolved", incident, reason });
+    }
     return true;
   }
 

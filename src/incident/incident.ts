@@ -1,5 +1,6 @@
 import type { IncidentEntity } from "../db/incident.entity.js";
 import type { IncidentKind, IncidentState } from "../domain/incident.js";
+import type { IncidentSubject } from "./incident-rules.js";
 
 /** One incident as the API and the webhook show it. */
 export interface Incident {
@@ -40,4 +41,11 @@ export function toIncident(row: IncidentEntity): Incident {
     silenced: Boolean(row.silenced),
     reason: row.reason,
   };
+}
+
+/** What an incident is about, as silences match it: its process, or its supervisord. */
+export function subjectOf(row: IncidentEntity): IncidentSubject {
+  return row.processName !== null
+    ? { type: "process", processName: row.processName }
+    : { type: "supervisor", host: row.supervisorHost ?? "", port: Number(row.supervisorPort) };
 }

@@ -11,16 +11,9 @@ import type { EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { dateOf } from "../registry/process-rows.js";
 import { incidentMessage } from "./incident-events.js";
-import {
-  kindsFromColumn,
-  kindsToColumn,
-  silenceActive,
-  silencePatternProblem,
-  silences,
-  type IncidentSubject,
-} from "./incident-rules.js";
+import { kindsFromColumn, kindsToColumn, silenceActive, silencePatternProblem, silences } from "./incident-rules.js";
 import { parseRowId } from "./incident.service.js";
-import { toIncident } from "./incident.js";
+import { subjectOf, toIncident } from "./incident.js";
 
 /** The longest a silence may last. */
 export const MAX_SILENCE_DAYS = 90;
@@ -126,52 +119,85 @@ export class SilenceService {
   }
 
   /**
+   * Marks the open incidents still shown silenced whose silences have all run out (their
+   * `until` passed; nobody expired them), each with INCIDENT_CHANGED. Run now and then by
+   * every replica: a mark is a conditional UPDATE, so each is recorded once.
+   */
+  async sweep(): Promise<number> {
+    const silenced = await this.dataSource
+      .getRepository(IncidentEntity)
+      .existsBy({ state: IncidentState.OPEN, silenced: true });
+    if (!silenced) return 0;
+    const recorded = await this.database.transaction((manager) =>
+      this.remark(manager, { name: "fleetvisor", tokenId: null }, true),
+    );
+    await this.events.publish(recorded);
+    return recorded.length;
+  }
+
+  /**
    * Runs `write`, then marks the open incidents whose silencing changed; records each. A new
    * silence can only silence incidents that are not yet; an expired one only unsilence
-   * those that are (`silencedBefore`): only those are read, with the silences in force.
+   * those that are (`silencedBefore`).
    */
   private async change(
     principal: Principal,
     silencedBefore: boolean,
     write: (manager: EntityManager) => Promise<number>,
   ): Promise<Silence> {
-    const recorded: ProcessEventRecord[] = [];
+    let recorded: ProcessEventRecord[] = [];
     const silence = await this.database.transaction(async (manager) => {
       const id = await write(manager);
-      const now = this.clock.now();
-      const active = await activeAt(manager.createQueryBuilder(SilenceEntity, "s"), now).getMany();
-      const open = await manager.find(IncidentEntity, {
-        where: { state: IncidentState.OPEN, silenced: silencedBefore },
-        order: { id: "ASC" },
-      });
-      for (const row of open) {
-        const subject: IncidentSubject =
-          row.processName !== null
-            ? { type: "process", processName: row.processName }
-            : { type: "supervisor", host: row.supervisorHost ?? "", port: Number(row.supervisorPort) };
-        const silenced = active.some((s) => silences(this.rule(s), row.kind as IncidentKind, subject, now));
-        if (silenced === Boolean(row.silenced)) continue;
-        await manager.update(IncidentEntity, { id: row.id, state: IncidentState.OPEN }, { silenced });
-        const incident = toIncident({ ...row, silenced });
-        recorded.push(
-          await this.events.record(
-            manager,
-            {
-              kind: ProcessEventKind.INCIDENT_CHANGED,
-              processName: incident.processName ?? "",
-              actor: principal.name,
-              actorTokenId: principal.tokenId,
-              message: incidentMessage(incident, silenced ? "silenced" : "no longer silenced"),
-              status: null,
-            },
-            null,
-          ),
-        );
-      }
-      return this.toSilence((await manager.findOneBy(SilenceEntity, { id }))!, now);
+      recorded = await this.remark(manager, principal, silencedBefore);
+      return this.toSilence((await manager.findOneBy(SilenceEntity, { id }))!, this.clock.now());
     });
     await this.events.publish(recorded);
     return silence;
+  }
+
+  /**
+   * Of the open incidents marked `silencedBefore`, marks those the silences in force now
+   * say otherwise of, each with INCIDENT_CHANGED by `actor`. Only a row still marked as it
+   * was read is changed and recorded.
+   */
+  private async remark(
+    manager: EntityManager,
+    actor: Pick<Principal, "name" | "tokenId">,
+    silencedBefore: boolean,
+  ): Promise<ProcessEventRecord[]> {
+    const now = this.clock.now();
+    const active = await activeAt(manager.createQueryBuilder(SilenceEntity, "s"), now).getMany();
+    const open = await manager.find(IncidentEntity, {
+      where: { state: IncidentState.OPEN, silenced: silencedBefore },
+      order: { id: "ASC" },
+    });
+    const recorded: ProcessEventRecord[] = [];
+    for (const row of open) {
+      const silenced = active.some((s) => silences(this.rule(s), row.kind as IncidentKind, subjectOf(row), now));
+      if (silenced === silencedBefore) continue;
+      const marked = await manager.update(
+        IncidentEntity,
+        { id: row.id, state: IncidentState.OPEN, silenced: silencedBefore },
+        { silenced },
+      );
+      if (!marked.affected) continue;
+      const incident = toIncident({ ...row, silenced });
+      recorded.push(
+        await this.events.record(
+          manager,
+          {
+            kind: ProcessEventKind.INCIDENT_CHANGED,
+            processName: incident.processName ?? "",
+            actor: actor.name,
+            actorTokenId: actor.tokenId,
+            message: incidentMessage(incident, silenced ? "silenced" : "no longer silenced"),
+            status: null,
+          },
+          null,
+        ),
+      );
+    }
+    return recorded;
   }
 
   private rule(row: SilenceEntity) {
