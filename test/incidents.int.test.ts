@@ -354,7 +354,7 @@ describe("incidents", () => {
     expect(hidden.message).toBe(missing.message.replace("999999", incident!.id));
     expect((await incidentsOf(app, "acked-1"))[0]!.note).toBe("looking at the disk");
   });
-  it("a silence made after an incident fired keeps its end quiet too; one that runs out unsilences its incidents", async () => {
+  it("a silence made after an incident fired keeps its end quiet too; one that runs out unsilences; host:port quiets the host", async () => {
     const operator = await app.client("OPERATOR", "maintenance");
     const silence = (namePattern: string, ms: number) =>
       operator.http.data(
@@ -389,6 +389,21 @@ describe("incidents", () => {
     );
     expect(marks).toHaveLength(1);
     expect(hook.of("runout-1")).toEqual([]);
+
+    // A host under maintenance: its supervisord's host:port silences its processes' incidents too.
+    await silence("maint-host:9101", 3_600_000);
+    await app.admin.data(
+      `mutation { createProcess(input: { name: "on-maint-1", port: 8000, supervisorHost: "maint-host", supervisorPort: 9101 }) { id } }`,
+    );
+    await app.admin.data(`mutation { registerProcess(name: "on-maint-1", pid: 41) { port } }`);
+    await db.query("UPDATE kb_server_processes SET last_heartbeat = ? WHERE process_name = 'on-maint-1'", [
+      new Date(Date.now() - 3_600_000),
+    ]);
+    await app.services.watch.checkHeartbeats();
+    expect((await incidentsOf(app, "on-maint-1"))[0]).toMatchObject({ kind: "HEARTBEAT_LOST", silenced: true });
+    await loseHeartbeat([app], "probe-after-maint");
+    await until("the probe's firing POST", async () => hook.of("probe-after-maint").length === 1);
+    expect(hook.of("on-maint-1")).toEqual([]);
   });
 });
 

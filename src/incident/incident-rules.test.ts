@@ -186,6 +186,29 @@ describe("silence matching", () => {
     expect(silences(silence, kind, subject, now)).toBe(silenced);
   });
 
+  const onHost = { host: "Node-A", port: 9101 };
+  it.each<[string, SilenceRule, I, { host: string; port: number } | null, boolean]>([
+    ["its supervisord's host:port", rule({ namePattern: "node-a:9101" }), I.HEARTBEAT_LOST, onHost, true],
+    ["another port of that host", rule({ namePattern: "node-a:9102" }), I.HEARTBEAT_LOST, onHost, false],
+    ["a process without a supervisord", rule({ namePattern: "node-a:9101" }), I.HEARTBEAT_LOST, null, false],
+    [
+      "host:port, a kind it does not name",
+      rule({ namePattern: "node-a:9101", kinds: [I.DRIFT] }),
+      I.HEARTBEAT_LOST,
+      onHost,
+      false,
+    ],
+    [
+      "a process pattern is not its supervisord's name",
+      rule({ namePattern: "node-*" }),
+      I.HEARTBEAT_LOST,
+      onHost,
+      false,
+    ],
+  ])("a process's incident by %s", (_what, silence, kind, supervisor, silenced) => {
+    expect(silences(silence, kind, process("web-1"), now, supervisor)).toBe(silenced);
+  });
+
   it("stores kinds as one column and reads them back; empty is every kind", () => {
     expect(kindsFromColumn(kindsToColumn([I.DRIFT, I.FLAPPING, I.DRIFT]))).toEqual([I.DRIFT, I.FLAPPING]);
     expect(kindsFromColumn(kindsToColumn([]))).toEqual([]);

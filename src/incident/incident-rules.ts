@@ -229,13 +229,32 @@ export function silenceActive(silence: SilenceRule, now: Date): boolean {
   return silence.expiredAt === null && silence.until.getTime() > now.getTime();
 }
 
-/** Whether `silence`, in force at `now`, silences an incident of `kind` on `subject`. */
-export function silences(silence: SilenceRule, kind: IncidentKind, subject: IncidentSubject, now: Date): boolean {
+/**
+ * Whether `silence`, in force at `now`, silences an incident of `kind` on `subject`. A
+ * supervisord's `host:port` silences its own incident and those of the processes the
+ * registry names it for (`supervisor`, for a process subject): a host under maintenance
+ * is quiet as a whole.
+ */
+export function silences(
+  silence: SilenceRule,
+  kind: IncidentKind,
+  subject: IncidentSubject,
+  now: Date,
+  supervisor: { readonly host: string; readonly port: number } | null = null,
+): boolean {
+  if (!silenceActive(silence, now) || (silence.kinds.length > 0 && !silence.kinds.includes(kind))) return false;
+  if (matchesProcessPattern(subjectName(subject), silence.namePattern)) return true;
   return (
-    silenceActive(silence, now) &&
-    (silence.kinds.length === 0 || silence.kinds.includes(kind)) &&
-    matchesProcessPattern(subjectName(subject), silence.namePattern)
+    subject.type === "process" &&
+    supervisor !== null &&
+    namesSupervisor(silence.namePattern) &&
+    `${supervisor.host}:${supervisor.port}`.toLowerCase() === silence.namePattern.toLowerCase()
   );
+}
+
+/** Whether a silence's pattern is a supervisord's `host:port` (process names have no colon). */
+export function namesSupervisor(pattern: string): boolean {
+  return pattern.includes(":");
 }
 
 /** Stored form of a silence's kinds. */

@@ -24,12 +24,13 @@ import {
   isFlapping,
   keysEndedBy,
   kindsFromColumn,
+  namesSupervisor,
   silences,
   type EventSubject,
   type FlapSettings,
   type IncidentSubject,
 } from "./incident-rules.js";
-import { subjectOf, toIncident, type Incident } from "./incident.js";
+import { subjectOf, supervisorsOfProcesses, toIncident, type Incident } from "./incident.js";
 import { incidentMessage } from "./incident-events.js";
 
 /** The most open incidents one {@link IncidentTracker.settle} pass looks at. */
@@ -394,13 +395,19 @@ export class IncidentTracker {
     subject: IncidentSubject,
     now: Date,
   ): Promise<boolean> {
-    const active = await manager
-      .createQueryBuilder(SilenceEntity, "s")
-      .where("s.until > :now AND s.expired_at IS NULL", { now })
-      .getMany();
-    return active.some((s) =>
-      silences({ ...s, kinds: kindsFromColumn(s.kinds), until: dateOf(s.until)! }, kind, subject, now),
-    );
+    const active = (
+      await manager
+        .createQueryBuilder(SilenceEntity, "s")
+        .where("s.until > :now AND s.expired_at IS NULL", { now })
+        .getMany()
+    ).map((s) => ({ ...s, kinds: kindsFromColumn(s.kinds), until: dateOf(s.until)! }));
+    if (active.length === 0) return false;
+    // A process's incident is also silenced by its supervisord's host:port: read which that is.
+    const supervisor =
+      subject.type === "process" && active.some((s) => namesSupervisor(s.namePattern))
+        ? ((await supervisorsOfProcesses(manager, [subject.processName])).get(subject.processName) ?? null)
+        : null;
+    return active.some((s) => silences(s, kind, subject, now, supervisor));
   }
 
   private draft(incident: Incident, cause: Cause, what: string): EventDraft {

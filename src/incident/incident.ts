@@ -1,4 +1,6 @@
+import { In, type EntityManager } from "typeorm";
 import type { IncidentEntity } from "../db/incident.entity.js";
+import { ProcessEntity } from "../db/process.entity.js";
 import type { IncidentKind, IncidentState } from "../domain/incident.js";
 import type { IncidentSubject } from "./incident-rules.js";
 
@@ -48,4 +50,26 @@ export function subjectOf(row: IncidentEntity): IncidentSubject {
   return row.processName !== null
     ? { type: "process", processName: row.processName }
     : { type: "supervisor", host: row.supervisorHost ?? "", port: Number(row.supervisorPort) };
+}
+
+/**
+ * The supervisord the registry names for each of `names` that has one: a silence of a
+ * supervisord's `host:port` covers its processes' incidents.
+ */
+export async function supervisorsOfProcesses(
+  manager: EntityManager,
+  names: readonly string[],
+): Promise<Map<string, { host: string; port: number }>> {
+  if (names.length === 0) return new Map();
+  const rows = await manager.find(ProcessEntity, {
+    where: { name: In([...names]) },
+    select: { name: true, supervisorHost: true, supervisorPort: true },
+  });
+  return new Map(
+    rows.flatMap((row) =>
+      row.supervisorHost && row.supervisorPort !== null
+        ? [[row.name, { host: row.supervisorHost, port: Number(row.supervisorPort) }] as const]
+        : [],
+    ),
+  );
 }

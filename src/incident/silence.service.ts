@@ -11,9 +11,16 @@ import type { EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { dateOf } from "../registry/process-rows.js";
 import { incidentMessage } from "./incident-events.js";
-import { kindsFromColumn, kindsToColumn, silenceActive, silencePatternProblem, silences } from "./incident-rules.js";
+import {
+  kindsFromColumn,
+  kindsToColumn,
+  namesSupervisor,
+  silenceActive,
+  silencePatternProblem,
+  silences,
+} from "./incident-rules.js";
 import { parseRowId } from "./incident.service.js";
-import { subjectOf, toIncident } from "./incident.js";
+import { subjectOf, supervisorsOfProcesses, toIncident } from "./incident.js";
 
 /** The longest a silence may last. */
 export const MAX_SILENCE_DAYS = 90;
@@ -171,9 +178,16 @@ export class SilenceService {
       where: { state: IncidentState.OPEN, silenced: silencedBefore },
       order: { id: "ASC" },
     });
+    // Processes' incidents are also silenced by their supervisord's host:port.
+    const supervisors = active.some((s) => namesSupervisor(s.namePattern))
+      ? await supervisorsOfProcesses(manager, [...new Set(open.flatMap((row) => row.processName ?? []))])
+      : new Map<string, { host: string; port: number }>();
     const recorded: ProcessEventRecord[] = [];
     for (const row of open) {
-      const silenced = active.some((s) => silences(this.rule(s), row.kind as IncidentKind, subjectOf(row), now));
+      const supervisor = (row.processName && supervisors.get(row.processName)) || null;
+      const silenced = active.some((s) =>
+        silences(this.rule(s), row.kind as IncidentKind, subjectOf(row), now, supervisor),
+      );
       if (silenced === silencedBefore) continue;
       const marked = await manager.update(
         IncidentEntity,

@@ -64,7 +64,8 @@ export class Silence {
   id!: number;
 
   @Field(() => String, {
-    description: "A process name, `prefix-*` or `*`; a supervisord's incident is matched on `host:port`.",
+    description:
+      "A process name, `prefix-*` or `*`; or a supervisord's `host:port`, which covers its own incident and those of the processes on it.",
   })
   namePattern!: string;
 
