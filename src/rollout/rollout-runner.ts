@@ -62,16 +62,32 @@ export class RolloutRunner {
   }
 
   async run(): Promise<RunEnd> {
-    const { leases, owner, leaseMs, renewEveryMs, logger } = this.deps;
+    const { leases, owner, leaseMs, renewEveryMs, logger, clock } = this.deps;
     let lost = false;
+    let renewedAt = clock.now().getTime();
+    const giveUp = () => {
+      lost = true;
+      this.abort.abort();
+    };
     const renewal = setInterval(() => {
       leases.renew(this.id, owner, leaseMs).then(
         (held) => {
-          if (held) return;
-          lost = true;
-          this.abort.abort();
+          if (!held) return giveUp();
+          renewedAt = clock.now().getTime();
         },
-        (error: unknown) => logger.warn({ reason: (error as Error).message, rollout: this.id }, "lease renewal failed"),
+        (error: unknown) => {
+          // Unrenewed for a whole term, the lease may have lapsed and another replica
+          // taken the rollout over: no further step begins here. (A step's action already
+          // under way finishes; the replica that takes over re-checks that step.)
+          const unrenewedMs = clock.now().getTime() - renewedAt;
+          logger.warn(
+            { reason: (error as Error).message, rollout: this.id, unrenewedMs },
+            unrenewedMs >= leaseMs
+              ? "lease renewal failed for a whole term: leaving the rollout"
+              : "lease renewal failed",
+          );
+          if (unrenewedMs >= leaseMs) giveUp();
+        },
       );
     }, renewEveryMs);
     renewal.unref();
