@@ -14,6 +14,8 @@ const TICKER = "log-ticker";
 const CLEARED = "log-cleared";
 const LOST = "log-lost";
 const MOVED = "log-moved";
+/** Writes its numbered lines to stderr, and nothing to stdout. */
+const ERRORS = "log-errors";
 const AUTH = { username: "fleet", password: "log-follow-pass-77c1" };
 
 let db: TestDatabase;
@@ -31,17 +33,18 @@ interface Chunk {
   message: string | null;
 }
 
-const SUBSCRIPTION = `subscription($name: String!, $fromOffset: Int) {
-  processLog(name: $name, stream: STDOUT, fromOffset: $fromOffset) { text startOffset offset overflow rotated message }
+const SUBSCRIPTION = `subscription($name: String!, $stream: LogStream!, $fromOffset: Int) {
+  processLog(name: $name, stream: $stream, fromOffset: $fromOffset) { text startOffset offset overflow rotated message }
 }`;
 
 function follow(
   name: string,
   fromOffset?: number,
+  stream: "STDOUT" | "STDERR" = "STDOUT",
 ): { socket: WsConnection; chunks: SubscriptionRecorder<{ processLog: Chunk }> } {
   const socket = connectWs(app.url, viewer.token);
   sockets.push(socket);
-  return { socket, chunks: socket.subscribe<{ processLog: Chunk }>(SUBSCRIPTION, { name, fromOffset }) };
+  return { socket, chunks: socket.subscribe<{ processLog: Chunk }>(SUBSCRIPTION, { name, stream, fromOffset }) };
 }
 
 /** The numbers of the lines in `text`, which must hold whole lines only. */
@@ -66,8 +69,12 @@ beforeAll(async () => {
   // Lines are written whole (one write each), so any chunk boundary falls between lines.
   const script = join(tempDir("log-follow"), "ticker.sh");
   writeFileSync(script, '#!/bin/sh\ni=0\nwhile :; do echo "line $i"; i=$((i+1)); sleep 0.05; done\n', { mode: 0o755 });
+  const toStderr = join(tempDir("log-follow-stderr"), "ticker-stderr.sh");
+  writeFileSync(toStderr, '#!/bin/sh\ni=0\nwhile :; do echo "line $i" >&2; i=$((i+1)); sleep 0.05; done\n', {
+    mode: 0o755,
+  });
   const port = await freePort();
-  for (const name of [TICKER, CLEARED, LOST, MOVED]) {
+  for (const name of [TICKER, CLEARED, LOST, MOVED, ERRORS]) {
     await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
       input: { name, port: await freePort(), supervisorHost: "127.0.0.1", supervisorPort: port, program: name },
     });
@@ -80,6 +87,7 @@ beforeAll(async () => {
       [CLEARED]: { command: script },
       [LOST]: { command: script },
       [MOVED]: { command: script },
+      [ERRORS]: { command: toStderr },
     },
   });
 }, 30_000);
@@ -121,6 +129,19 @@ describe("processLog", () => {
     expect(numbers.length).toBeGreaterThanOrEqual(70);
     expect(numbers).toEqual(numbers.map((_, i) => numbers[0]! + i));
   }, 30_000);
+
+  it("follows STDERR as it follows STDOUT: its own lines, once, in order", async () => {
+    const errors = follow(ERRORS, undefined, "STDERR");
+    const chunks = await errors.chunks.until((c) => lineNumbers(joined(c)).length >= 20, 10_000, "20 lines");
+    const numbers = lineNumbers(joined(chunks));
+    expect(numbers).toEqual(numbers.map((_, i) => numbers[0]! + i));
+    // Its stdout holds nothing: what was followed came from stderr.
+    const stdout = await viewer.http.data<{ process: { log: { text: string } } }>(
+      `{ process(name: "${ERRORS}") { log(stream: STDOUT, bytes: 1024) { text } } }`,
+    );
+    expect(stdout.process.log.text).toBe("");
+    await errors.socket.dispose();
+  });
 
   it("says so when the log is cleared under it, and goes on in the new log", async () => {
     const { chunks } = follow(CLEARED, 0);
@@ -188,11 +209,11 @@ describe("processLog", () => {
   it("refuses what it cannot follow, naming why", async () => {
     const socket = connectWs(app.url, viewer.token);
     sockets.push(socket);
-    const negative = await socket.subscribe(SUBSCRIPTION, { name: TICKER, fromOffset: -1 }).failure();
+    const negative = await socket.subscribe(SUBSCRIPTION, { name: TICKER, stream: "STDOUT", fromOffset: -1 }).failure();
     expect(negative).toMatchObject([
       { extensions: { code: "BAD_USER_INPUT" }, message: "fromOffset must not be negative (got -1)" },
     ]);
-    const unknown = await socket.subscribe(SUBSCRIPTION, { name: "no-such-process" }).failure();
+    const unknown = await socket.subscribe(SUBSCRIPTION, { name: "no-such-process", stream: "STDOUT" }).failure();
     expect(unknown).toMatchObject([{ extensions: { code: "NOT_FOUND" } }]);
   });
 });
