@@ -80,11 +80,13 @@ async function live(name: string, client = viewer): Promise<LiveProcess> {
   return data.process;
 }
 
+/** A process's status changes, oldest first, as the audit trail (Query.events) tells them. */
 async function statusEvents(name: string): Promise<{ message: string; actor: string; status: string }[]> {
-  return db.query(
-    "SELECT message, actor, status FROM fleetvisor_process_events WHERE process_name = ? AND kind = 'STATUS_CHANGED' ORDER BY id",
-    [name],
+  const { events } = await app.admin.data<{ events: { message: string; actor: string; status: string }[] }>(
+    `query($name: String!) { events(processName: $name, kinds: [STATUS_CHANGED], after: "0") { message actor status } }`,
+    { name },
   );
+  return events;
 }
 
 beforeAll(async () => {
@@ -436,8 +438,8 @@ describe("start / stop / restart", () => {
     expect(stopped.stopProcess).toMatchObject({ status: "STOPPED", pid: null, health: "STOPPED" });
     expect(await main.programState("worker")).toBe("STOPPED");
     expect((await statusEvents("main-worker")).slice(-2)).toEqual([
-      { message: "stop requested", actor: "ops", status: "stopping" },
-      { message: "stopped: supervisord confirmed, the server did not deregister", actor: "ops", status: "stopped" },
+      { message: "stop requested", actor: "ops", status: "STOPPING" },
+      { message: "stopped: supervisord confirmed, the server did not deregister", actor: "ops", status: "STOPPED" },
     ]);
 
     const again = await operator.http.data<{ stopProcess: LiveProcess }>(
@@ -457,7 +459,7 @@ describe("start / stop / restart", () => {
     expect((await statusEvents("main-worker")).at(-1)).toEqual({
       message: "start requested",
       actor: "ops",
-      status: "starting",
+      status: "STARTING",
     });
 
     const again = await operator.http.data<{ startProcess: LiveProcess }>(
