@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, GraphQLHttpClient, type WsConnection } from "./support/graphql-client.js";
+import { Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
 
 const run = promisify(execFile);
@@ -27,6 +28,14 @@ async function snapshot(): Promise<unknown> {
     incidents: await db.query("SELECT * FROM fleetvisor_incidents ORDER BY id"),
     silences: await db.query("SELECT * FROM fleetvisor_silences ORDER BY id"),
   };
+}
+
+/** A socket of `who`'s token, once the server has accepted it. */
+async function socketOf(who: Who): Promise<WsConnection> {
+  const connection = connectWs(app.url, clients[who].token);
+  sockets.push(connection);
+  await connection.connected;
+  return connection;
 }
 
 beforeAll(async () => {
@@ -67,6 +76,13 @@ interface Operation {
  */
 const operations: Operation[] = [
   { name: "processes", query: `{ processes { name } }`, allowed: EVERYONE, writes: false },
+  {
+    name: "processPage",
+    query: `{ processPage(first: 5) { totalCount nodes { name } } }`,
+    allowed: EVERYONE,
+    writes: false,
+  },
+  { name: "settings", query: `{ settings { pollIntervalSeconds } }`, allowed: EVERYONE, writes: false },
   {
     name: "process (own)",
     query: `{ process(name: "matrix-01") { name } }`,
@@ -224,6 +240,14 @@ const operations: Operation[] = [
     allowed: ["viewer", "operator", "admin", ...SCOPED],
     writes: false,
   },
+  // No such rollout: allowed callers get NOT_FOUND, agents FORBIDDEN. Which rollout a bound
+  // token may read is the test "rollout(id) as …" below.
+  {
+    name: "rollout",
+    query: `{ rollout(id: "999999") { id } }`,
+    allowed: ["viewer", "operator", "admin", ...SCOPED],
+    writes: false,
+  },
   // Healing: everyone but agents reads the policies; operators set them (not a bound one: a
   // policy may reach any process) and clear a quarantine of a process they may touch.
   {
@@ -332,6 +356,46 @@ describe("who may do what (HTTP)", () => {
     );
     expect(named.processes.map((p) => p.name)).toEqual(["matrix-02"]);
   });
+
+  // processPage pages what `processes` lists for the same token: a bound token's pages hold
+  // its processes alone, and totalCount counts them alone, filtered or not.
+  it.each([
+    ["viewer", ["matrix-01", "matrix-02", "outside-01"]],
+    ["agent", ["matrix-01", "matrix-02"]],
+    ["foreign agent", []],
+    ["scoped viewer", ["matrix-01", "matrix-02"]],
+    ["scoped operator", ["matrix-01", "matrix-02"]],
+  ] as [Who, string[]][])(
+    "processPage as %s: a page at a time, only its processes, counted alone",
+    async (who, own) => {
+      type Page = {
+        processPage: { nodes: { name: string }[]; endCursor: string | null; hasNextPage: boolean; totalCount: number };
+      };
+      const names: string[] = [];
+      const totals: number[] = [];
+      let after: string | null = null;
+      // Bounded, so that a page that always has a next one fails here instead of at the test's timeout.
+      for (let pages = 0, more = true; more && pages <= own.length; pages++) {
+        const { processPage: page }: Page = await clients[who].http.data<Page>(
+          `query($after: String) { processPage(first: 1, after: $after) { nodes { name } endCursor hasNextPage totalCount } }`,
+          { after },
+        );
+        names.push(...page.nodes.map((n) => n.name));
+        totals.push(page.totalCount);
+        after = page.endCursor;
+        more = page.hasNextPage;
+      }
+      expect(names).toEqual(own);
+      expect(totals).toEqual(Array<number>(Math.max(own.length, 1)).fill(own.length));
+
+      const named = await clients[who].http.data<Page>(
+        `{ processPage(filter: { names: ["matrix-02", "outside-01"] }) { nodes { name } totalCount } }`,
+      );
+      const visible = own.filter((name) => name === "matrix-02" || name === "outside-01");
+      expect(named.processPage.nodes.map((n) => n.name)).toEqual(visible);
+      expect(named.processPage.totalCount).toBe(visible.length);
+    },
+  );
 
   it("a bound operator's bulk operation selects only its processes, and touches no other", async () => {
     const before = await db.query("SELECT * FROM kb_server_processes WHERE process_name = 'outside-01'");
@@ -504,12 +568,6 @@ describe("who may watch what (WebSocket)", () => {
     });
   const lastEventId = async () =>
     String((await db.query<{ m: string }>("SELECT COALESCE(MAX(id), 0) AS m FROM fleetvisor_process_events"))[0]!.m);
-  const socketOf = async (who: Who) => {
-    const connection = connectWs(app.url, clients[who].token);
-    sockets.push(connection);
-    await connection.connected;
-    return connection;
-  };
 
   // Without names, a bound token receives only its processes' events. The proof of absence
   // is order: the other process's event is recorded first, then one of matrix-02; the log
@@ -560,6 +618,219 @@ describe("who may watch what (WebSocket)", () => {
         ["viewer", "operator", "admin"].includes(who) || (SCOPED.includes(who) && name.startsWith("matrix-"));
       const errors = (await seen.failure()) as { extensions: { code: string } }[];
       expect(errors[0]!.extensions.code).toBe(mayFollow ? "BAD_USER_INPUT" : "FORBIDDEN");
+    },
+  );
+});
+
+describe("who may read and watch which rollouts and incidents", () => {
+  type RolloutView = { id: string; state: string; steps: { processName: string }[] };
+  type IncidentView = { id: string; processName: string | null; note: string | null };
+  const ROLLOUT_FIELDS = "id state steps { processName }";
+  /** Programs of one real supervisord, each a process of the registry: two bound to matrix-*, two not. */
+  const OWN = ["matrix-roll-1", "matrix-roll-2"];
+  const OTHER = ["outside-roll-1", "outside-roll-2"];
+  /** Registered processes whose heartbeat is lost: an open incident each. */
+  const ALARMS = { own: "matrix-alarm", other: "outside-alarm" } as const;
+  const UNBOUND: Who[] = ["viewer", "operator", "admin"];
+  const AGENTS: Who[] = ["agent", "foreign agent"];
+  let supervisord: Supervisord;
+  /** Finished rollouts: of a process of matrix-*, of one outside it, and of one of each. */
+  const finished = {} as Record<"own" | "other" | "mixed", string>;
+  const incident = {} as Record<keyof typeof ALARMS, string>;
+
+  const startRollout = async (input: Record<string, unknown>): Promise<string> =>
+    (
+      await app.admin.data<{ startRollout: RolloutView }>(
+        `mutation($input: RolloutInput!) { startRollout(input: $input) { id } }`,
+        { input },
+      )
+    ).startRollout.id;
+  const readRollout = async (id: string): Promise<RolloutView> =>
+    (
+      await app.admin.data<{ rollout: RolloutView }>(`query($id: ID!) { rollout(id: $id) { ${ROLLOUT_FIELDS} } }`, {
+        id,
+      })
+    ).rollout;
+  const untilFinished = (id: string): Promise<RolloutView> =>
+    until(
+      `rollout ${id} to finish`,
+      async () => {
+        const now = await readRollout(id);
+        return now.state !== "RUNNING" && now;
+      },
+      30_000,
+    );
+  const acknowledge = (id: string, note: string) =>
+    app.admin.data(`mutation($id: ID!, $note: String) { acknowledgeIncident(id: $id, note: $note) { id } }`, {
+      id,
+      note,
+    });
+
+  beforeAll(async () => {
+    supervisord = await Supervisord.start({
+      programs: Object.fromEntries(
+        [...OWN, ...OTHER].map((name) => [name, { command: "sleep 1000", autostart: false }]),
+      ),
+    });
+    for (const name of [...OWN, ...OTHER]) {
+      await app.admin.data(`mutation($input: CreateProcessInput!) { createProcess(input: $input) { id } }`, {
+        input: { name, port: 8000, supervisorHost: supervisord.host, supervisorPort: supervisord.port, program: name },
+      });
+    }
+    // One after another: a process is in one running rollout at a time.
+    const quick = async (names: string[]) => {
+      const id = await startRollout({ action: "START", names, waitForHealthy: false });
+      expect((await untilFinished(id)).state).toBe("SUCCEEDED");
+      return id;
+    };
+    finished.own = await quick([OWN[0]!]);
+    finished.other = await quick([OTHER[0]!]);
+    finished.mixed = await quick([OWN[1]!, OTHER[1]!]);
+
+    for (const name of Object.values(ALARMS)) {
+      await app.admin.data(`mutation($n: String!) { createProcess(input: { name: $n, port: 8000 }) { id } }`, {
+        n: name,
+      });
+      await app.admin.data(`mutation($n: String!) { registerProcess(name: $n, pid: 4242) { port } }`, { n: name });
+      await db.query("UPDATE kb_server_processes SET last_heartbeat = ? WHERE process_name = ?", [
+        new Date(Date.now() - 3_600_000),
+        name,
+      ]);
+    }
+    await app.services.watch.checkHeartbeats();
+    const open = await app.admin.data<{ incidents: IncidentView[] }>(`{ incidents(state: OPEN) { id processName } }`);
+    for (const [which, name] of Object.entries(ALARMS) as [keyof typeof ALARMS, string][]) {
+      const found = open.incidents.find((i) => i.processName === name);
+      if (!found) throw new Error(`no open incident on ${name}: ${JSON.stringify(open.incidents)}`);
+      incident[which] = found.id;
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await supervisord?.stop();
+  });
+
+  // A bound token reads a rollout only when every process of it is its own (mayTouchRollout);
+  // for any other it is FORBIDDEN, told nothing of the rollout but its id, as cancelRollout is.
+  // `rollouts` lists the same ones (restrictToPrincipal).
+  it.each(EVERYONE)("rollout(id) as %s: a rollout only when it may touch every process of it", async (who) => {
+    for (const [which, id] of Object.entries(finished)) {
+      const mayRead = UNBOUND.includes(who) || (SCOPED.includes(who) && which === "own");
+      const result = await clients[who].http.request<{ rollout: RolloutView }>(
+        `query($id: ID!) { rollout(id: $id) { ${ROLLOUT_FIELDS} } }`,
+        { id },
+      );
+      if (mayRead) {
+        expect(result.body.errors).toBeUndefined();
+        expect(result.body.data?.rollout).toMatchObject({ id, state: "SUCCEEDED" });
+      } else {
+        expect(result.body.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+        expect(result.body.data ?? null).toBeNull();
+        expect(JSON.stringify(result.body)).not.toMatch(/(matrix|outside)-roll/);
+      }
+    }
+    if (AGENTS.includes(who)) return;
+    const listed = await clients[who].http.data<{ rollouts: { nodes: { id: string }[] } }>(
+      `{ rollouts(first: 50) { nodes { id } } }`,
+    );
+    const ids = new Set(listed.rollouts.nodes.map((r) => r.id));
+    expect(
+      Object.entries(finished)
+        .filter(([, id]) => ids.has(id))
+        .map(([which]) => which),
+    ).toEqual(SCOPED.includes(who) ? ["own"] : ["own", "other", "mixed"]);
+  });
+
+  // A rollout kept running by its pause between batches, watched, then cancelled: a token
+  // that may read it sees it first as it is and then its end; any other is refused before
+  // anything is delivered, a running rollout or a finished one.
+  it.each(EVERYONE)(
+    "rolloutChanged as %s: the rollouts of processes it may touch, to their end, and of no other",
+    async (who) => {
+      const slow = { action: "RESTART", waitForHealthy: false, maxUnavailable: 1, pauseSeconds: 600 };
+      const running = {
+        own: await startRollout({ ...slow, names: OWN }),
+        other: await startRollout({ ...slow, names: OTHER }),
+      };
+      const socket = await socketOf(who);
+      const watch = (id: string) =>
+        socket.subscribe<{ rolloutChanged: RolloutView }>(
+          `subscription($id: ID!) { rolloutChanged(id: $id) { ${ROLLOUT_FIELDS} } }`,
+          { id },
+        );
+      const watched = { own: watch(running.own), other: watch(running.other), mixed: watch(finished.mixed) };
+      const mayWatch = (which: keyof typeof watched) =>
+        UNBOUND.includes(who) || (SCOPED.includes(who) && which === "own");
+
+      for (const which of ["own", "other", "mixed"] as const) {
+        if (mayWatch(which)) {
+          const [first] = await watched[which].count(1);
+          expect(first!.rolloutChanged.state).toBe(which === "mixed" ? "SUCCEEDED" : "RUNNING");
+        } else {
+          const errors = (await watched[which].failure(10_000, `the refusal of ${which}`)) as {
+            message: string;
+            extensions: { code: string };
+          }[];
+          expect(errors[0]!.extensions.code).toBe("FORBIDDEN");
+        }
+      }
+
+      for (const id of Object.values(running)) {
+        await app.admin.data(`mutation($id: ID!) { cancelRollout(id: $id) { id } }`, { id });
+        expect((await untilFinished(id)).state).toBe("CANCELLED");
+      }
+      for (const which of ["own", "other", "mixed"] as const) {
+        if (mayWatch(which)) {
+          const seen = await watched[which].completion(10_000, `${which} to end`);
+          expect(seen.at(-1)!.rolloutChanged.state).toBe(which === "mixed" ? "SUCCEEDED" : "CANCELLED");
+        } else {
+          expect(watched[which].values).toEqual([]);
+        }
+      }
+    },
+  );
+
+  // The proof of absence is order, as for processChanged: once a probe on its own incident has
+  // arrived the subscription is live; then the other incident changes, then its own (the
+  // marker). Changes arrive in the log's order, so a leak would have come before the marker.
+  it.each(EVERYONE)(
+    "incidentChanged as %s: the changes of incidents of processes it may see, and of no other",
+    async (who) => {
+      const seen = (await socketOf(who)).subscribe<{ incidentChanged: IncidentView }>(
+        `subscription { incidentChanged { id processName note } }`,
+      );
+      if (AGENTS.includes(who)) {
+        const errors = (await seen.failure(10_000, "the refusal")) as { extensions: { code: string } }[];
+        expect(errors[0]!.extensions.code).toBe("FORBIDDEN");
+        expect(seen.values).toEqual([]);
+        return;
+      }
+      const probe = `probe for ${who}`;
+      await until(
+        "incidentChanged to deliver a probe",
+        async () => {
+          await acknowledge(incident.own, probe);
+          return seen.values.some((v) => v.incidentChanged.note === probe);
+        },
+        10_000,
+      );
+      const other = `other, for ${who}`;
+      const marker = `marker, for ${who}`;
+      await acknowledge(incident.other, other);
+      await acknowledge(incident.own, marker);
+      await seen.until((v) => v.some((e) => e.incidentChanged.note === marker), 10_000, "the marker");
+      const changes = seen.values
+        .map((v) => v.incidentChanged)
+        .filter((i) => i.note !== probe)
+        .map((i) => [i.processName, i.note]);
+      expect(changes).toEqual(
+        SCOPED.includes(who)
+          ? [[ALARMS.own, marker]]
+          : [
+              [ALARMS.other, other],
+              [ALARMS.own, marker],
+            ],
+      );
     },
   );
 });
