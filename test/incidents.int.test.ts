@@ -405,6 +405,120 @@ describe("incidents", () => {
     await until("the probe's firing POST", async () => hook.of("probe-after-maint").length === 1);
     expect(hook.of("on-maint-1")).toEqual([]);
   });
+
+  it("incidents page newest first: first/after walk OPEN, RESOLVED and ALL, each once; a bad first or after is refused, naming it", async () => {
+    // Five lost heartbeats, two of them back: three OPEN incidents of these and two RESOLVED.
+    const names = ["paged-1", "paged-2", "paged-3", "paged-4", "paged-5"];
+    for (const name of names) await loseHeartbeat([app], name);
+    for (const name of ["paged-2", "paged-4"])
+      await app.admin.data(`mutation($n: String!) { heartbeat(name: $n, pid: 41) { ok } }`, { n: name });
+
+    const FIRST = 3;
+    const page = async (state: string, first: number, after: string | null) =>
+      (
+        await app.admin.data<{ incidents: Incident[] }>(
+          `query($state: IncidentStateFilter!, $first: Int!, $after: ID) {
+            incidents(state: $state, first: $first, after: $after) { ${INCIDENT_FIELDS} } }`,
+          { state, first, after },
+        )
+      ).incidents;
+    /** Page after page, each after the last id of the one before, until one is not full. */
+    const walk = async (state: string): Promise<Incident[][]> => {
+      const pages: Incident[][] = [];
+      let after: string | null = null;
+      for (;;) {
+        const got = await page(state, FIRST, after);
+        pages.push(got);
+        if (got.length < FIRST) return pages;
+        // An `after` that did not move the page on would walk for ever.
+        if (pages.length > 100) throw new Error(`${state}: still full pages after 100 of them`);
+        after = got.at(-1)!.id;
+      }
+    };
+    const stored = async () =>
+      (await db.query<{ id: number | string; state: string }>("SELECT id, state FROM fleetvisor_incidents")).map(
+        (row) => ({ id: Number(row.id), state: row.state }),
+      );
+    const before = await stored();
+    const walked = { ALL: await walk("ALL"), OPEN: await walk("OPEN"), RESOLVED: await walk("RESOLVED") };
+    const now = await stored();
+    // Nothing here changes incidents behind the test's back; should something, an incident that
+    // changed while it walked (new, or its state) may be on either side and is not counted.
+    const stateBefore = new Map(before.map((row) => [row.id, row.state]));
+    const steady = (state: string) =>
+      now.filter(
+        (row) =>
+          stateBefore.has(row.id) && (state === "ALL" || (row.state === state && stateBefore.get(row.id) === state)),
+      );
+    const changed = new Set(now.filter((row) => stateBefore.get(row.id) !== row.state).map((row) => row.id));
+
+    for (const [state, pages] of Object.entries(walked)) {
+      const all = pages.flat();
+      const ids = all.map((i) => Number(i.id));
+      // More than one page's worth; every page full but the last.
+      expect(all.length, state).toBeGreaterThan(FIRST);
+      expect(
+        pages.map((p) => p.length),
+        state,
+      ).toEqual([...Array(pages.length - 1).fill(FIRST), all.length % FIRST]);
+      // Newest first by id, and so each once.
+      expect(ids, state).toEqual([...ids].sort((a, b) => b - a));
+      expect(new Set(ids).size, state).toBe(ids.length);
+      // The filter selects what it says, and every incident it selects is on a page.
+      if (state !== "ALL") expect(new Set(all.map((i) => i.state)), state).toEqual(new Set([state]));
+      const expected = steady(state)
+        .map((row) => row.id)
+        .sort((a, b) => b - a);
+      expect(
+        ids.filter((id) => (state === "ALL" ? stateBefore.has(id) : !changed.has(id))),
+        state,
+      ).toEqual(expected);
+      // After the last one: nothing.
+      expect(await page(state, FIRST, all.at(-1)!.id), state).toEqual([]);
+    }
+    // These five, newest first, where they belong.
+    const mine = (state: keyof typeof walked) =>
+      walked[state]
+        .flat()
+        .filter((i) => i.processName?.startsWith("paged-"))
+        .map((i) => [i.processName, i.kind, i.state]);
+    expect(mine("ALL")).toEqual([
+      ["paged-5", "HEARTBEAT_LOST", "OPEN"],
+      ["paged-4", "HEARTBEAT_LOST", "RESOLVED"],
+      ["paged-3", "HEARTBEAT_LOST", "OPEN"],
+      ["paged-2", "HEARTBEAT_LOST", "RESOLVED"],
+      ["paged-1", "HEARTBEAT_LOST", "OPEN"],
+    ]);
+    expect(mine("OPEN")).toEqual([
+      ["paged-5", "HEARTBEAT_LOST", "OPEN"],
+      ["paged-3", "HEARTBEAT_LOST", "OPEN"],
+      ["paged-1", "HEARTBEAT_LOST", "OPEN"],
+    ]);
+    expect(mine("RESOLVED")).toEqual([
+      ["paged-4", "HEARTBEAT_LOST", "RESOLVED"],
+      ["paged-2", "HEARTBEAT_LOST", "RESOLVED"],
+    ]);
+
+    // A bad first or after: BAD_USER_INPUT, naming the field (both when both are bad).
+    const refused = async (first: number, after: string | null) => {
+      const error = await app.admin.error(
+        `query($first: Int!, $after: ID) { incidents(state: ALL, first: $first, after: $after) { id } }`,
+        { first, after },
+      );
+      expect(error.extensions?.code).toBe("BAD_USER_INPUT");
+      const fields = (error.extensions?.invalidFields as { field: string }[]).map((f) => f.field).sort();
+      for (const field of fields) expect(error.message).toContain(field);
+      return fields;
+    };
+    expect(await refused(0, null)).toEqual(["first"]);
+    expect(await refused(201, null)).toEqual(["first"]);
+    expect(await refused(-1, null)).toEqual(["first"]);
+    expect(await refused(FIRST, "not-an-id")).toEqual(["after"]);
+    expect(await refused(FIRST, "0")).toEqual(["after"]);
+    expect(await refused(0, "x")).toEqual(["after", "first"]);
+    // The largest page is allowed.
+    expect((await page("ALL", 200, null)).length).toBeGreaterThanOrEqual(names.length);
+  });
 });
 
 describe("incident changes on processChanged", () => {

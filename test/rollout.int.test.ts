@@ -418,4 +418,94 @@ describe("rollouts", () => {
     const refused = socket.subscribe(`subscription { processChanged(kinds: [ROLLOUT_FINISHED]) { id } }`);
     expect(JSON.stringify(await refused.failure())).toContain("subscribe to rolloutChanged");
   });
+
+  it("rollouts page newest first: first/after walk each once, endCursor and hasNextPage end it; a bad first or after is refused, naming it", async () => {
+    // Earlier tests' rollouts over these processes (a cancelled one finishes its step) end first.
+    await until(
+      "no rollout running",
+      async () =>
+        Number(
+          (await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM fleetvisor_rollouts WHERE state = 'RUNNING'"))[0]!
+            .n,
+        ) === 0,
+      30_000,
+    );
+    // Three more, each quick: START of a program that runs already.
+    const mine: string[] = [];
+    for (const name of ["roll-a2", "roll-b2", "roll-a3"]) {
+      const started = await startRollout(operator, { action: "START", names: [name] });
+      expect((await finished(started.id!, 10_000)).state).toBe("SUCCEEDED");
+      mine.push(started.id!);
+    }
+    const stored = (await db.query<{ id: number | string }>("SELECT id FROM fleetvisor_rollouts ORDER BY id DESC")).map(
+      (row) => String(row.id),
+    );
+    const FIRST = 2;
+    expect(stored.length).toBeGreaterThan(FIRST);
+
+    interface Page {
+      nodes: { id: string; state: string; steps: { processName: string }[] }[];
+      endCursor: string | null;
+      hasNextPage: boolean;
+    }
+    const page = async (first: number, after: string | null) =>
+      (
+        await viewer.http.data<{ rollouts: Page }>(
+          `query($first: Int!, $after: ID) {
+            rollouts(first: $first, after: $after) { nodes { id state steps { processName } } endCursor hasNextPage } }`,
+          { first, after },
+        )
+      ).rollouts;
+    const pages: Page[] = [];
+    for (let after: string | null = null; ;) {
+      const got = await page(FIRST, after);
+      pages.push(got);
+      if (!got.hasNextPage) break;
+      // A cursor that did not move the page on would walk for ever.
+      if (pages.length > 100) throw new Error("still a next page after 100 of them");
+      after = got.endCursor;
+    }
+    const walked = pages.flatMap((p) => p.nodes.map((n) => n.id));
+    // Each once, newest first, all of them.
+    expect(walked).toEqual(stored);
+    // Every page full but the last; each page's endCursor its last node; a next page until the last.
+    const last = ((stored.length - 1) % FIRST) + 1;
+    expect(pages.map((p) => p.nodes.length)).toEqual([...Array(pages.length - 1).fill(FIRST), last]);
+    expect(pages.map((p) => p.endCursor)).toEqual(pages.map((p) => p.nodes.at(-1)!.id));
+    expect(pages.map((p) => p.hasNextPage)).toEqual([...Array(pages.length - 1).fill(true), false]);
+    // After the last one: an empty page, no cursor.
+    expect(await page(FIRST, pages.at(-1)!.endCursor)).toEqual({ nodes: [], endCursor: null, hasNextPage: false });
+    // The largest page holds them all.
+    const whole = await page(50, null);
+    expect(whole.nodes.map((n) => n.id)).toEqual(stored);
+    expect(whole).toMatchObject({ endCursor: stored.at(-1), hasNextPage: false });
+    // These three, newest first, finished, each over its process.
+    expect(
+      pages
+        .flatMap((p) => p.nodes)
+        .filter((n) => mine.includes(n.id))
+        .map((n) => [n.id, n.state, n.steps.map((s) => s.processName)]),
+    ).toEqual([
+      [mine[2], "SUCCEEDED", ["roll-a3"]],
+      [mine[1], "SUCCEEDED", ["roll-b2"]],
+      [mine[0], "SUCCEEDED", ["roll-a2"]],
+    ]);
+
+    // A bad first or after: BAD_USER_INPUT, naming the field.
+    const refused = async (first: number, after: string | null) => {
+      const error = await viewer.http.error(
+        `query($first: Int!, $after: ID) { rollouts(first: $first, after: $after) { nodes { id } } }`,
+        { first, after },
+      );
+      expect(error.extensions?.code).toBe("BAD_USER_INPUT");
+      const fields = (error.extensions?.invalidFields as { field: string }[]).map((f) => f.field);
+      for (const field of fields) expect(error.message).toContain(field);
+      return fields;
+    };
+    expect(await refused(0, null)).toEqual(["first"]);
+    expect(await refused(51, null)).toEqual(["first"]);
+    expect(await refused(-1, null)).toEqual(["first"]);
+    expect(await refused(FIRST, "not-a-cursor")).toEqual(["after"]);
+    expect(await refused(FIRST, "0")).toEqual(["after"]);
+  }, 15_000);
 });
