@@ -357,6 +357,8 @@ describe("the Python registry client's forgiveness of the usual configuration mi
       p: await freePort(),
     });
     await until("the registration", async () => (await row("domaeka-test-04")).pid === server.pid);
+    // Its line about it may come a moment after the row shows it.
+    await until("the line about the registration", async () => messages(server).length > 1);
     expect(messages(server)[0]).toContain('has no process named "domaeka-test-04"');
     expect(messages(server)[1]).toBe(
       `fleetvisor INFO registered domaeka-test-04 (pid ${server.pid}, port ${(await row("domaeka-test-04")).port})`,
