@@ -31,7 +31,7 @@ import {
   type IncidentSubject,
 } from "./incident-rules.js";
 import { subjectOf, supervisorsOfProcesses, toIncident, type Incident } from "./incident.js";
-import { incidentMessage } from "./incident-events.js";
+import { incidentChange } from "./incident-events.js";
 
 /** The most open incidents one {@link IncidentTracker.settle} pass looks at. */
 const SETTLE_BATCH = 200;
@@ -411,14 +411,8 @@ export class IncidentTracker {
   }
 
   private draft(incident: Incident, cause: Cause, what: string): EventDraft {
-    return {
-      kind: ProcessEventKind.INCIDENT_CHANGED,
-      processName: incident.processName ?? "",
-      actor: cause.actor,
-      actorTokenId: cause.actorTokenId === null || cause.actorTokenId === undefined ? null : Number(cause.actorTokenId),
-      message: incidentMessage(incident, what),
-      status: cause.status,
-    };
+    const tokenId = cause.actorTokenId === null || cause.actorTokenId === undefined ? null : Number(cause.actorTokenId);
+    return incidentChange(incident, { name: cause.actor, tokenId }, what, cause.status);
   }
 }
 

@@ -4,12 +4,11 @@ import { matchesProcessPattern, processPatternCondition } from "../auth/process-
 import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
 import { IncidentEntity } from "../db/incident.entity.js";
-import { ProcessEventKind } from "../domain/event-kind.js";
 import { IncidentStateFilter } from "../domain/incident.js";
 import { BadUserInputError, NotFoundError, type InvalidField } from "../errors.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
-import { incidentMessage } from "./incident-events.js";
+import { incidentChange } from "./incident-events.js";
 import { toIncident, type Incident } from "./incident.js";
 
 /** The most incidents one page holds. */
@@ -106,14 +105,7 @@ export class IncidentService {
       recorded.push(
         await this.events.record(
           manager,
-          {
-            kind: ProcessEventKind.INCIDENT_CHANGED,
-            processName: after.processName ?? "",
-            actor: principal.name,
-            actorTokenId: principal.tokenId,
-            message: incidentMessage(after, `acknowledged${text ? `: ${text}` : ""}`),
-            status: null,
-          },
+          incidentChange(after, principal, `acknowledged${text ? `: ${text}` : ""}`),
           null,
         ),
       );

@@ -4,13 +4,12 @@ import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
 import { IncidentEntity } from "../db/incident.entity.js";
 import { SilenceEntity } from "../db/silence.entity.js";
-import { ProcessEventKind } from "../domain/event-kind.js";
 import { INCIDENT_KINDS, IncidentState, type IncidentKind } from "../domain/incident.js";
 import { BadUserInputError, ForbiddenError, NotFoundError, type InvalidField } from "../errors.js";
 import type { EventLogService } from "../events/event-log.service.js";
 import type { ProcessEventRecord } from "../events/process-event.js";
 import { dateOf } from "../registry/process-rows.js";
-import { incidentMessage } from "./incident-events.js";
+import { incidentChange } from "./incident-events.js";
 import {
   kindsFromColumn,
   kindsToColumn,
@@ -199,14 +198,7 @@ export class SilenceService {
       recorded.push(
         await this.events.record(
           manager,
-          {
-            kind: ProcessEventKind.INCIDENT_CHANGED,
-            processName: incident.processName ?? "",
-            actor: actor.name,
-            actorTokenId: actor.tokenId,
-            message: incidentMessage(incident, silenced ? "silenced" : "no longer silenced"),
-            status: null,
-          },
+          incidentChange(incident, actor, silenced ? "silenced" : "no longer silenced"),
           null,
         ),
       );
