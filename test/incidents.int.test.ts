@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
-import { connectWs, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
+import { connectWs, refusedFields, type SubscriptionRecorder, type WsConnection } from "./support/graphql-client.js";
 import { Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
 
@@ -500,16 +500,13 @@ describe("incidents", () => {
     ]);
 
     // A bad first or after: BAD_USER_INPUT, naming the field (both when both are bad).
-    const refused = async (first: number, after: string | null) => {
-      const error = await app.admin.error(
-        `query($first: Int!, $after: ID) { incidents(state: ALL, first: $first, after: $after) { id } }`,
-        { first, after },
+    const refused = async (first: number, after: string | null) =>
+      refusedFields(
+        await app.admin.error(
+          `query($first: Int!, $after: ID) { incidents(state: ALL, first: $first, after: $after) { id } }`,
+          { first, after },
+        ),
       );
-      expect(error.extensions?.code).toBe("BAD_USER_INPUT");
-      const fields = (error.extensions?.invalidFields as { field: string }[]).map((f) => f.field).sort();
-      for (const field of fields) expect(error.message).toContain(field);
-      return fields;
-    };
     expect(await refused(0, null)).toEqual(["first"]);
     expect(await refused(201, null)).toEqual(["first"]);
     expect(await refused(-1, null)).toEqual(["first"]);

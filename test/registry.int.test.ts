@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
 import { createTestDatabase, storedTime, type TestDatabase } from "./support/database.js";
-import { connectWs, type WsConnection } from "./support/graphql-client.js";
+import { connectWs, refusedFields, type WsConnection } from "./support/graphql-client.js";
 import { until } from "./support/wait.js";
 
 const PROCESS_FIELDS =
@@ -275,7 +275,7 @@ describe("unknown names and bad input change nothing", () => {
     const error = await app.admin.error(
       `mutation { createProcess(input: { name: "", port: -1, supervisorHost: "a..b", supervisorPort: 0 }) { id } }`,
     );
-    expect((error.extensions?.invalidFields as { field: string }[]).map((f) => f.field).sort()).toEqual(
+    expect(refusedFields(error)).toEqual(
       ["input.name", "input.port", "input.supervisorHost", "input.supervisorPort"].sort(),
     );
   });

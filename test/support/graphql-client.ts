@@ -228,3 +228,17 @@ export function connectWs(httpUrl: string, token?: string): WsConnection {
     },
   };
 }
+
+/**
+ * The input fields a refusal names, sorted. Throws when `error` is not BAD_USER_INPUT, or
+ * when its message leaves out a field it names: a refusal must say what was wrong.
+ */
+export function refusedFields(error: GraphQLErrorJson): string[] {
+  if (error.extensions?.code !== "BAD_USER_INPUT") {
+    throw new Error(`expected BAD_USER_INPUT, got ${JSON.stringify(error)}`);
+  }
+  const fields = ((error.extensions.invalidFields ?? []) as { field: string }[]).map((f) => f.field).sort();
+  const unnamed = fields.filter((field) => !error.message.includes(field));
+  if (unnamed.length > 0) throw new Error(`"${error.message}" does not name ${unnamed.join(", ")}`);
+  return fields;
+}
