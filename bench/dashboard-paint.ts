@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Browser, Page } from "playwright-core";
-import { launchChromium } from "../test/support/browser.js";
+import { filterKeystrokes, launchChromium } from "../test/support/browser.js";
 import { startFleetSim, type SimHost } from "./fleet-sim.js";
 import { connectDatabase, insertRegistryRows, median, report, waitFor } from "./figures.js";
 import { ADMIN_TOKEN, graphqlCaller, startServer } from "./support.js";
@@ -143,19 +143,7 @@ async function keystrokes(browser: Browser, rows: number): Promise<number[]> {
   const page = await openDashboard(browser);
   await allRowsRead(page, rows);
   const needle = `fleet-${String(HOSTS - SMALL_HOSTS - 1).padStart(3, "0")}-p1`;
-  const times = await page.evaluate(async (text) => {
-    const input = document.getElementById("filter-name") as HTMLInputElement;
-    input.focus();
-    const out: number[] = [];
-    for (let i = 1; i <= text.length; i++) {
-      const started = performance.now();
-      input.value = text.slice(0, i);
-      input.dispatchEvent(new Event("input", { bubbles: true }));
-      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-      out.push(performance.now() - started);
-    }
-    return out;
-  }, needle);
+  const times = await filterKeystrokes(page, needle);
   await page.close();
   return times;
 }
