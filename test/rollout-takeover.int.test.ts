@@ -234,7 +234,9 @@ describe.runIf(onMysql)("a rollout when the replica running it dies", () => {
 
   it("a lapsed lease is claimed by exactly one of the replicas racing for it", async () => {
     const config = loadConfig({ DATABASE_URL: db.url, LOG_LEVEL: "silent" }).database;
-    const clock = new ManualClock(new Date());
+    // A day ahead: the lease lapses for these four, never for the replicas of the test above,
+    // still running on this database, whose takeover sweeps would claim it first.
+    const clock = new ManualClock(new Date(Date.now() + 86_400_000));
     const leases = [];
     for (let i = 0; i < 4; i++) {
       const pool = await openDatabases(config, { health: new DatabaseHealth(clock), logger: createLogger("silent") });
@@ -245,7 +247,7 @@ describe.runIf(onMysql)("a rollout when the replica running it dies", () => {
       `INSERT INTO fleetvisor_rollouts (action, state, max_unavailable, wait_for_healthy, health_timeout_seconds,
         pause_seconds, created_by, created_by_role, created_at, lease_owner, lease_until)
        VALUES ('RESTART', 'RUNNING', 1, 1, 60, 0, 'ops', 'operator', ?, 'dead-replica', ?)`,
-      [new Date(), new Date(clock.now().getTime() - 1000)],
+      [new Date(), new Date(Date.now() + 3_600_000)],
     );
     const id = Number((await db.query<{ id: number }>("SELECT MAX(id) AS id FROM fleetvisor_rollouts"))[0]!.id);
     for (let round = 0; round < 5; round++) {
