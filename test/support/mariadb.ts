@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import mysql2 from "mysql2/promise";
@@ -17,9 +18,13 @@ export class PrivateMariaDb {
   private child: ChildProcess | undefined;
 
   private constructor(
-    readonly port: number,
+    private currentPort: number,
     private readonly dir: string,
   ) {}
+
+  get port(): number {
+    return this.currentPort;
+  }
 
   /** `DATABASE_URL` for `database` on this server (Fleetvisor creates it when it migrates). */
   url(database = "fleetvisor"): string {
@@ -36,17 +41,30 @@ export class PrivateMariaDb {
       "--user=root",
     ]);
     const server = new PrivateMariaDb(await freePort(), dir);
-    await server.restart();
-    return server;
+    // A free port may be taken by another test file between the probe and mariadbd's bind:
+    // then it exits at once, and the first start tries another port.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await server.restart();
+        return server;
+      } catch (error) {
+        if (attempt >= 3 || !/address already in use|bind on tcp/i.test(String(error))) throw error;
+        server.currentPort = await freePort();
+      }
+    }
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
-  /** Starts the server (again) on its port and data; resolves once it answers queries. */
+  /**
+   * Starts the server (again) on its port and data; resolves once it answers queries, and
+   * fails with the end of mariadbd's own log if it exits first.
+   */
   async restart(): Promise<void> {
-    this.child = spawn(
+    const log = join(this.dir, `mariadbd-${Date.now()}.log`);
+    const child = spawn(
       "mariadbd",
       [
         "--no-defaults",
@@ -60,10 +78,23 @@ export class PrivateMariaDb {
         "--skip-log-bin",
         "--skip-name-resolve",
         "--innodb-buffer-pool-size=32M",
+        `--log-error=${log}`,
       ],
       { stdio: "ignore" },
     );
-    await until(`mariadbd on port ${this.port}`, () => this.answers(), 30_000);
+    this.child = child;
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    // Crash recovery after a kill, on a machine busy with other test files, can take a while.
+    await until(`mariadbd on port ${this.port}`, async () => exited() || (await this.answers()), 60_000);
+    if (exited()) {
+      let tail = "";
+      try {
+        tail = readFileSync(log, "utf8").trim().split("\n").slice(-5).join("\n");
+      } catch {
+        tail = "(no log)";
+      }
+      throw new Error(`mariadbd on port ${this.port} exited (${child.exitCode ?? child.signalCode}):\n${tail}`);
+    }
   }
 
   /** SIGKILL, as a crash: connections drop at once. */
