@@ -16,6 +16,7 @@ import { EventStreams } from "./events/event-stream.js";
 import { tokenEvents } from "./events/token-events.js";
 import type { Services } from "./graphql/context.js";
 import { buildFleetvisorSchema } from "./graphql/schema.js";
+import { SharedAnswers } from "./graphql/shared-answers.js";
 import { startHttpServer, type Readiness, type RunningHttpServer } from "./http/http-server.js";
 import { ensureCanListen, listenError } from "./http/listen-check.js";
 import { ControlService } from "./control/control.service.js";
@@ -342,6 +343,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return { ready: database === "ok", checks };
     };
 
+    // Any process event, recorded here or received from another replica, and any observation
+    // this replica stores ends every shared answer.
+    const sharedAnswers = new SharedAnswers({ onLookup: (outcome) => metrics.sharedAnswers.inc({ outcome }) });
+    events.onRecorded(() => sharedAnswers.changed());
+    hostObservations.onStored(() => sharedAnswers.changed());
+    const offBus = bus.on("process-events", () => sharedAnswers.changed());
+    cleanup.unshift(async () => offBus());
     const http = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -364,6 +372,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       metricsToken: config.metrics.token,
       production: config.production,
       logger,
+      graphqlPlugins: [sharedAnswers.plugin()],
     }).catch((error: unknown) => {
       throw listenError(error, config.http.host, config.http.port);
     });

@@ -17,6 +17,8 @@ export interface Metrics {
   readonly authFailureAddresses: Gauge;
   /** Range reads of the event log by this replica's event feed: per interval, not per subscriber. */
   readonly eventFeedReads: Counter;
+  /** Observed reads (`maxAgeSeconds` > 0) answered from a shared answer (`hit`) or executed (`miss`). */
+  readonly sharedAnswers: Counter<"outcome">;
 }
 
 export function createMetrics(): Metrics {
@@ -58,6 +60,12 @@ export function createMetrics(): Metrics {
     eventFeedReads: new Counter({
       name: "fleetvisor_event_feed_reads_total",
       help: "Range reads of the event log by this replica's event feed (one per interval while anyone subscribes)",
+      registers: [registry],
+    }),
+    sharedAnswers: new Counter({
+      name: "fleetvisor_shared_answers_total",
+      help: "Observed reads (maxAgeSeconds > 0) served from another caller's answer (hit) or executed (miss)",
+      labelNames: ["outcome"],
       registers: [registry],
     }),
   };

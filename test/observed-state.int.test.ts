@@ -142,6 +142,56 @@ describe("reads that accept an age", () => {
   });
 });
 
+describe("observed reads asked by many at once", () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    const db = await createTestDatabase("shared");
+    cleanups.push(() => db.drop());
+    const supervisords = await fleet(2);
+    app = await startTestApp(db.url, { SUPERVISOR_POLL_INTERVAL_SECONDS: "1" });
+    cleanups.push(() => app.stop());
+    await register(app, supervisords);
+    await until("every supervisord observed by a poll", async () => (await calls(app)) >= 2);
+    // Polling paused: nothing but the test changes what was observed.
+    await app.services.watch.stop();
+  });
+
+  const PAGE = `query($age: Int!) { processPage(first: 10, maxAgeSeconds: $age) {
+    nodes { name port health supervisor { state } } totalCount } }`;
+  type Page = { processPage: { nodes: { name: string; port: number }[]; totalCount: number } };
+  const shared = (outcome: string) => metric(app.url, "fleetvisor_shared_answers_total", { outcome });
+
+  it("share one execution: twenty at once get the same answer, and a change made through Fleetvisor shows in the next read", async () => {
+    const [hits, misses] = [await shared("hit"), await shared("miss")];
+    const answers = await Promise.all(Array.from({ length: 20 }, () => app.admin.data<Page>(PAGE, { age: 30 })));
+    expect(answers.every((answer) => JSON.stringify(answer) === JSON.stringify(answers[0]))).toBe(true);
+    expect(answers[0]!.processPage.totalCount).toBe(4);
+    expect((await shared("miss")) - misses).toBe(1);
+    expect((await shared("hit")) - hits).toBe(19);
+
+    await app.admin.data(`mutation { updateProcess(name: "host0-idle", input: { port: 8123 }) { port } }`);
+    const after = await app.admin.data<Page>(PAGE, { age: 30 });
+    expect(after.processPage.nodes.find((node) => node.name === "host0-idle")!.port).toBe(8123);
+  });
+
+  it("a token bound to a pattern never gets another scope's answer", async () => {
+    await app.admin.data<Page>(PAGE, { age: 30 });
+    const viewer = await app.client("VIEWER", undefined, "host1-*");
+    const own = await viewer.http.data<Page>(PAGE, { age: 30 });
+    expect(own.processPage.nodes.map((node) => node.name)).toEqual(["host1-idle", "host1-worker"]);
+    expect(own.processPage.totalCount).toBe(2);
+  });
+
+  it("live reads (maxAgeSeconds 0) are never shared", async () => {
+    const [hits, misses] = [await shared("hit"), await shared("miss")];
+    const before = await calls(app);
+    for (let i = 0; i < 3; i++) await app.admin.data<Page>(PAGE, { age: 0 });
+    expect((await calls(app)) - before).toBe(6); // each read asked both supervisords
+    expect([(await shared("hit")) - hits, (await shared("miss")) - misses]).toEqual([0, 0]);
+  });
+});
+
 describe("pages", () => {
   it("through 1,000 rows while rows are inserted: each row that existed, exactly once, in name order", async () => {
     const db = await createTestDatabase("pages");

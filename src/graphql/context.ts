@@ -75,6 +75,8 @@ export interface Loaders {
   readonly changedAt: WeakMap<ProcessEntity, Date>;
   /** Whether each process is quarantined, one query per request (or per tick of a subscription). */
   readonly quarantined: DataLoader<string, boolean>;
+  /** The oldest supervisord observation the request's answer is made of; `null` while none. */
+  readonly oldestObservation: { at: Date | null };
 }
 
 export interface RequestContext {
@@ -113,6 +115,7 @@ export function createLoaders(services: Services, options: { readonly cache: boo
       },
       { cache },
     ),
+    oldestObservation: { at: null },
   };
 }
 

@@ -131,10 +131,18 @@ export async function resolveLiveStates(
   await Promise.all(
     [...byHost].map(async ([key, group]) => {
       const answer = observed.get(key) ?? (await loaders.supervisorAnswers.of(key));
+      noteObservedAt(loaders, "observedAt" in answer ? answer.observedAt : undefined);
       for (const row of group) {
         loaders.liveStates.set(row, liveStateFrom(row, answer));
         if (options.health) healthOf(row, context);
       }
     }),
   );
+}
+
+/** Keeps the oldest observation a request's answer is made of (see SharedAnswers). */
+function noteObservedAt(loaders: RequestContext["loaders"], at: Date | undefined): void {
+  if (!at) return;
+  const oldest = loaders.oldestObservation;
+  if (oldest.at === null || at < oldest.at) oldest.at = at;
 }

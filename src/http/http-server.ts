@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import type { GraphQLSchema } from "graphql";
 import type { Registry } from "prom-client";
-import type { Services } from "../graphql/context.js";
+import type { RequestContext, Services } from "../graphql/context.js";
 import { createErrorFormatter } from "../graphql/format-error.js";
 import type { Logger } from "../logger.js";
 import { AuthGuard, type AuthFailureAnswer } from "./auth-guard.js";
@@ -55,6 +56,8 @@ export interface HttpServerOptions {
   readonly metricsToken?: string | undefined;
   readonly production: boolean;
   readonly logger: Logger;
+  /** More Apollo plugins for GraphQL over HTTP (shared observed answers). */
+  readonly graphqlPlugins?: readonly ApolloServerPlugin<RequestContext>[];
   /**
    * How often graphql-ws pings each WebSocket; one that has not answered by the next
    * interval is dropped.
@@ -121,6 +124,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           return { drainServer: () => ws.dispose() };
         },
       },
+      ...(options.graphqlPlugins ?? []),
     ],
   });
 

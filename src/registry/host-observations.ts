@@ -46,6 +46,7 @@ export class HostObservations {
   private readonly pending = new Map<string, { address: SupervisorAddress; observation: HostObservation; at: Date }>();
   /** Whether recordSoon's writer is at work. */
   private writing = false;
+  private readonly storedListeners: (() => void)[] = [];
 
   constructor(
     private readonly database: Database,
@@ -55,6 +56,16 @@ export class HostObservations {
   /** Stores what `address` answered (or why not), observed at `at`. */
   async record(address: SupervisorAddress, observation: HostObservation, at: Date = this.clock.now()): Promise<void> {
     await this.upsert(address, fieldsOf(observation, at));
+    this.stored();
+  }
+
+  /** `listener` is told each time this replica has stored observations (answers shared since are out of date). */
+  onStored(listener: () => void): void {
+    this.storedListeners.push(listener);
+  }
+
+  private stored(): void {
+    for (const listener of this.storedListeners) listener();
   }
 
   /**
@@ -79,6 +90,7 @@ export class HostObservations {
           .execute();
       }
     });
+    this.stored();
   }
 
   /**
