@@ -343,7 +343,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return { ready: database === "ok", checks };
     };
 
-    // Any process event, recorded here or received from another replica, and any observation
+    // Any process event, recorded here or received from another replica, and any live answer
     // this replica stores ends every shared answer.
     const sharedAnswers = new SharedAnswers({ onLookup: (outcome) => metrics.sharedAnswers.inc({ outcome }) });
     events.onRecorded(() => sharedAnswers.changed());

@@ -40,10 +40,11 @@ export interface SharedAnswersOptions {
  * `processPage` with `maxAgeSeconds` > 0) and ask the same operation with the same
  * variables and the same token scope get one execution's answer for up to {@link SHARE_MS}.
  * Twenty dashboards on one page cost one read. {@link changed} (any process event this
- * replica records or receives) ends every shared answer at once, so a change made through
- * Fleetvisor shows in the next read; a shared answer also ends when the oldest supervisord
- * observation in it reaches `maxAgeSeconds`. Heartbeat times may lag by up to
- * {@link SHARE_MS}. Answers with errors are never shared.
+ * replica records or receives, any live answer it stores) ends every shared answer at
+ * once, so a change made through Fleetvisor, or one the poller sees, shows in the next
+ * read; a shared answer also ends when the oldest supervisord observation in it reaches
+ * `maxAgeSeconds`. What is not news (heartbeat times, uptimes a poll refreshes) may lag by
+ * up to {@link SHARE_MS}. Answers with errors are never shared.
  */
 export class SharedAnswers {
   private generation = 0;

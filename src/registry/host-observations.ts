@@ -47,6 +47,8 @@ export class HostObservations {
   /** Whether recordSoon's writer is at work. */
   private writing = false;
   private readonly storedListeners: (() => void)[] = [];
+  /** Hosts whose last observation this replica stored is an error (bounded by the hosts it polls). */
+  private readonly failing = new Set<string>();
 
   constructor(
     private readonly database: Database,
@@ -56,15 +58,26 @@ export class HostObservations {
   /** Stores what `address` answered (or why not), observed at `at`. */
   async record(address: SupervisorAddress, observation: HostObservation, at: Date = this.clock.now()): Promise<void> {
     await this.upsert(address, fieldsOf(observation, at));
-    this.stored();
+    // A supervisord that stops answering, or answers again, changes what observed reads say.
+    const key = keyOf(address);
+    const failed = observation instanceof Error;
+    if (failed || this.failing.has(key)) {
+      if (failed) this.failing.add(key);
+      else this.failing.delete(key);
+      this.tellStored();
+    }
   }
 
-  /** `listener` is told each time this replica has stored observations (answers shared since are out of date). */
+  /**
+   * `listener` is told each time answers that requests got are stored, and when a polled
+   * supervisord fails to answer or answers again. (A change of state the poller sees is
+   * recorded as an event; what else a poll refreshes, such as uptimes, is not news.)
+   */
   onStored(listener: () => void): void {
     this.storedListeners.push(listener);
   }
 
-  private stored(): void {
+  private tellStored(): void {
     for (const listener of this.storedListeners) listener();
   }
 
@@ -90,7 +103,6 @@ export class HostObservations {
           .execute();
       }
     });
-    this.stored();
   }
 
   /**
@@ -111,7 +123,11 @@ export class HostObservations {
       while (this.pending.size > 0) {
         const batch = [...this.pending].slice(0, SOON_BATCH);
         for (const [key] of batch) this.pending.delete(key);
-        await this.recordMany(batch.map(([, answer]) => answer)).catch(() => undefined);
+        const stored = await this.recordMany(batch.map(([, answer]) => answer)).then(
+          () => true,
+          () => false,
+        );
+        if (stored) this.tellStored();
       }
     } finally {
       this.writing = false;

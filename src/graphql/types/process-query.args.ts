@@ -10,7 +10,7 @@ const MAX_AGE_DESCRIPTION =
 const LIST_MAX_AGE_DESCRIPTION =
   MAX_AGE_DESCRIPTION +
   ` With more than 0, callers asking the same list (same query, variables, role and process pattern) share one ` +
-  `answer for up to ${SHARE_MS / 1000} s; any process event and any observation this replica stores end the sharing.`;
+  `answer for up to ${SHARE_MS / 1000} s; any process event, and any live answer this replica got, end the sharing.`;
 
 @ArgsType()
 export class ProcessesArgs {
