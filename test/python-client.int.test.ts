@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { until } from "./support/wait.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, storedTime, type TestDatabase } from "./support/database.js";
 import { RecordingProxy } from "./support/recording-proxy.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 
@@ -80,7 +80,7 @@ async function row(name: string): Promise<Row> {
     "SELECT status, pid, port, last_heartbeat FROM kb_server_processes WHERE process_name = ?",
     [name],
   );
-  return r!;
+  return { ...r!, last_heartbeat: storedTime(r!.last_heartbeat) };
 }
 
 beforeAll(async () => {

@@ -12,7 +12,7 @@ import {
 import { subscribeToChanges, type ProcessChange } from "../client-examples/typescript/subscriber.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { until } from "./support/wait.js";
-import { createTestDatabase, type TestDatabase } from "./support/database.js";
+import { createTestDatabase, storedTime, type TestDatabase } from "./support/database.js";
 import { RecordingProxy } from "./support/recording-proxy.js";
 import { freePort } from "./support/supervisord.js";
 import { tempDir } from "./support/temp-dir.js";
@@ -35,7 +35,7 @@ async function row(name: string): Promise<{ status: string; pid: number | null; 
     "SELECT status, pid, last_heartbeat FROM kb_server_processes WHERE process_name = ?",
     [name],
   );
-  return r!;
+  return { ...r!, last_heartbeat: storedTime(r!.last_heartbeat) };
 }
 
 async function kinds(name: string): Promise<string[]> {
