@@ -158,7 +158,9 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     // stops answering costs a bounded wait and the pool reconnects when it is back.
     enableQueryTimeout: !forMigrations,
     maxQueryExecutionTime: forMigrations ? undefined : database.queryTimeoutMs,
-    extra: { waitForConnections: true, queueLimit: POOL_QUEUE_LIMIT, enableKeepAlive: true },
+    // TypeORM sends text queries: mysql2's cache of prepared statements (16,000 by default,
+    // half a megabyte per connection) would hold nothing.
+    extra: { waitForConnections: true, queueLimit: POOL_QUEUE_LIMIT, enableKeepAlive: true, maxPreparedStatements: 16 },
     ...common(options),
   });
 }
