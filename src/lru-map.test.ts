@@ -39,6 +39,15 @@ describe("LruMap", () => {
     expect(map.size).toBe(0);
   });
 
+  it("forgets the entries a predicate names, and everything on clear", () => {
+    const map = new LruMap<string, number>(5);
+    for (const [key, value] of Object.entries({ a: 1, b: 2, c: 3, d: 4 })) map.set(key, value);
+    map.deleteWhere((value) => value % 2 === 0);
+    expect([map.peek("a"), map.peek("b"), map.peek("c"), map.peek("d")]).toEqual([1, undefined, 3, undefined]);
+    map.clear();
+    expect(map.size).toBe(0);
+  });
+
   it("refuses a capacity below one", () => {
     expect(() => new LruMap(0)).toThrow(RangeError);
   });

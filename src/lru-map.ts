@@ -43,6 +43,11 @@ export class LruMap<K, V> {
     this.entries.clear();
   }
 
+  /** Forgets every entry whose value `expired` says so. */
+  deleteWhere(expired: (value: V) => boolean): void {
+    for (const [key, value] of this.entries) if (expired(value)) this.entries.delete(key);
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -139,6 +139,15 @@ describe("shared answers", () => {
     expect((await ask(shared, { query })).executed).toBe(true);
   });
 
+  it("keeps no expired answer once another is kept", async () => {
+    let now = 1_000_000;
+    const shared = new SharedAnswers({ now: () => now });
+    await ask(shared);
+    now += 1_500;
+    await ask(shared, { query: `{ processes(maxAgeSeconds: 5) { name } }` });
+    expect(shared.size).toBe(1);
+  });
+
   it("ends when the oldest observation in it reaches maxAgeSeconds, even within the second", async () => {
     let now = 1_000_000;
     const shared = new SharedAnswers({ now: () => now });

@@ -114,7 +114,12 @@ export class SharedAnswers {
         if (!finish) return;
         const shared = sharable(response, contextValue, maxAgeMs, this.now());
         // A change since the execution began may not be in its answer: it is not kept.
-        if (shared && generation === this.generation) this.answers.set(key!, shared);
+        if (shared && generation === this.generation) {
+          // What expired goes now, not when newer answers push it out: a list can be large.
+          const now = this.now();
+          this.answers.deleteWhere((answer) => answer.expiresAt <= now);
+          this.answers.set(key!, shared);
+        }
         finish(shared);
       },
     };
