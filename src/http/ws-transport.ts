@@ -1,5 +1,13 @@
 import type { Server } from "node:http";
-import { parse, specifiedRules, validate, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from "graphql";
+import {
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLError,
+  type GraphQLSchema,
+} from "graphql";
 import { CloseCode, type Context } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { Logger } from "../logger.js";
@@ -11,6 +19,7 @@ import { formatForClient, type ErrorFormatter } from "../graphql/format-error.js
 import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
+import { LruMap } from "../lru-map.js";
 import { sharedSubscribe } from "./shared-execution.js";
 
 /**
@@ -22,6 +31,10 @@ export const WS_KEEP_ALIVE_MS = 12_000;
 
 /** How often open WebSockets' tokens are checked again. */
 export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
+
+/** Subscription documents kept parsed and validated, each at most this long. */
+const VALID_DOCUMENTS = 256;
+const VALID_DOCUMENT_CHARS = 8_192;
 
 /**
  * A socket that has not sent `connection_init` this long after opening is closed with
@@ -91,6 +104,8 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
   const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_BODY_BYTES });
   /** The token of every open, authenticated WebSocket. */
   const socketTokens = new Map<WebSocket, string>();
+  /** Documents that parsed and validated, by their text (bounded: clients choose the text). */
+  const validDocuments = new LruMap<string, DocumentNode>(VALID_DOCUMENTS);
   /** Every open, authenticated connection, whose `subscriptions` graphql-ws keeps current. */
   const connections = new Set<Context>();
   /** How many of those each token holds. */
@@ -159,14 +174,19 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
           ctx.extra.socket.close(CloseCode.Unauthorized, "Unauthorized: unknown or revoked token");
           return [new UnauthenticatedError("the token was revoked")];
         }
-        let document;
-        try {
-          document = parse(payload.query, { maxTokens: MAX_TOKENS });
-        } catch (error) {
-          return [error as GraphQLError];
+        // Thousands of dashboards subscribe with the same few documents: each is parsed and
+        // validated once, and every subscription holds the same one.
+        let document = validDocuments.get(payload.query);
+        if (!document) {
+          try {
+            document = parse(payload.query, { maxTokens: MAX_TOKENS });
+          } catch (error) {
+            return [error as GraphQLError];
+          }
+          const errors = validate(schema, document, [...specifiedRules, ...armor.validationRules]);
+          if (errors.length > 0) return [...errors];
+          if (payload.query.length <= VALID_DOCUMENT_CHARS) validDocuments.set(payload.query, document);
         }
-        const errors = validate(schema, document, [...specifiedRules, ...armor.validationRules]);
-        if (errors.length > 0) return [...errors];
         const args: ExecutionArgs = {
           schema,
           document,
