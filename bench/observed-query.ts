@@ -47,6 +47,8 @@ try {
     SUPERVISOR_PASSWORD: AUTH.password,
     SUPERVISOR_POLL_INTERVAL_SECONDS: String(POLL_INTERVAL_SECONDS),
     SUPERVISOR_TIMEOUT_MS: "20000",
+    // The rows have no agents: the watchdog would declare them all lost mid-run.
+    HEARTBEAT_CHECK_INTERVAL_SECONDS: "0",
   });
   try {
     const db = await connectDatabase(server.databaseUrl);
