@@ -110,6 +110,7 @@ export default defineConfig({
             "test/hostile-input.int.test.ts",
             "test/secrets.int.test.ts",
             "test/healing-store.int.test.ts",
+            "test/host-observations.int.test.ts",
             "test/migrations.int.test.ts",
           ],
           env: { DB: "sqlite" },

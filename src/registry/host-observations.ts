@@ -1,5 +1,6 @@
 import type { Clock } from "../clock.js";
 import type { Database } from "../db/database.js";
+import { LruMap } from "../lru-map.js";
 import { dateOf } from "./process-rows.js";
 import type { HostSnapshot } from "../supervisor/host-answers.js";
 import {
@@ -34,6 +35,8 @@ type StoredInfo = Omit<SupervisorProcessInfo, "startedAt" | "stoppedAt" | "now">
 const TABLE = "fleetvisor_supervisor_hosts";
 /** Hosts written in one statement by recordSoon's writer. */
 const SOON_BATCH = 50;
+/** Hosts whose parsed answer is kept for the observed reads that come after. */
+const PARSED_HOSTS = 1_000;
 
 /**
  * What each supervisord last answered as a whole (`fleetvisor_supervisor_hosts`): written
@@ -49,6 +52,13 @@ export class HostObservations {
   private readonly storedListeners: (() => void)[] = [];
   /** Hosts whose last observation this replica stored is an error (bounded by the hosts it polls). */
   private readonly failing = new Set<string>();
+  /**
+   * Each host's answer as last parsed, with the stored text it came from: observed reads of
+   * the same hosts, one after another, parse (and allocate) each answer once, not per read.
+   */
+  private readonly parsed = new LruMap<string, { readonly programs: string; readonly snapshot: HostSnapshot }>(
+    PARSED_HOSTS,
+  );
 
   constructor(
     private readonly database: Database,
@@ -151,9 +161,21 @@ export class HostObservations {
       const observedAt = dateOf(row.observed_at);
       if (!observedAt) continue;
       const address = { host: row.host, port: Number(row.port) };
-      found.set(keyOf(address), fromRow(address, row, observedAt));
+      const key = keyOf(address);
+      found.set(key, this.observationOf(key, address, row, observedAt));
     }
     return found;
+  }
+
+  private observationOf(key: string, address: SupervisorAddress, row: HostRow, observedAt: Date): HostObservation {
+    if (row.programs === null) return fromRow(address, row, observedAt);
+    const known = this.parsed.get(key);
+    if (known && known.programs === row.programs && known.snapshot.observedAt.getTime() === observedAt.getTime()) {
+      return known.snapshot;
+    }
+    const snapshot = fromRow(address, row, observedAt) as HostSnapshot;
+    this.parsed.set(key, { programs: row.programs, snapshot });
+    return snapshot;
   }
 
   /** Of `addresses`, those whose event listener reported at or after `since`. */
