@@ -110,6 +110,18 @@ describe("shared answers", () => {
     expect(answers.filter((a) => a.executed)).toHaveLength(1);
   });
 
+  it("an execution that never finishes holds a waiting caller back no longer than the wait, and the next one not at all", async () => {
+    const shared = new SharedAnswers({ waitMs: 50 });
+    void ask(shared, { execute: () => new Promise(() => undefined) });
+    await new Promise((resolve) => setImmediate(resolve));
+    const waited = await ask(shared, { execute: async () => ({ data: { n: "own" } }) });
+    expect(waited).toEqual({ data: { n: "own" }, executed: true });
+    // The next caller leads again: its answer is the one kept for the callers after it.
+    const next = await ask(shared, { execute: async () => ({ data: { n: "next" } }) });
+    expect(next).toEqual({ data: { n: "next" }, executed: true });
+    expect(await ask(shared)).toEqual({ data: { n: "next" }, executed: false });
+  });
+
   it("an answer begun before a change is not kept for later callers", async () => {
     const shared = new SharedAnswers();
     let release!: () => void;

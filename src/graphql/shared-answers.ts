@@ -33,6 +33,11 @@ export interface SharedAnswersOptions {
   readonly now?: () => number;
   /** Told of every lookup: a shared answer served, or none there. */
   readonly onLookup?: (outcome: "hit" | "miss") => void;
+  /**
+   * How long a caller waits for another's execution of the same operation before it runs
+   * its own. @default 5_000
+   */
+  readonly waitMs?: number;
 }
 
 /**
@@ -95,8 +100,10 @@ export class SharedAnswers {
         // Nothing changed since that execution began: its answer is as new as one begun now.
         const underWay = this.underWay.get(key);
         if (underWay) {
-          const answer = await within(underWay, WAIT_MS);
+          const answer = await within(underWay, this.options.waitMs ?? WAIT_MS);
           if (answer) return hit(answer);
+          // Never finished (or not sharable): the next caller executes instead of waiting too.
+          if (this.underWay.get(key) === underWay) this.underWay.delete(key);
         }
         this.options.onLookup?.("miss");
         maxAgeMs = maxAgeSeconds * 1000;
@@ -126,7 +133,6 @@ export class SharedAnswers {
   }
 }
 
-/** How long a caller waits for another's execution of the same operation before it runs its own. */
 const WAIT_MS = 5_000;
 
 /** What `promise` resolves to, or `null` after `ms`. */
