@@ -72,7 +72,7 @@ export class Supervisord {
     const supervisord = new Supervisord(port, dir, configPath, child, options);
     live.add(supervisord);
     try {
-      await supervisord.waitUntilAnswering(15_000);
+      await supervisord.waitUntilAnswering(30_000);
     } catch (error) {
       // Its log says why; the directory itself does not outlive the test file.
       const log = readLogTail(join(dir, "supervisord.log"));
@@ -95,14 +95,45 @@ export class Supervisord {
 
   /** The pid supervisord reports for a program, or 0. */
   async programPid(name: string): Promise<number> {
-    const out = await this.ctl("pid", name);
-    return Number(out.trim()) || 0;
+    return (await this.processInfo(name))?.pid ?? 0;
   }
 
-  /** The state supervisorctl prints for a program (RUNNING, STOPPED, …). */
+  /** The state supervisord reports for a program (RUNNING, STOPPED, …), or "" for an unknown one. */
   async programState(name: string): Promise<string> {
-    const out = await this.ctl("status", name);
-    return out.trim().split(/\s+/)[1] ?? "";
+    return (await this.processInfo(name))?.state ?? "";
+  }
+
+  /**
+   * supervisord's own `getProcessInfo`, asked over its XML-RPC port: what supervisorctl
+   * status would print, without starting a Python process for every look (tests poll).
+   */
+  private async processInfo(name: string): Promise<{ state: string; pid: number } | undefined> {
+    const xml = await this.call("supervisor.getProcessInfo", name);
+    if (xml.includes("<fault>")) return undefined;
+    const member = (key: string) =>
+      new RegExp(`<name>${key}</name>\\s*<value>\\s*<(?:string|int|i4)>([^<]*)</`).exec(xml)?.[1];
+    const state = member("statename");
+    if (state === undefined) throw new Error(`supervisord on ${this.port} answered getProcessInfo with ${xml}`);
+    return { state, pid: Number(member("pid") ?? 0) };
+  }
+
+  private async call(method: string, ...params: string[]): Promise<string> {
+    const values = params.map((p) => `<param><value><string>${escapeXml(p)}</string></value></param>`).join("");
+    const response = await fetch(`http://127.0.0.1:${this.port}/RPC2`, {
+      method: "POST",
+      headers: this.headers(),
+      body: `<?xml version='1.0'?><methodCall><methodName>${method}</methodName><params>${values}</params></methodCall>`,
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) throw new Error(`supervisord on ${this.port} answered ${method} with HTTP ${response.status}`);
+    return response.text();
+  }
+
+  private headers(): Record<string, string> {
+    const auth = this.options.auth;
+    const headers: Record<string, string> = { "content-type": "text/xml" };
+    if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+    return headers;
   }
 
   async waitForState(name: string, state: string, withinMs = 15_000): Promise<void> {
@@ -138,9 +169,7 @@ export class Supervisord {
 
   private async waitUntilAnswering(withinMs: number): Promise<void> {
     const deadline = Date.now() + withinMs;
-    const auth = this.options.auth;
-    const headers: Record<string, string> = { "content-type": "text/xml" };
-    if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+    const headers = this.headers();
     for (;;) {
       if (this.child.exitCode !== null) throw new Error(`supervisord exited with ${this.child.exitCode}`);
       try {
@@ -167,6 +196,10 @@ process.once("exit", () => {
 /** Stops every supervisord this test file started and has not stopped (and removes its directory). */
 export async function stopAllSupervisords(): Promise<void> {
   await Promise.all([...live].map((supervisord) => supervisord.stop()));
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 function readLogTail(path: string, lines = 20): string {
