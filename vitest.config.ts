@@ -48,6 +48,65 @@ const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
   isolate: false,
 };
 
+/**
+ * Every integration file that applies to one replica, run again on the embedded SQLite
+ * database: the registry, the watchers, subscriptions, control, the role matrix, the
+ * fleet-state metrics, the recorded transitions, observed state, the registry clients,
+ * supervisord's listener and programs, hostile input and secrets. Left to MariaDB: what only
+ * MySQL does (other replicas, a server killed or frozen, latin1), the browser tests and the
+ * deployment files. `SQLITE_TESTS=all` runs them all (CI does, on Node 24).
+ */
+const SQLITE_FILES = [
+  "test/registry.int.test.ts",
+  "test/watch.int.test.ts",
+  "test/subscription.int.test.ts",
+  "test/supervisor.int.test.ts",
+  "test/auth.int.test.ts",
+  "test/metrics.int.test.ts",
+  "test/transitions.int.test.ts",
+  "test/observed-state.int.test.ts",
+  "test/token-lifetimes.int.test.ts",
+  "test/audit.int.test.ts",
+  "test/event-retention.int.test.ts",
+  "test/drift.int.test.ts",
+  "test/rollout.int.test.ts",
+  "test/incidents.int.test.ts",
+  "test/healing.int.test.ts",
+  "test/process-log-follow.int.test.ts",
+  "test/http.int.test.ts",
+  "test/python-client.int.test.ts",
+  "test/typescript-client.int.test.ts",
+  "test/supervisor-listener.int.test.ts",
+  "test/supervisor-programs.int.test.ts",
+  "test/lying-supervisord.int.test.ts",
+  "test/hostile-input.int.test.ts",
+  "test/secrets.int.test.ts",
+  "test/healing-store.int.test.ts",
+  "test/host-observations.int.test.ts",
+  "test/migrations.int.test.ts",
+];
+
+/**
+ * What `npm test` runs on SQLite by default: the registry, the watchers and subscriptions
+ * (the service's main job on the embedded database), and the files that check its SQL
+ * paths in a few seconds (recorded transitions, HTTP, the audit trail, retention, the
+ * healing and observation stores). The rest of SQLITE_FILES repeat, on the second
+ * database, scenarios that spend most of their time waiting on supervisord and the
+ * registry clients; CI runs them (SQLITE_TESTS=all) so that `npm test` stays
+ * within a few minutes on a 2-core machine.
+ */
+const SQLITE_CORE = [
+  "test/registry.int.test.ts",
+  "test/watch.int.test.ts",
+  "test/subscription.int.test.ts",
+  "test/transitions.int.test.ts",
+  "test/http.int.test.ts",
+  "test/audit.int.test.ts",
+  "test/event-retention.int.test.ts",
+  "test/healing-store.int.test.ts",
+  "test/host-observations.int.test.ts",
+];
+
 export default defineConfig({
   test: {
     sequence: { sequencer: LongestFirst },
@@ -62,6 +121,9 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
           setupFiles: ["./test/setup.ts"],
           environment: "node",
+          // Pure logic: both cores, and the modules loaded once per worker, not once per file.
+          maxWorkers: 2,
+          isolate: false,
         },
       },
       {
@@ -78,41 +140,9 @@ export default defineConfig({
         resolve,
         test: {
           // The same integration tests on the embedded SQLite database (test/support/database.ts
-          // reads DB): the registry, the watchers, subscriptions, control, the role matrix, the
-          // fleet-state metrics, the recorded transitions, observed state, the registry
-          // clients, supervisord's listener and programs, hostile input and secrets. Left to
-          // MariaDB: what only MySQL does (other replicas, a server killed or frozen, latin1),
-          // the browser tests and the deployment files.
+          // reads DB); which files, see SQLITE_FILES.
           name: "integration-sqlite",
-          include: [
-            "test/registry.int.test.ts",
-            "test/watch.int.test.ts",
-            "test/subscription.int.test.ts",
-            "test/supervisor.int.test.ts",
-            "test/auth.int.test.ts",
-            "test/metrics.int.test.ts",
-            "test/transitions.int.test.ts",
-            "test/observed-state.int.test.ts",
-            "test/token-lifetimes.int.test.ts",
-            "test/audit.int.test.ts",
-            "test/event-retention.int.test.ts",
-            "test/drift.int.test.ts",
-            "test/rollout.int.test.ts",
-            "test/incidents.int.test.ts",
-            "test/healing.int.test.ts",
-            "test/process-log-follow.int.test.ts",
-            "test/http.int.test.ts",
-            "test/python-client.int.test.ts",
-            "test/typescript-client.int.test.ts",
-            "test/supervisor-listener.int.test.ts",
-            "test/supervisor-programs.int.test.ts",
-            "test/lying-supervisord.int.test.ts",
-            "test/hostile-input.int.test.ts",
-            "test/secrets.int.test.ts",
-            "test/healing-store.int.test.ts",
-            "test/host-observations.int.test.ts",
-            "test/migrations.int.test.ts",
-          ],
+          include: process.env.SQLITE_TESTS === "all" ? SQLITE_FILES : SQLITE_CORE,
           env: { DB: "sqlite" },
           sequence: { groupOrder: 1 },
           ...integration,
