@@ -19,6 +19,16 @@ describe("AsyncQueue", () => {
     await expect(queue.next()).rejects.toBeInstanceOf(SubscriberTooSlowError);
   });
 
+  it("keeps only the buffered items that pass a test, in order", async () => {
+    const queue = new AsyncQueue<number>(10);
+    for (const n of [1, 2, 3, 4, 5]) queue.push(n);
+    queue.retain((n) => n % 2 === 1);
+    queue.push(6);
+    const taken = [];
+    for (let i = 0; i < 4; i++) taken.push((await queue.next()).value);
+    expect(taken).toEqual([1, 3, 5, 6]);
+  });
+
   it("ends a waiting consumer on return()", async () => {
     const queue = new AsyncQueue<number>(2);
     const waiting = queue.next();

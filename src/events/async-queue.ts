@@ -34,6 +34,13 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /** Keeps only the buffered items that pass `keep` (their order unchanged). */
+  retain(keep: (item: T) => boolean): void {
+    let kept = 0;
+    for (const item of this.items) if (keep(item)) this.items[kept++] = item;
+    this.items.length = kept;
+  }
+
   fail(error: unknown): void {
     if (this.closed) return;
     this.closed = true;

@@ -72,6 +72,28 @@ describe("EventStreams.stream", () => {
     expect(await first).toEqual(["1", "2", "3", "5", "6", "4"]);
   });
 
+  it("once live, drops replayed events published late and events from before its start", async () => {
+    const { log, feed, streams } = setup();
+    log.commit(event(1), event(2));
+    // Another subscriber has the feed running from 2 already.
+    const other = streams.stream({});
+    const waiting = other.next();
+    await attached(feed);
+    // Committed, and not yet published: the feed has delivered them to no one.
+    log.commit(...Array.from({ length: 7 }, (_, i) => event(i + 3)));
+    const stream = streams.stream({ after: 7n });
+    expect((await stream.next()).value?.id).toBe("8");
+    expect((await stream.next()).value?.id).toBe("9");
+    const next = stream.next();
+    // Live now: 9 (replayed) and 3 (before the start) are published, then 10 is recorded
+    // (one digit more than the start's 7).
+    await log.publish(event(9), event(3));
+    await log.record(event(10));
+    expect((await next).value?.id).toBe("10");
+    expect((await waiting).value?.id).toBe("3");
+    await Promise.all([stream.return!(undefined), other.return!(undefined)]);
+  });
+
   it("pages through a long log", async () => {
     const { log, streams } = setup();
     log.commit(...Array.from({ length: 1_200 }, (_, i) => event(i + 1)));

@@ -138,8 +138,11 @@ export class EventStreams {
       for (const off of detach.splice(0)) off();
       await live.return();
     };
+    // Until the replay is over, live events wait in the queue unjudged (the replay may yet
+    // deliver them); from then on, what is not new is dropped as it arrives.
+    let isNew: ((event: ProcessEventRecord) => boolean) | undefined;
     const onEvent = (event: ProcessEventRecord): void => {
-      if (wanted(event)) live.push(event);
+      if (wanted(event) && (isNew === undefined || isNew(event))) live.push(event);
     };
     if (kinds?.has(ProcessEventKind.HEARTBEAT)) {
       detach.push(this.bus.on("heartbeats", (batch) => (batch as unknown[]).forEach((e) => onEvent(fromWire(e)))));
@@ -147,19 +150,35 @@ export class EventStreams {
     const attach = (from: bigint): void => {
       if (!ended) detach.push(this.feed.subscribe(onEvent, from));
     };
-    const events = this.replayThenLive(live, wanted, options, attach, end);
+    const goLive = (judge: (event: ProcessEventRecord) => boolean): void => {
+      live.retain(judge);
+      isNew = judge;
+    };
+    const replay = this.replay(wanted, options, attach, goLive, end);
+    let replaying = true;
+    // Live, each event is the queue's own next(): one promise per event and subscriber, which
+    // is what fanning one event out to thousands of subscribers costs.
+    const next = (): Promise<IteratorResult<ProcessEventRecord>> => {
+      if (!replaying) return live.next();
+      return replay.next().then((step) => {
+        if (!step.done) return step;
+        replaying = false;
+        return live.next();
+      });
+    };
     return {
-      next: () => events.next(),
+      next,
       // A subscriber that leaves (complete, disconnect) calls return() while the stream
-      // waits for the next live event: a generator's own return() would wait for that event,
-      // perhaps forever, holding its listener. Ending the live queue first lets it finish.
+      // waits for the next live event: ending the live queue first lets that wait finish.
       return: async (value?: unknown) => {
         await end();
-        return events.return(value as ProcessEventRecord);
+        await replay.return(undefined);
+        return { value: value as ProcessEventRecord, done: true };
       },
       throw: async (error?: unknown) => {
         await end();
-        return events.throw(error);
+        await replay.return(undefined);
+        throw error;
       },
       [Symbol.asyncIterator]() {
         return this;
@@ -167,13 +186,18 @@ export class EventStreams {
     };
   }
 
-  private async *replayThenLive(
-    live: AsyncQueue<ProcessEventRecord>,
+  /**
+   * The replay: attaches to the live feed, then yields every recorded event the stream
+   * wants from where it starts, and finally tells `goLive` which live events are new (after
+   * the start, and not replayed). Ends the stream when it fails.
+   */
+  private async *replay(
     wanted: (event: ProcessEventRecord) => boolean,
     options: EventStreamOptions,
     attach: (from: bigint) => void,
+    goLive: (isNew: (event: ProcessEventRecord) => boolean) => void,
     end: () => Promise<void>,
-  ): AsyncGenerator<ProcessEventRecord> {
+  ): AsyncGenerator<ProcessEventRecord, void> {
     try {
       // Where the log ends now: an idle feed starts there, and a stream without `after`
       // replays what was recorded between this read and attaching to the feed.
@@ -201,22 +225,27 @@ export class EventStreams {
         if (page.length < REPLAY_PAGE_SIZE) break;
         cursor = BigInt(page[page.length - 1]!.id!);
       }
+      const startId = String(start);
       const forgetReplayedAt = now() + DUPLICATE_WINDOW_MS;
-      let remembered = true;
-      for await (const event of live) {
-        if (event.id !== null) {
-          // The feed may deliver what came before this stream's start (it started earlier).
-          if (BigInt(event.id) <= start) continue;
-          if (remembered && now() > forgetReplayedAt) {
-            replayed.clear();
-            remembered = false;
-          }
-          if (replayed.has(event.id)) continue;
+      goLive((event) => {
+        if (event.id === null) return true;
+        // The feed may deliver what came before this stream's start (it started earlier).
+        if (!idAfter(event.id, startId)) return false;
+        if (replayed.size === 0) return true;
+        if (now() > forgetReplayedAt) {
+          replayed.clear();
+          return true;
         }
-        yield event;
-      }
-    } finally {
+        return !replayed.has(event.id);
+      });
+    } catch (error) {
       await end();
+      throw error;
     }
   }
+}
+
+/** Whether event id `a` comes after `b` (decimal ids without leading zeros, compared as text). */
+function idAfter(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b;
 }

@@ -1,5 +1,4 @@
 import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, print } from "graphql";
-import { derivedStream } from "../events/derived-stream.js";
 import type { RequestContext } from "../graphql/context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -58,13 +57,24 @@ export function sharedSubscribe(): (
       }
       return result;
     };
-    async function* results(): AsyncGenerator<ExecutionResult> {
-      for (;;) {
-        const step = await events.next();
-        if (step.done) return;
-        yield await run(step.value);
-      }
-    }
-    return derivedStream(results(), events);
+    // By hand rather than as an async generator: each subscriber's result for an event is
+    // then one more promise, not a generator's round of them.
+    const settle = (result: Result): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> =>
+      result instanceof Promise ? result.then((value) => ({ value, done: false })) : { value: result, done: false };
+    const results: AsyncIterableIterator<ExecutionResult> = {
+      next: () =>
+        events.next().then((step) => (step.done ? { value: undefined, done: true } : settle(run(step.value)))),
+      // A subscriber that leaves ends the source, which may be waiting for its next event.
+      return: async () => {
+        await events.return?.();
+        return { value: undefined, done: true };
+      },
+      throw: async (error?: unknown) => {
+        await events.return?.();
+        throw error;
+      },
+      [Symbol.asyncIterator]: () => results,
+    };
+    return results;
   };
 }
