@@ -65,18 +65,36 @@ const read = async () =>
   );
 
 describe("stored supervisord answers", () => {
-  it("read back as stored; an unchanged answer is parsed once, a new one afresh", async () => {
+  it("read back as stored; an unchanged answer is parsed at most once, a new one afresh", async () => {
     await observations.record(address, snapshot(SupervisorState.RUNNING, 4242));
     const first = (await read()) as HostSnapshot;
     expect(first.byProgram.get("python-server")).toMatchObject({ state: "RUNNING", pid: 4242 });
     expect(first.observedAt.getTime()).toBe(clock.now().getTime());
     expect(await read()).toBe(first);
+    // What this replica kept of its own write is what another replica parses from the row.
+    const elsewhere = await new HostObservations(databases.requests, clock).since(
+      [address],
+      new Date(clock.now().getTime() - 60_000),
+    );
+    expect(elsewhere.get(`${address.host}:${address.port}`)).toEqual(first);
 
     clock.advance(5_000);
     await observations.record(address, snapshot(SupervisorState.STOPPED, 0));
     const second = (await read()) as HostSnapshot;
     expect(second).not.toBe(first);
     expect(second.byProgram.get("python-server")).toMatchObject({ state: "STOPPED", pid: 0 });
+    expect(second.observedAt.getTime()).toBe(clock.now().getTime());
+  });
+
+  it("a new answer of the same length, observed later, is read afresh", async () => {
+    clock.advance(5_000);
+    await observations.record(address, snapshot(SupervisorState.RUNNING, 5151));
+    const first = (await read()) as HostSnapshot;
+    expect(first.byProgram.get("python-server")!.pid).toBe(5151);
+    clock.advance(1);
+    await observations.record(address, snapshot(SupervisorState.RUNNING, 5152));
+    const second = (await read()) as HostSnapshot;
+    expect(second.byProgram.get("python-server")!.pid).toBe(5152);
     expect(second.observedAt.getTime()).toBe(clock.now().getTime());
   });
 

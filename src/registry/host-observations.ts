@@ -19,7 +19,9 @@ interface HostRow {
   host: string;
   port: number | string;
   observed_at: Date | string | null;
-  programs: string | null;
+  programs?: string | null;
+  /** The stored answer's length as the database counts it (null: an error is stored). */
+  programs_length: number | string | null;
   error: string | null;
   error_code: string | null;
   listener_at?: Date | string | null;
@@ -53,10 +55,11 @@ export class HostObservations {
   /** Hosts whose last observation this replica stored is an error (bounded by the hosts it polls). */
   private readonly failing = new Set<string>();
   /**
-   * Each host's answer as last parsed, with the stored text it came from: observed reads of
-   * the same hosts, one after another, parse (and allocate) each answer once, not per read.
+   * Each host's answer as last parsed, with when it was observed and its stored length: an
+   * observed read asks the database for those two first, and fetches (and parses) only the
+   * answers that changed since; the same hosts read one after another cost a few bytes each.
    */
-  private readonly parsed = new LruMap<string, { readonly programs: string; readonly snapshot: HostSnapshot }>(
+  private readonly parsed = new LruMap<string, { readonly length: number; readonly snapshot: HostSnapshot }>(
     PARSED_HOSTS,
   );
 
@@ -67,7 +70,9 @@ export class HostObservations {
 
   /** Stores what `address` answered (or why not), observed at `at`. */
   async record(address: SupervisorAddress, observation: HostObservation, at: Date = this.clock.now()): Promise<void> {
-    await this.upsert(address, fieldsOf(observation, at));
+    const fields = fieldsOf(observation, at);
+    await this.upsert(address, fields);
+    this.remember(address, observation, fields);
     // A supervisord that stops answering, or answers again, changes what observed reads say.
     const key = keyOf(address);
     const failed = observation instanceof Error;
@@ -101,17 +106,33 @@ export class HostObservations {
     answers: readonly { address: SupervisorAddress; observation: HostObservation; at: Date }[],
   ): Promise<void> {
     if (answers.length === 0) return;
-    const sorted = [...answers].sort((a, b) => keyOf(a.address).localeCompare(keyOf(b.address)));
+    const sorted = [...answers]
+      .sort((a, b) => keyOf(a.address).localeCompare(keyOf(b.address)))
+      .map((answer) => ({ ...answer, fields: fieldsOf(answer.observation, answer.at) }));
     await this.database.transaction(async (manager) => {
-      for (const { address, observation, at } of sorted) {
+      for (const { address, fields } of sorted) {
         await manager
           .createQueryBuilder()
           .insert()
           .into(TABLE)
-          .values({ host: address.host, port: address.port, ...fieldsOf(observation, at) })
+          .values({ host: address.host, port: address.port, ...fields })
           .orUpdate(["observed_at", "programs", "error", "error_code"], ["host", "port"])
           .execute();
       }
+    });
+    for (const { address, observation, fields } of sorted) this.remember(address, observation, fields);
+  }
+
+  /**
+   * What this replica just stored is what an observed read would parse: kept as parsed, so
+   * that the next read of the host fetches only its time and length. Only for ASCII text,
+   * whose length every database counts alike (MySQL counts bytes, SQLite characters).
+   */
+  private remember(address: SupervisorAddress, observation: HostObservation, fields: StoredFields): void {
+    if (observation instanceof Error || fields.programs === null || !ASCII.test(fields.programs)) return;
+    this.parsed.set(keyOf(address), {
+      length: fields.programs.length,
+      snapshot: { ...observation, address, latencyMs: 0, observedAt: fields.observed_at },
     });
   }
 
@@ -156,26 +177,42 @@ export class HostObservations {
   async since(addresses: readonly SupervisorAddress[], since: Date): Promise<Map<string, HostObservation>> {
     const found = new Map<string, HostObservation>();
     if (addresses.length === 0) return found;
-    const rows = await this.rows(addresses, "h.observed_at >= :since", { since });
-    for (const row of rows) {
+    const changed: SupervisorAddress[] = [];
+    for (const row of await this.rows(addresses, "h.observed_at >= :since", { since })) {
       const observedAt = dateOf(row.observed_at);
       if (!observedAt) continue;
       const address = { host: row.host, port: Number(row.port) };
       const key = keyOf(address);
-      found.set(key, this.observationOf(key, address, row, observedAt));
+      if (row.programs_length === null) {
+        found.set(key, fromRow(address, row, observedAt));
+        continue;
+      }
+      // Observed at the same millisecond with an answer of the same length: the same write.
+      const known = this.parsed.get(key);
+      if (
+        known &&
+        known.length === Number(row.programs_length) &&
+        known.snapshot.observedAt.getTime() === observedAt.getTime()
+      ) {
+        found.set(key, known.snapshot);
+      } else {
+        changed.push(address);
+      }
+    }
+    if (changed.length === 0) return found;
+    // Observed again between the two reads: the newer answer is as good (and as recent).
+    for (const row of await this.rows(changed, "h.observed_at >= :since", { since }, { answers: true })) {
+      const observedAt = dateOf(row.observed_at);
+      if (!observedAt) continue;
+      const address = { host: row.host, port: Number(row.port) };
+      const key = keyOf(address);
+      const observation = fromRow(address, row, observedAt);
+      if (row.programs_length !== null && !(observation instanceof Error)) {
+        this.parsed.set(key, { length: Number(row.programs_length), snapshot: observation as HostSnapshot });
+      }
+      found.set(key, observation);
     }
     return found;
-  }
-
-  private observationOf(key: string, address: SupervisorAddress, row: HostRow, observedAt: Date): HostObservation {
-    if (row.programs === null) return fromRow(address, row, observedAt);
-    const known = this.parsed.get(key);
-    if (known && known.programs === row.programs && known.snapshot.observedAt.getTime() === observedAt.getTime()) {
-      return known.snapshot;
-    }
-    const snapshot = fromRow(address, row, observedAt) as HostSnapshot;
-    this.parsed.set(key, { programs: row.programs, snapshot });
-    return snapshot;
   }
 
   /** Of `addresses`, those whose event listener reported at or after `since`. */
@@ -185,10 +222,12 @@ export class HostObservations {
     return new Set(rows.map((row) => keyOf({ host: row.host, port: Number(row.port) })));
   }
 
+  /** The rows of `addresses` that meet `condition`; the stored answers themselves only with `answers`. */
   private async rows(
     addresses: readonly SupervisorAddress[],
     condition: string,
     parameters: Record<string, unknown>,
+    { answers = false } = {},
   ): Promise<HostRow[]> {
     const hosts = [...new Set(addresses.map((a) => a.host))];
     // Both lists: supervisords in containers share a host and differ by port, and a read
@@ -197,8 +236,10 @@ export class HostObservations {
     const wanted = new Set(addresses.map(keyOf));
     const rows = (await this.database.dataSource
       .createQueryBuilder()
-      .select(["h.host AS host", "h.port AS port", "h.observed_at AS observed_at", "h.programs AS programs"])
-      .addSelect(["h.error AS error", "h.error_code AS error_code"])
+      .select(["h.host AS host", "h.port AS port", "h.observed_at AS observed_at"])
+      .addSelect("LENGTH(h.programs)", "programs_length")
+      .addSelect(answers ? ["h.programs AS programs", "h.error AS error"] : ["h.error AS error"])
+      .addSelect("h.error_code", "error_code")
       .from(TABLE, "h")
       .where("h.host IN (:...hosts)", { hosts })
       .andWhere("h.port IN (:...ports)", { ports })
@@ -229,7 +270,17 @@ export class HostObservations {
   }
 }
 
-function fieldsOf(observation: HostObservation, at: Date): Record<string, unknown> {
+/** A host's row as written (a type, not an interface: the writers take it as a record). */
+type StoredFields = {
+  readonly observed_at: Date;
+  readonly programs: string | null;
+  readonly error: string | null;
+  readonly error_code: string | null;
+};
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+function fieldsOf(observation: HostObservation, at: Date): StoredFields {
   return observation instanceof Error
     ? { observed_at: at, programs: null, error: observation.message.slice(0, 1000), error_code: codeOf(observation) }
     : { observed_at: at, programs: JSON.stringify([...observation.byProgram.values()]), error: null, error_code: null };
@@ -244,7 +295,7 @@ function codeOf(error: SupervisorUnavailable | SupervisorFault): string {
 }
 
 function fromRow(address: SupervisorAddress, row: HostRow, observedAt: Date): HostObservation {
-  if (row.programs !== null) {
+  if (row.programs !== null && row.programs !== undefined) {
     const infos = (JSON.parse(row.programs) as StoredInfo[]).map((info): SupervisorProcessInfo => ({
       ...info,
       startedAt: info.startedAt === null ? null : new Date(info.startedAt),
