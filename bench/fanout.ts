@@ -11,7 +11,7 @@
  * Latency is from just before the mutation that records the event is sent to the event's
  * arrival at each subscriber, so it includes the mutation itself.
  *
- *   npm run bench:fanout [-- --subscribers 2000 --events 10]
+ *   npm run bench:fanout [-- --subscribers 2000 --events 20]
  */
 import { parseArgs } from "node:util";
 import { createClient, type Client } from "graphql-ws";
@@ -22,7 +22,7 @@ import { ADMIN_TOKEN, graphqlCaller, startServer, type BenchServer } from "./sup
 const { values } = parseArgs({
   options: {
     subscribers: { type: "string", default: "2000" },
-    events: { type: "string", default: "10" },
+    events: { type: "string", default: "20" },
     "idle-seconds": { type: "string", default: "10" },
   },
 });
