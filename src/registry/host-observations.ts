@@ -207,8 +207,8 @@ export class HostObservations {
       const address = { host: row.host, port: Number(row.port) };
       const key = keyOf(address);
       const observation = fromRow(address, row, observedAt);
-      if (row.programs_length !== null && !(observation instanceof Error)) {
-        this.parsed.set(key, { length: Number(row.programs_length), snapshot: observation as HostSnapshot });
+      if (!(observation instanceof Error)) {
+        this.parsed.set(key, { length: Number(row.programs_length), snapshot: observation });
       }
       found.set(key, observation);
     }
