@@ -49,51 +49,10 @@ const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
 };
 
 /**
- * Every integration file that applies to one replica, run again on the embedded SQLite
- * database: the registry, the watchers, subscriptions, control, the role matrix, the
- * fleet-state metrics, the recorded transitions, observed state, the registry clients,
- * supervisord's listener and programs, hostile input and secrets. Left to MariaDB: what only
- * MySQL does (other replicas, a server killed or frozen, latin1), the browser tests and the
- * deployment files. `SQLITE_TESTS=all` runs them all (CI does, on Node 24).
- */
-const SQLITE_FILES = [
-  "test/registry.int.test.ts",
-  "test/watch.int.test.ts",
-  "test/subscription.int.test.ts",
-  "test/supervisor.int.test.ts",
-  "test/auth.int.test.ts",
-  "test/metrics.int.test.ts",
-  "test/transitions.int.test.ts",
-  "test/observed-state.int.test.ts",
-  "test/token-lifetimes.int.test.ts",
-  "test/audit.int.test.ts",
-  "test/event-retention.int.test.ts",
-  "test/drift.int.test.ts",
-  "test/rollout.int.test.ts",
-  "test/incidents.int.test.ts",
-  "test/healing.int.test.ts",
-  "test/process-log-follow.int.test.ts",
-  "test/http.int.test.ts",
-  "test/python-client.int.test.ts",
-  "test/typescript-client.int.test.ts",
-  "test/supervisor-listener.int.test.ts",
-  "test/supervisor-programs.int.test.ts",
-  "test/lying-supervisord.int.test.ts",
-  "test/hostile-input.int.test.ts",
-  "test/secrets.int.test.ts",
-  "test/healing-store.int.test.ts",
-  "test/host-observations.int.test.ts",
-  "test/migrations.int.test.ts",
-];
-
-/**
  * What `npm test` runs on SQLite by default: the registry, the watchers and subscriptions
  * (the service's main job on the embedded database), and the files that check its SQL
  * paths in a few seconds (recorded transitions, HTTP, the audit trail, retention, the
- * healing and observation stores). The rest of SQLITE_FILES repeat, on the second
- * database, scenarios that spend most of their time waiting on supervisord and the
- * registry clients; CI runs them (SQLITE_TESTS=all) so that `npm test` stays
- * within a few minutes on a 2-core machine.
+ * healing and observation stores).
  */
 const SQLITE_CORE = [
   "test/registry.int.test.ts",
@@ -105,6 +64,39 @@ const SQLITE_CORE = [
   "test/event-retention.int.test.ts",
   "test/healing-store.int.test.ts",
   "test/host-observations.int.test.ts",
+];
+
+/**
+ * Every integration file that applies to one replica, run again on the embedded SQLite
+ * database with `SQLITE_TESTS=all` (CI does, on Node 24): the core above, and control, the
+ * role matrix, the fleet-state metrics, observed state, tokens, drift, rollouts, incidents,
+ * self-healing, log following, the registry clients, supervisord's listener and programs,
+ * lying supervisords, hostile input, secrets and migrations. These repeat on the second
+ * database scenarios that spend most of their time waiting on supervisord and the registry
+ * clients, which is why `npm test` leaves them to CI. Left to MariaDB: what only MySQL does
+ * (other replicas, a server killed or frozen, latin1), the browser tests and the
+ * deployment files.
+ */
+const SQLITE_FILES = [
+  ...SQLITE_CORE,
+  "test/supervisor.int.test.ts",
+  "test/auth.int.test.ts",
+  "test/metrics.int.test.ts",
+  "test/observed-state.int.test.ts",
+  "test/token-lifetimes.int.test.ts",
+  "test/drift.int.test.ts",
+  "test/rollout.int.test.ts",
+  "test/incidents.int.test.ts",
+  "test/healing.int.test.ts",
+  "test/process-log-follow.int.test.ts",
+  "test/python-client.int.test.ts",
+  "test/typescript-client.int.test.ts",
+  "test/supervisor-listener.int.test.ts",
+  "test/supervisor-programs.int.test.ts",
+  "test/lying-supervisord.int.test.ts",
+  "test/hostile-input.int.test.ts",
+  "test/secrets.int.test.ts",
+  "test/migrations.int.test.ts",
 ];
 
 export default defineConfig({
