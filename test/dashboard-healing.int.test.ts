@@ -141,6 +141,10 @@ describe("healing and live logs in the dashboard, in a real browser", () => {
     await expect.poll(() => page.getByTestId("log-text").textContent()).toContain("line ");
     await page.getByTestId("log-follow").check();
     await expect.poll(() => page.locator("#log-status").textContent()).toBe("Following live");
+    // The switch says "Following live" as it subscribes; a line that only the subscription
+    // can have brought (polling stops while following) shows the server follows the log.
+    const before = (await page.getByTestId("log-text").textContent())!.length;
+    await expect.poll(async () => (await page.getByTestId("log-text").textContent())!.length).toBeGreaterThan(before);
 
     // Another tool sharing the registry table takes its supervisord away.
     await db.query(
