@@ -245,6 +245,43 @@ describe("pages", () => {
     expect([...seen].sort()).toEqual(seen);
   });
 
+  it("give an event cursor from which a subscription receives every change made after the page was read", async () => {
+    const db = await createTestDatabase("pages_cursor");
+    cleanups.push(() => db.drop());
+    const app = await startTestApp(db.url);
+    cleanups.push(() => app.stop());
+    const create = (name: string) =>
+      app.admin.data(`mutation($name: String!) { createProcess(input: { name: $name, port: 1 }) { id } }`, { name });
+    await create("cursor-a");
+    const read = () =>
+      app.admin.data<{ processPage: { nodes: { name: string }[]; eventCursor: string } }>(
+        `query { processPage(first: 10) { nodes { name } eventCursor } }`,
+      );
+    const first = (await read()).processPage;
+    expect(first.nodes.map((node) => node.name)).toEqual(["cursor-a"]);
+    // Changes after the read, before anyone subscribed.
+    await create("cursor-b");
+    await app.admin.data(`mutation { updateProcess(name: "cursor-a", input: { port: 2 }) { port } }`);
+
+    const socket = connectWs(app.url, ADMIN_TOKEN);
+    cleanups.push(() => socket.dispose());
+    const changes = socket.subscribe<{ processChanged: { id: string; kind: string; processName: string } }>(
+      `subscription($after: ID) { processChanged(after: $after) { id kind processName } }`,
+      { after: first.eventCursor },
+    );
+    const seen = await changes.count(2);
+    expect(seen.map(({ processChanged: e }) => `${e.kind} ${e.processName}`)).toEqual([
+      "CREATED cursor-b",
+      "UPDATED cursor-a",
+    ]);
+    await create("cursor-c");
+    await changes.count(3);
+    expect(changes.values.at(-1)!.processChanged.processName).toBe("cursor-c");
+    // A later read's cursor is the newest event: nothing before it is replayed.
+    const later = (await read()).processPage;
+    expect(later.eventCursor).toBe(changes.values.at(-1)!.processChanged.id);
+  });
+
   it("refuses first outside 1–500 and a cursor that is not one, naming the field", async () => {
     const db = await createTestDatabase("pages_input");
     cleanups.push(() => db.drop());

@@ -44,7 +44,7 @@ const FIRST_PAGE_SIZE = 100;
 // The page size is a variable: the query cost limit counts a literal `first` as that many rows.
 const LIST_QUERY = `query($first: Int!, $after: String, $maxAge: Int!) {
   processPage(first: $first, after: $after, maxAgeSeconds: $maxAge) {
-    nodes { ${PROCESS_FIELDS} } endCursor hasNextPage totalCount } }`;
+    nodes { ${PROCESS_FIELDS} } endCursor hasNextPage totalCount eventCursor } }`;
 /** Longer lists than this render only the rows in view (plus a margin), whatever their number. */
 const VIRTUAL_FROM_ROWS = 200;
 const VIRTUAL_MARGIN_ROWS = 20;
@@ -224,9 +224,9 @@ async function signIn(token) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   showDashboard();
-  // The rows come over HTTP at once, whatever the WebSocket does. The subscription starts
-  // beside it; once it connects, the list is read again unless a change already arrived
-  // (see onConnected), so that nothing falls between the two.
+  // The rows come over HTTP at once, whatever the WebSocket does. The changes are
+  // subscribed to from the event cursor of the list's first page (see readProcessList), so
+  // that nothing falls between the read and the subscription.
   startLive();
   incidents.show();
   await loadProcesses();
@@ -324,6 +324,9 @@ async function loadProcesses() {
     session.listLoading = false;
     renderListLoading();
   }
+  // The list gave no cursor (its read failed): changes from now on rather than none, until
+  // a read gives one.
+  if (session.token && live.client && !live.changes) subscribeChanges();
 }
 
 /** Whether pages of the list are still coming (the count says so, and tests wait on it). */
@@ -353,6 +356,11 @@ async function readProcessList() {
           storeProcess(process, supervisorProblemAt(errors, ["processPage", "nodes", index]));
         }
       });
+      // Every change after the cursor (read before this page) is replayed, then live.
+      if (after === null && live.client && live.cursor === null) {
+        live.cursor = page.eventCursor;
+        subscribeChanges();
+      }
       session.loaded = true;
       applyFilters();
       if (!page.hasNextPage) break;
@@ -998,7 +1006,6 @@ function startLive() {
   live.client = client;
   live.everConnected = false;
   live.cursor = null;
-  subscribeChanges();
   live.heartbeats = client.subscribe({ query: HEARTBEAT_SUBSCRIPTION }, sink(client, applyHeartbeat));
 }
 
@@ -1019,10 +1026,10 @@ function onConnected() {
   setConnection("connected");
   // graphql-ws resubscribes with the variables of the first subscribe, which would lose
   // what happened while the connection was down: resume from the cursor instead.
-  if (reconnected) subscribeChanges();
-  // Without a cursor there is nothing to resume from; only a fresh list covers the time
-  // no subscription listened (a lost connection, or the list read before the first one).
-  if (live.cursor === null) loadProcesses();
+  if (reconnected && live.changes) subscribeChanges();
+  // No cursor yet (the list's read failed, and no change came since): read the list now,
+  // and follow the changes from its cursor.
+  if (live.cursor === null && !session.listLoading) loadProcesses();
 }
 
 function onClosed(event) {

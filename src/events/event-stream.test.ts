@@ -184,6 +184,20 @@ describe("EventStreams: token events and pruned cursors", () => {
     expect(await take(await streams.subscribe({ after: "10" }, viewer), 2)).toEqual(["11", "12"]);
   });
 
+  it("gives a cursor to resume from that misses nothing to come: the newest id, or the watermark once all is pruned", async () => {
+    const { log, streams } = setup();
+    expect(await streams.cursor()).toBe("0");
+    log.commit(event(11), event(12));
+    log.pruned = 10n;
+    expect(await streams.cursor()).toBe("12");
+    const stream = await streams.subscribe({ after: await streams.cursor() }, viewer);
+    log.pruned = 20n;
+    expect(await streams.cursor()).toBe("20");
+    // Not CURSOR_EXPIRED, although the log is empty.
+    const resumed = await streams.subscribe({ after: await streams.cursor() }, viewer);
+    await Promise.all([stream.return?.(), resumed.return?.()]);
+  });
+
   it("ends a replay that a pruning overtook with CURSOR_EXPIRED, having delivered what it read before", async () => {
     const { log, streams } = setup();
     log.commit(...Array.from({ length: 600 }, (_, i) => event(i + 1)));

@@ -57,6 +57,17 @@ export class EventStreams {
   ) {}
 
   /**
+   * An event id to pass as `after` that misses nothing recorded from now on: the newest id,
+   * or the pruning watermark when pruning took every event (a cursor below it would be
+   * CURSOR_EXPIRED). Read before a list, it lets a subscriber replay every change the list
+   * may not show.
+   */
+  async cursor(): Promise<string> {
+    const [last, pruned] = await Promise.all([this.log.lastId(), this.log.prunedThrough()]);
+    return String(last > pruned ? last : pruned);
+  }
+
+  /**
    * A caller's subscription, checked: names must be process names the caller may watch,
    * `after` an event id whose successors are all still in the log (CURSOR_EXPIRED
    * otherwise); a token bound to a pattern receives only its processes' events.

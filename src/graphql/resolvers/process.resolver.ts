@@ -60,6 +60,8 @@ function selectionOf(info: GraphQLResolveInfo, field: string): GraphQLResolveInf
   return nodes.length > 0 ? { ...info, fieldNodes: nodes } : null;
 }
 
+const EVENT_CURSOR: ReadonlySet<string> = new Set(["eventCursor"]);
+
 /** Whether the query selects any of `fields` on the resolved objects (through fragments too). */
 function selects(info: GraphQLResolveInfo, fields: ReadonlySet<string>): boolean {
   const visit = (set: SelectionSetNode | undefined): boolean =>
@@ -109,6 +111,8 @@ export class ProcessResolver {
     @Args(() => ProcessPageArgs) { filter, first, after, maxAgeSeconds }: ProcessPageArgs,
   ): Promise<ProcessPage> {
     checkMaxAge(maxAgeSeconds);
+    // Read before the rows: every change after it is either in the page or after the cursor.
+    const eventCursor = selects(info, EVENT_CURSOR) ? await context.services.subscriptions.cursor() : "";
     const page = await context.services.processes.page(filter ?? {}, context.principal, first, after ?? null);
     const nodes = selectionOf(info, "nodes");
     if (nodes && selects(nodes, LIVE_FIELDS)) {
@@ -120,6 +124,7 @@ export class ProcessResolver {
       endCursor: last ? cursorOf(last.name) : null,
       hasNextPage: page.hasNextPage,
       totalCount: page.totalCount,
+      eventCursor,
     };
   }
 

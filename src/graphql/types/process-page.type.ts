@@ -1,4 +1,4 @@
-import { Field, Int, ObjectType } from "type-graphql";
+import { Field, ID, Int, ObjectType } from "type-graphql";
 import type { ProcessEntity } from "../../db/process.entity.js";
 import { Process } from "./process.type.js";
 
@@ -18,4 +18,10 @@ export class ProcessPage {
 
   @Field(() => Int, { description: "How many processes the filter selects in all." })
   totalCount!: number;
+
+  @Field(() => ID, {
+    description:
+      "The newest event id when the page was read: pass it as processChanged(after:) to receive every change the page may not show.",
+  })
+  eventCursor!: string;
 }
