@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageRoot } from "../package-root.js";
 
 const TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
@@ -14,12 +15,6 @@ const TYPES: Readonly<Record<string, string>> = {
 
 /** Only plain file names: no directories, no dot files, nothing that climbs out. */
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-/** The directory of the package (where package.json is), from src/ or from dist/src/. */
-function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return here.includes(`${join("dist", "src")}`) ? join(here, "..", "..", "..") : join(here, "..", "..");
-}
 
 export interface StaticFiles {
   /** Serves `pathname` when it is one of the dashboard's files; false when it is not. */

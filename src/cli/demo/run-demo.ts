@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { startApp } from "../../app.js";
 import { loadConfig, type Config } from "../../config/config.js";
+import { packageRoot } from "../../package-root.js";
 import { createLogger } from "../../logger.js";
 import { SupervisorClient } from "../../supervisor/supervisor-client.js";
 import { localBaseUrl, publicBaseUrl, readyBanner } from "./banner.js";
@@ -58,17 +58,6 @@ export class DemoError extends Error {
 
 /** What is to be undone, most recent first. */
 export type Cleanup = { readonly what: string; readonly run: () => unknown }[];
-
-/** The checkout: client-examples/ holds the programs the supervisords run. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "client-examples", "python", "example_server.py"))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error("cannot find client-examples/ above the demo's code");
-    dir = parent;
-  }
-  return dir;
-}
 
 /** The demo's Fleetvisor configuration: the environment, the demo's defaults, and what it brings itself. */
 function demoSettings(env: Readonly<Record<string, string | undefined>>, adminToken: string) {
