@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
+import { bundled } from "./support/bundle.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, GraphQLHttpClient, type WsConnection } from "./support/graphql-client.js";
 import { Supervisord } from "./support/supervisord.js";
@@ -836,8 +837,8 @@ describe("who may read and watch which rollouts and incidents", () => {
 });
 
 describe("npm run token", () => {
-  const cli = (...args: string[]) =>
-    run(process.execPath, ["--import", "tsx", "src/cli/token.ts", ...args], {
+  const cli = async (...args: string[]) =>
+    run(process.execPath, [await bundled("token"), ...args], {
       env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
     });
 

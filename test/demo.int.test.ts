@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { processAlive } from "../src/cli/demo/supervisord-instance.js";
+import { bundled } from "./support/bundle.js";
 import { connectWs, GraphQLHttpClient, type WsConnection } from "./support/graphql-client.js";
 import { tempDir } from "./support/temp-dir.js";
 import { until } from "./support/wait.js";
@@ -208,7 +209,7 @@ describe("npm run demo", () => {
 
   it("without python3 on the PATH: one line saying what to install, exit 2", async () => {
     const emptyBin = tempDir("demo-no-python");
-    const run = DemoRun.start(process.execPath, ["--import", "tsx", "src/cli/demo.ts"], {
+    const run = DemoRun.start(process.execPath, [await bundled("demo")], {
       ...baseEnv(),
       PATH: emptyBin,
     });
@@ -224,7 +225,7 @@ describe("npm run demo", () => {
     const python = execFileSync("python3", ["-c", "import sys; print(sys.executable)"]).toString().trim();
     symlinkSync(python, join(bin, "python3"));
     const cache = tempDir("demo-cache");
-    const run = DemoRun.start(process.execPath, ["--import", "tsx", "src/cli/demo.ts"], {
+    const run = DemoRun.start(process.execPath, [await bundled("demo")], {
       ...baseEnv(),
       PATH: bin,
       XDG_CACHE_HOME: cache,

@@ -7,6 +7,7 @@ import { runMigrations } from "../src/db/migrate.js";
 import { createLogger } from "../src/logger.js";
 import { migrations } from "../migrations/index.js";
 import { createTestDatabase, onMysql, type TestDatabase, type TestDatabaseOptions } from "./support/database.js";
+import { bundled } from "./support/bundle.js";
 import { GUIDE_DDL } from "./support/guide-ddl.js";
 
 const run = promisify(execFile);
@@ -190,8 +191,8 @@ describe("migrations", () => {
 
   it("npm run migrate applies them and then reports the database up to date", async () => {
     const db = await freshDatabase("mig_cli");
-    const migrate = () =>
-      run(process.execPath, ["--import", "tsx", "src/cli/migrate.ts"], {
+    const migrate = async () =>
+      run(process.execPath, [await bundled("migrate")], {
         env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
       });
     expect((await migrate()).stdout).toContain(`applied ${ALL_MIGRATIONS.length} migration(s)`);

@@ -11,14 +11,14 @@ import type { OpenDatabases } from "../src/db/database.js";
 import { createLogger } from "../src/logger.js";
 import { RolloutLeases } from "../src/rollout/rollout-leases.js";
 import { ADMIN_TOKEN } from "./support/app.js";
+import { bundled } from "./support/bundle.js";
 import { createTestDatabase, onMysql, type TestDatabase } from "./support/database.js";
 import { connectWs, GraphQLHttpClient, type WsConnection } from "./support/graphql-client.js";
 import { freePort, Supervisord } from "./support/supervisord.js";
 import { until } from "./support/wait.js";
 
-const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-const TSX = import.meta.resolve("tsx");
-const TSCONFIG = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
+/** src/main.ts compiled, as `npm start` runs it (set in beforeAll). */
+let main: string;
 const EXAMPLE = fileURLToPath(new URL("../client-examples/python/example_server.py", import.meta.url));
 const AUTH = { username: "fleet", password: "takeover-pass-82e1" };
 const LEASE_SECONDS = 3;
@@ -50,13 +50,12 @@ function logLines(replica: Replica): LogLine[] {
     .map((line) => JSON.parse(line) as LogLine);
 }
 
-/** A replica as `npm start` runs it (src/main.ts under tsx), its own process, on `port`. */
+/** A replica as `npm start` runs it (src/main.ts compiled), its own process, on `port`. */
 async function startReplica(port: number): Promise<Replica> {
-  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+  const child = spawn(process.execPath, [main], {
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "",
-      TSX_TSCONFIG_PATH: TSCONFIG,
       DATABASE_URL: db.url,
       HOST: "127.0.0.1",
       PORT: String(port),
@@ -106,6 +105,7 @@ interface Rollout {
 
 beforeAll(async () => {
   if (!onMysql) return;
+  main = await bundled("main");
   db = await createTestDatabase("takeover");
 });
 

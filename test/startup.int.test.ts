@@ -4,9 +4,9 @@ import { createServer, type Server } from "node:net";
 import mysql2 from "mysql2/promise";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TOKEN } from "./support/app.js";
+import { bundled } from "./support/bundle.js";
 import { createTestDatabase, TEST_MYSQL_URL, type TestDatabase } from "./support/database.js";
 import { connectWs } from "./support/graphql-client.js";
 import { freePort } from "./support/supervisord.js";
@@ -14,9 +14,8 @@ import { tempDir } from "./support/temp-dir.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { until } from "./support/wait.js";
 
-const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-const TSX = import.meta.resolve("tsx");
-const TSCONFIG = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
+/** src/main.ts compiled, as `npm start` runs it (set in beforeAll). */
+let main: string;
 
 let db: TestDatabase;
 const children: ChildProcess[] = [];
@@ -37,7 +36,7 @@ function logLines(stdout: string): LogLine[] {
 }
 
 /** Resolves with the run's URL once it logs that it listens; fails with its output otherwise. */
-/** How long the service, started under tsx, may take to say its first line on a busy machine. */
+/** How long the service may take to say its first line on a busy machine. */
 const BOOT_MS = 30_000;
 
 async function listening(run: ReturnType<typeof startMain>, withinMs = BOOT_MS): Promise<string> {
@@ -67,15 +66,14 @@ async function mysqlProxy(): Promise<TcpProxy> {
   return proxy;
 }
 
-/** `npm start`'s entry point, run from source. */
+/** `npm start`'s entry point, compiled, as its own process. */
 function startMain(
   env: Record<string, string>,
   cwd = process.cwd(),
 ): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+  const child = spawn(process.execPath, [main], {
     cwd,
-    // tsx finds the project's tsconfig (decorators) from any working directory.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TSX_TSCONFIG_PATH: TSCONFIG, ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
@@ -95,6 +93,7 @@ async function exitCode(child: ChildProcess, withinMs: number): Promise<number |
 }
 
 beforeAll(async () => {
+  main = await bundled("main");
   db = await createTestDatabase("startup");
 });
 

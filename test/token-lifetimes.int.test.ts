@@ -5,6 +5,7 @@ import { LAST_USED_RESOLUTION_MS } from "../src/auth/token-usage.js";
 import { ManualClock } from "../src/clock.js";
 import { TOKEN_RECHECK_INTERVAL_MS } from "../src/http/ws-transport.js";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { bundled } from "./support/bundle.js";
 import { createTestDatabase, onMysql, storedTime, type TestDatabase } from "./support/database.js";
 import { connectWs, GraphQLHttpClient, type WsConnection } from "./support/graphql-client.js";
 
@@ -170,8 +171,8 @@ describe("lastUsedAt", () => {
 });
 
 describe("npm run token", () => {
-  const cli = (...args: string[]) =>
-    run(process.execPath, ["--import", "tsx", "src/cli/token.ts", ...args], {
+  const cli = async (...args: string[]) =>
+    run(process.execPath, [await bundled("token"), ...args], {
       env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: "silent" },
     });
 
