@@ -1,7 +1,17 @@
+import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 
-/** Debian's chromium (playwright-core downloads none); CHROMIUM_PATH for another. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/**
+ * Debian's Chromium (playwright-core downloads none): its headless shell where installed
+ * (package chromium-headless-shell; the same Blink, without the browser's UI layer, as
+ * Playwright itself runs headless: a dashboard test file costs half the CPU it costs in
+ * the full browser), else the browser (package chromium); CHROMIUM_PATH for another.
+ */
+function chromiumPath(): string {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  const shell = "/usr/bin/chromium-headless-shell";
+  return existsSync(shell) ? shell : "/usr/bin/chromium";
+}
 
 /**
  * A headless Chromium for the dashboard tests. As root it needs --no-sandbox; without the
@@ -9,7 +19,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
  */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     args: [
       "--headless",
       "--no-sandbox",
