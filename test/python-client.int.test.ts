@@ -141,6 +141,17 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/**
+ * What the example server answers on `port`. It registers first (the registry gives it
+ * its port) and listens after, so a registered row may come a moment before the socket.
+ */
+function servedOn(port: number): Promise<{ name: string; pid: number; port: number }> {
+  return until(`the example server to answer on port ${port}`, async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined);
+    return response?.ok && ((await response.json()) as { name: string; pid: number; port: number });
+  });
+}
+
 describe("the Python registry client, in the example server under a real supervisord", () => {
   it("registers with supervisord's pid, serves on the port from the registry, and heartbeats", async () => {
     const started = await app.admin.data<{ startProcess: { supervisor: { state: string; pid: number } } }>(
@@ -154,11 +165,7 @@ describe("the Python registry client, in the example server under a real supervi
     });
     expect(registered.pid).toBe(pid);
 
-    const served = (await (await fetch(`http://127.0.0.1:${registered.port}/`)).json()) as {
-      name: string;
-      pid: number;
-      port: number;
-    };
+    const served = await servedOn(registered.port);
     expect(served).toEqual({ name: "domaeka-test-01", pid, port: registered.port });
 
     const first = registered.last_heartbeat!.getTime();
@@ -183,10 +190,7 @@ describe("the Python registry client, in the example server under a real supervi
     });
     expect(registered.status).toBe("running");
     // It serves under the name supervisord gave it, on the port the registry has for it.
-    const served = (await (await fetch(`http://127.0.0.1:${registered.port}/`)).json()) as {
-      name: string;
-      pid: number;
-    };
+    const served = await servedOn(registered.port);
     expect(served).toMatchObject({ name: "domaeka-test-02", pid });
     const stopped = await app.admin.data<{ stopProcess: { status: string } }>(
       `mutation { stopProcess(name: "domaeka-test-02") { status } }`,

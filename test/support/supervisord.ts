@@ -93,6 +93,20 @@ export class Supervisord {
     return result.stdout;
   }
 
+  /**
+   * When supervisord last spawned `name` and when that start entered RUNNING (after
+   * startsecs), in ms, from its own log: to the millisecond, where getProcessInfo's start
+   * time counts whole seconds.
+   */
+  lastStart(name: string): { spawnedAt: number; runningAt: number } {
+    const at = (line: string) => Date.parse(line.slice(0, 23).replace(" ", "T").replace(",", "."));
+    const lines = readFileSync(join(this.dir, "supervisord.log"), "utf8").split("\n");
+    const spawned = lines.findLastIndex((line) => line.includes(`spawned: '${name}' with pid`));
+    const running = lines.findLastIndex((line) => line.includes(`success: ${name} entered RUNNING state`));
+    if (spawned < 0 || running < spawned) throw new Error(`supervisord's log shows no finished start of ${name}`);
+    return { spawnedAt: at(lines[spawned]!), runningAt: at(lines[running]!) };
+  }
+
   /** The pid supervisord reports for a program, or 0. */
   async programPid(name: string): Promise<number> {
     return (await this.processInfo(name))?.pid ?? 0;
