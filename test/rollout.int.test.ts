@@ -213,7 +213,8 @@ describe("rollouts", () => {
       { id: started.id },
     );
     const done = await finished(started.id!);
-    expect(done.state).toBe("SUCCEEDED");
+    // On failure the diff shows every step, with the error of the one that failed.
+    expect(done, "the rollout").toMatchObject({ state: "SUCCEEDED" });
     expect(done.steps.map((s) => s.outcome)).toEqual(Array(6).fill("DONE"));
 
     // Never two steps on one supervisord at once, and never more than two at all.

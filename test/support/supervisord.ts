@@ -224,16 +224,42 @@ function readLogTail(path: string, lines = 20): string {
   }
 }
 
-/** A port nothing listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports this worker handed out: two callers never get the same one. */
+const handedOut = new Set<number>();
+
+/** The lowest port the kernel picks as the local port of an outgoing connection. */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port nothing listens on now, below the kernel's ephemeral range. A server under test
+ * binds its port later and again after each restart, and in between a port of that range
+ * can be taken as the local port of any outgoing connection on the machine (a database
+ * pool's, for minutes): the restarted server then fails to bind, again and again.
+ */
+export async function freePort(): Promise<number> {
+  const low = Math.min(ephemeralLow(), 65_536);
+  const from = 10_000;
+  for (let attempt = 0; low - from > 1_000 && attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`found no free port between ${from} and ${low}`);
 }
 
 function renderEnvironment(environment: Readonly<Record<string, string>>): string {
