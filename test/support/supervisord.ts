@@ -230,17 +230,22 @@ const handedOut = new Set<number>();
 /** The lowest port the kernel picks as the local port of an outgoing connection. */
 function ephemeralLow(): number {
   try {
-    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 32_768;
   } catch {
     return 32_768;
   }
 }
 
-function canListen(port: number): Promise<boolean> {
+/** Binds `port` (0: any the kernel picks) on 127.0.0.1 and releases it: the port, or null if taken. */
+function tryListen(port: number): Promise<number | null> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    server.once("error", () => resolve(null));
+    server.listen(port, "127.0.0.1", () => {
+      const bound = (server.address() as { port: number }).port;
+      server.close(() => resolve(bound));
+    });
   });
 }
 
@@ -248,18 +253,20 @@ function canListen(port: number): Promise<boolean> {
  * A port nothing listens on now, below the kernel's ephemeral range. A server under test
  * binds its port later and again after each restart, and in between a port of that range
  * can be taken as the local port of any outgoing connection on the machine (a database
- * pool's, for minutes): the restarted server then fails to bind, again and again.
+ * pool's, for minutes): the restarted server then fails to bind, again and again. Where
+ * the range leaves too few ports below it, any port the kernel picks.
  */
 export async function freePort(): Promise<number> {
-  const low = Math.min(ephemeralLow(), 65_536);
-  const from = 10_000;
+  const [from, low] = [10_000, ephemeralLow()];
   for (let attempt = 0; low - from > 1_000 && attempt < 100; attempt++) {
     const port = from + Math.floor(Math.random() * (low - from));
-    if (handedOut.has(port) || !(await canListen(port))) continue;
+    if (handedOut.has(port) || (await tryListen(port)) === null) continue;
     handedOut.add(port);
     return port;
   }
-  throw new Error(`found no free port between ${from} and ${low}`);
+  const port = await tryListen(0);
+  if (port === null) throw new Error("could not bind any port on 127.0.0.1");
+  return port;
 }
 
 function renderEnvironment(environment: Readonly<Record<string, string>>): string {
