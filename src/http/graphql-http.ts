@@ -8,6 +8,7 @@ import { createContext, type RequestContext, type Services } from "../graphql/co
 import type { ErrorFormatter } from "../graphql/format-error.js";
 import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
 import { bearerToken } from "./bearer-auth.js";
+import { compiledQueries } from "./compiled-queries.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 import { sendJson } from "./send-json.js";
 
@@ -56,7 +57,7 @@ export interface GraphQLHttp {
 export async function startGraphQLHttp(options: GraphQLHttpOptions): Promise<GraphQLHttp> {
   const { schema, services, guard, armor } = options;
   const apollo = new ApolloServer<RequestContext>({
-    schema,
+    gateway: compiledQueries(schema),
     introspection: !options.production,
     includeStacktraceInErrorResponses: false,
     // Authentication is by bearer token only (no cookies), so a cross-site request cannot
