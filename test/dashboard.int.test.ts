@@ -138,7 +138,10 @@ describe("the dashboard, in a real browser", () => {
       .toBe("STOPPED");
     expect(await supervisord.programState("python-server")).toBe("STOPPED");
     expect(controlCalls).toEqual(["stopProcess"]);
-    expect(await cell(page, "domaeka-test-01", "action-start").isDisabled()).toBe(false);
+    // The row's buttons wait for the stop's own answer, which may come after its event.
+    await expect
+      .poll(() => cell(page, "domaeka-test-01", "action-start").isDisabled(), { timeout: 15_000 })
+      .toBe(false);
 
     await cell(page, "domaeka-test-01", "action-start").click();
     await page.getByTestId("confirm-yes").click();
