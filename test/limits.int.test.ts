@@ -14,7 +14,14 @@ import { metric } from "./support/metrics.js";
 let db: TestDatabase;
 /** Trusts no proxy: the socket's peer is the client. */
 let direct: TestApp;
-/** Behind one proxy (TRUST_PROXY=1): the last X-Forwarded-For entry is the client. */
+/**
+ * Trusts no proxy, and refuses an address after fewer failures: where a test checks whose
+ * failures count, not the default limit's slowing down (20 failures, the last ten of them
+ * slowed by 0.1 to 1 s, 5.5 s in all), which the first test checks.
+ */
+let strict: TestApp;
+const STRICT_LIMIT = 6;
+/** Behind one proxy (TRUST_PROXY=1): the last X-Forwarded-For entry is the client. Its limit is STRICT_LIMIT. */
 let proxied: TestApp;
 let viewer: TokenClient;
 const agents: Agent[] = [];
@@ -23,14 +30,15 @@ const sockets: WebSocket[] = [];
 beforeAll(async () => {
   db = await createTestDatabase("limits");
   direct = await startTestApp(db.url);
-  proxied = await startTestApp(db.url, { TRUST_PROXY: "1" });
+  strict = await startTestApp(db.url, { AUTH_FAILURES_PER_MINUTE: String(STRICT_LIMIT) });
+  proxied = await startTestApp(db.url, { TRUST_PROXY: "1", AUTH_FAILURES_PER_MINUTE: String(STRICT_LIMIT) });
   viewer = await direct.client("VIEWER", "limits-viewer");
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.terminate();
   for (const agent of agents) agent.destroy();
-  await Promise.all([direct?.stop(), proxied?.stop()]);
+  await Promise.all([direct?.stop(), strict?.stop(), proxied?.stop()]);
   await db?.drop();
 });
 
@@ -159,18 +167,18 @@ describe("failed authentications over HTTP", () => {
   it("ignores X-Forwarded-For without TRUST_PROXY: changing it does not change the address", async () => {
     const from = clientFrom("127.0.0.4");
     const answers: Answer[] = [];
-    for (let i = 0; i < 21; i++) {
-      answers.push(await ask(direct, from, `fvt_spoof-${i}`, { "x-forwarded-for": `198.51.100.${i + 1}` }));
+    for (let i = 0; i <= STRICT_LIMIT; i++) {
+      answers.push(await ask(strict, from, `fvt_spoof-${i}`, { "x-forwarded-for": `198.51.100.${i + 1}` }));
     }
-    expect(answers.map((a) => a.status)).toEqual([...Array(20).fill(401), 429]);
+    expect(answers.map((a) => a.status)).toEqual([...Array(STRICT_LIMIT).fill(401), 429]);
     // Another address is not affected.
-    expect((await ask(direct, clientFrom("127.0.0.5"), "fvt_elsewhere")).status).toBe(401);
+    expect((await ask(strict, clientFrom("127.0.0.5"), "fvt_elsewhere")).status).toBe(401);
   });
 
   it("behind a trusted proxy, counts the address the proxy saw, not what the client wrote before it", async () => {
     const from = clientFrom("127.0.0.1");
     const limited = "203.0.113.10";
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < STRICT_LIMIT; i++) {
       expect((await ask(proxied, from, `fvt_p-${i}`, { "x-forwarded-for": limited })).status).toBe(401);
     }
     expect((await ask(proxied, from, "fvt_p-next", { "x-forwarded-for": limited })).status).toBe(429);
@@ -238,12 +246,17 @@ function openSocket(
 describe("failed authentications over WebSocket", () => {
   it("wrong tokens again and again: 4401, then 4429; a valid token's socket from the same address opens", async () => {
     const outcomes: string[] = [];
-    for (let i = 0; i < 25; i++) outcomes.push((await openSocket(direct, "127.0.0.6", `fvt_ws-${i}`)).outcome);
-    expect(outcomes.slice(0, 20)).toEqual(Array(20).fill("4401 Unauthorized: unknown or revoked token"));
-    for (const outcome of outcomes.slice(20)) {
+    for (let i = 0; i < STRICT_LIMIT + 5; i++) {
+      outcomes.push((await openSocket(strict, "127.0.0.6", `fvt_ws-${i}`)).outcome);
+    }
+    expect(outcomes.slice(0, STRICT_LIMIT)).toEqual(
+      Array(STRICT_LIMIT).fill("4401 Unauthorized: unknown or revoked token"),
+    );
+    expect(outcomes.slice(STRICT_LIMIT)).toHaveLength(5);
+    for (const outcome of outcomes.slice(STRICT_LIMIT)) {
       expect(outcome).toMatch(/^4429 Too many failed authentications: retry in \d+ s$/);
     }
-    expect((await openSocket(direct, "127.0.0.6", viewer.token)).outcome).toBe("acknowledged");
+    expect((await openSocket(strict, "127.0.0.6", viewer.token)).outcome).toBe("acknowledged");
   });
 });
 
