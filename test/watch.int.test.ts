@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp, type TokenClient } from "./support/app.js";
@@ -505,7 +505,11 @@ describe("alerts", () => {
   });
 
   it("a webhook that never answers delays nothing else", async () => {
-    const silent = createServer(() => undefined); // accepts, never answers
+    // Accepts, and answers only when the test is over: the replica's stop then has nothing
+    // to wait for (it would wait up to 5 s for an alert still being sent).
+    const held: ServerResponse[] = [];
+    let answering = false;
+    const silent = createServer((_req, res) => (answering ? res.end("ok") : held.push(res)));
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
     cleanups.push(async () => silent.closeAllConnections());
@@ -529,5 +533,8 @@ describe("alerts", () => {
     expect(beat.heartbeat.ok).toBe(true);
     // The alert is still waiting on the silent receiver; none of this waited for it.
     expect(Date.now() - started).toBeLessThan(2_000);
+    await until("the alert at the receiver", async () => held.length > 0 || undefined);
+    answering = true;
+    for (const res of held) res.end("ok");
   });
 });
