@@ -9,20 +9,22 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from "graphql";
-import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
+import type { CompiledQuery } from "graphql-jit";
 
 /**
- * Compiling costs more than executing once (a few milliseconds): a document is compiled
- * the second time it is asked, so that one-off queries (an operator's console, hostile
- * input) never pay for it, and the queries of clients, asked again and again, do.
+ * A document is compiled once an answer to it held a list of at least this many items (at
+ * the top or one level down, as `processPage`'s `nodes`): what graphql-jit saves is
+ * per-field work, which only long lists have much of. A compile costs a millisecond or two
+ * and each document's compiled form is kept; small answers are served by graphql-js as
+ * fast, so the documents of small answers (one process, `me`, a page of ten) never pay.
  */
-const COMPILE_AT = 2;
+const LONG_LIST = 100;
 
 /**
- * Queries executed by graphql-jit: a document asked again is compiled into a function that
- * completes the selection without graphql-js's generic per-field work. A list of a
- * thousand processes is some ten thousand field resolutions; compiled, completing them
- * costs a fraction of what it did (bench/observed-query).
+ * Queries executed by graphql-jit: a document whose answers are long lists is compiled
+ * into a function that completes the selection without graphql-js's generic per-field
+ * work. A list of a thousand processes is some ten thousand field resolutions; compiled,
+ * completing them costs a fraction of what it did (bench/observed-query).
  *
  * Handed to Apollo as its executor (the `gateway` seam is the only one it offers): Apollo
  * still parses, validates (graphql-armor's rules, introspection off in production),
@@ -31,31 +33,39 @@ const COMPILE_AT = 2;
  * by graphql-js first, so that a bad one is answered exactly as before (400,
  * `BAD_USER_INPUT`, naming the variable).
  */
-export function compiledQueries(schema: GraphQLSchema): GatewayInterface {
+export function compiledQueries(
+  schema: GraphQLSchema,
+  options: {
+    /** Told of each document compiled (whether graphql-jit took it), and of its operation. */
+    readonly onCompile?: (operationName: string | null, took: boolean) => void;
+  } = {},
+): GatewayInterface {
   /**
-   * By parsed document (Apollo keeps one per query text), then by operation name: how often
-   * it ran in graphql-js, then its compiled form (null when graphql-jit declined it).
+   * By parsed document (Apollo keeps one per query text), then by operation name: its
+   * compiled form once it is worth compiling (null while it compiles, or when graphql-jit
+   * declined it).
    */
-  const compiled = new WeakMap<DocumentNode, Map<string, number | CompiledQuery | null>>();
+  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
 
-  /** The compiled query, once the document is asked for the COMPILE_AT-th time. */
-  const compiledFor = (document: DocumentNode, operationName: string | null): CompiledQuery | null => {
+  const compiledFor = (document: DocumentNode, operationName: string | null): CompiledQuery | null | undefined =>
+    compiled.get(document)?.get(operationName ?? "");
+
+  /** Compiles in the background; the document's next asking runs compiled if it is ready. */
+  const compile = (document: DocumentNode, operationName: string | null): void => {
     let byName = compiled.get(document);
     if (!byName) {
       byName = new Map();
       compiled.set(document, byName);
     }
     const key = operationName ?? "";
-    const known = byName.get(key) ?? 0;
-    if (typeof known !== "number") return known;
-    if (known + 1 < COMPILE_AT) {
-      byName.set(key, known + 1);
-      return null;
-    }
-    const result = compileQuery(schema, document, operationName ?? undefined);
-    const query = isCompiledQuery(result) ? result : null;
-    byName.set(key, query);
-    return query;
+    if (byName.has(key)) return;
+    byName.set(key, null);
+    void jit().then(({ compileQuery, isCompiledQuery }) => {
+      const result = compileQuery(schema, document, operationName ?? undefined);
+      const took = isCompiledQuery(result);
+      byName.set(key, took ? result : null);
+      options.onCompile?.(operationName, took);
+    });
   };
 
   const executor: GatewayExecutor = async ({ document, operation, operationName, request, context }) => {
@@ -64,10 +74,14 @@ export function compiledQueries(schema: GraphQLSchema): GatewayInterface {
       execute({ schema, document, operationName, variableValues, contextValue: context }) as Promise<ExecutionResult>;
     // No operation: several in the document and none named; graphql-js's error says which.
     if (operation?.operation !== OperationTypeNode.QUERY) return inGraphqlJs();
+    const query = compiledFor(document, operationName);
+    if (!query) {
+      const result = await inGraphqlJs();
+      if (query === undefined && holdsLongList(result.data)) compile(document, operationName);
+      return result;
+    }
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variableValues);
     if (coerced.errors) return { errors: coerced.errors };
-    const query = compiledFor(document, operationName);
-    if (!query) return inGraphqlJs();
     const result = await query.query(undefined, context, variableValues);
     return result.errors ? { ...result, errors: result.errors.map(asGraphQLError) } : result;
   };
@@ -81,6 +95,25 @@ export function compiledQueries(schema: GraphQLSchema): GatewayInterface {
     load: () => Promise.resolve({ executor }),
     stop: () => Promise.resolve(),
   };
+}
+
+/**
+ * graphql-jit, loaded when a first document is worth compiling: it brings a JSON schema
+ * compiler along, a tenth of a second of a start that most replicas' queries never need.
+ */
+let jitModule: Promise<typeof import("graphql-jit")> | undefined;
+const jit = (): Promise<typeof import("graphql-jit")> => (jitModule ??= import("graphql-jit"));
+
+/** Whether an answer holds a list of at least LONG_LIST items at its top or one level down. */
+function holdsLongList(data: unknown): boolean {
+  if (typeof data !== "object" || data === null) return false;
+  return Object.values(data).some(
+    (value) =>
+      (Array.isArray(value) && value.length >= LONG_LIST) ||
+      (typeof value === "object" &&
+        value !== null &&
+        Object.values(value).some((inner) => Array.isArray(inner) && inner.length >= LONG_LIST)),
+  );
 }
 
 /**
