@@ -138,7 +138,12 @@ describe("the supervisord event listener with a FLEETVISOR_SUPERVISOR the regist
       );
       return rows.length > 0;
     });
-    const lines = listenerLog();
+    // The listener writes its line once Fleetvisor's answer is back, which may be after the
+    // event is in the log.
+    const lines = await until("the listener's second line", async () => {
+      const now = listenerLog();
+      return now.length >= 2 && now;
+    });
     expect(lines).toHaveLength(2);
     expect(lines[1]).toBe("fleetvisor-listener: Fleetvisor accepts this listener's events again");
   });
