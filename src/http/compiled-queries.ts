@@ -60,12 +60,17 @@ export function compiledQueries(
     const key = operationName ?? "";
     if (byName.has(key)) return;
     byName.set(key, null);
-    void jit().then(({ compileQuery, isCompiledQuery }) => {
-      const result = compileQuery(schema, document, operationName ?? undefined);
-      const took = isCompiledQuery(result);
-      byName.set(key, took ? result : null);
-      options.onCompile?.(operationName, took);
-    });
+    void jit()
+      .then(({ compileQuery, isCompiledQuery }) => {
+        const result = compileQuery(schema, document, operationName ?? undefined);
+        return isCompiledQuery(result) ? result : null;
+      })
+      // A document graphql-jit cannot compile (or cannot load for) stays with graphql-js.
+      .catch(() => null)
+      .then((query) => {
+        byName.set(key, query);
+        options.onCompile?.(operationName, query !== null);
+      });
   };
 
   const executor: GatewayExecutor = async ({ document, operation, operationName, request, context }) => {
