@@ -14,7 +14,7 @@ import type { CompiledQuery } from "graphql-jit";
 /**
  * A document is compiled once an answer to it held a list of at least this many items (at
  * the top or one level down, as `processPage`'s `nodes`): what graphql-jit saves is
- * per-field work, which only long lists have much of. A compile costs a millisecond or two
+ * per-field work, which only long lists have much of. A compile costs a few milliseconds
  * and each document's compiled form is kept; small answers are served by graphql-js as
  * fast, so the documents of small answers (one process, `me`, a page of ten) never pay.
  */
