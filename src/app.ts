@@ -362,6 +362,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         trustedProxyHops: config.http.trustedProxyHops,
         wsMaxSubscriptions: config.webSocket.maxSubscriptions,
         wsMaxConnectionsPerToken: config.webSocket.maxConnectionsPerToken,
+        wsTokenRecheckMs: config.webSocket.tokenRecheckMs,
       },
       onAuthFailure: (answer, trackedAddresses) => {
         metrics.authFailures.inc({ answer });

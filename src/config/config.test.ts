@@ -46,7 +46,7 @@ describe("loadConfig", () => {
     const config = loadConfig(BASE);
     expect(config.http).toEqual({ host: "0.0.0.0", port: 4000, trustedProxyHops: 0 });
     expect(config.auth.failuresPerMinute).toBe(20);
-    expect(config.webSocket).toEqual({ maxSubscriptions: 50, maxConnectionsPerToken: 200 });
+    expect(config.webSocket).toEqual({ maxSubscriptions: 50, maxConnectionsPerToken: 200, tokenRecheckMs: 10_000 });
     expect(config.heartbeat).toEqual({
       agentCallTimeoutMs: 2000,
       intervalSeconds: 30,
@@ -108,11 +108,12 @@ describe("loadConfig", () => {
       TRUST_PROXY: "2",
       WS_MAX_SUBSCRIPTIONS: "10",
       WS_MAX_CONNECTIONS_PER_TOKEN: "3",
+      WS_TOKEN_RECHECK_SECONDS: "2",
     });
     expect(config).toMatchObject({
       http: { host: "127.0.0.1", port: 0, trustedProxyHops: 2 },
       auth: { bootstrapAdminToken: "a-long-enough-admin-token", failuresPerMinute: 5 },
-      webSocket: { maxSubscriptions: 10, maxConnectionsPerToken: 3 },
+      webSocket: { maxSubscriptions: 10, maxConnectionsPerToken: 3, tokenRecheckMs: 2000 },
       heartbeat: { intervalSeconds: 10, staleSeconds: 25, checkIntervalSeconds: 8 },
       supervisor: {
         defaultCredentials: { username: "admin", password: "pw" },

@@ -100,6 +100,11 @@ export interface Config {
     readonly maxSubscriptions: number;
     /** Sockets open at once with one token, on one replica. @default 200 */
     readonly maxConnectionsPerToken: number;
+    /**
+     * How often open sockets' tokens are checked again: a socket whose token was revoked
+     * or expired is closed within this (plus the token cache's lifetime). @default 10_000
+     */
+    readonly tokenRecheckMs: number;
   };
   readonly heartbeat: {
     /**
@@ -310,6 +315,7 @@ export function loadConfig(
     webSocket: {
       maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
       maxConnectionsPerToken: e.WS_MAX_CONNECTIONS_PER_TOKEN,
+      tokenRecheckMs: e.WS_TOKEN_RECHECK_SECONDS * 1000,
     },
     heartbeat: {
       agentCallTimeoutMs: e.AGENT_CALL_TIMEOUT_MS,

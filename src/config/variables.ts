@@ -118,6 +118,7 @@ export const variables = {
   TRUST_PROXY: trustProxy.default(0),
   WS_MAX_SUBSCRIPTIONS: integer(1, 100_000).default(50),
   WS_MAX_CONNECTIONS_PER_TOKEN: integer(1, 1_000_000).default(200),
+  WS_TOKEN_RECHECK_SECONDS: integer(1, 3_600).default(10),
   HEARTBEAT_INTERVAL_SECONDS: integer(1, 86_400).default(30),
   HEARTBEAT_STALE_SECONDS: integer(2, 604_800).default(90),
   HEARTBEAT_CHECK_INTERVAL_SECONDS: integer(0, 3_600).optional(),

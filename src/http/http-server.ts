@@ -35,6 +35,8 @@ export interface ClientLimits {
   readonly wsMaxSubscriptions: number;
   /** WebSockets at once per token (`WS_MAX_CONNECTIONS_PER_TOKEN`). */
   readonly wsMaxConnectionsPerToken: number;
+  /** How often open WebSockets' tokens are checked again (`WS_TOKEN_RECHECK_SECONDS`). @default 10_000 */
+  readonly wsTokenRecheckMs?: number;
 }
 
 export interface HttpServerOptions {
@@ -108,6 +110,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     armor,
     maxSubscriptions: limits.wsMaxSubscriptions,
     maxConnectionsPerToken: limits.wsMaxConnectionsPerToken,
+    tokenRecheckMs: limits.wsTokenRecheckMs,
     keepAliveMs: options.webSocketKeepAliveMs,
   });
   const graphql = await startGraphQLHttp({

@@ -29,7 +29,7 @@ import { sharedSubscribe } from "./shared-execution.js";
  */
 export const WS_KEEP_ALIVE_MS = 12_000;
 
-/** How often open WebSockets' tokens are checked again. */
+/** How often open WebSockets' tokens are checked again, unless configured (`WS_TOKEN_RECHECK_SECONDS`). */
 export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
 
 /** Subscription documents kept parsed and validated, each at most this long. */
@@ -60,7 +60,7 @@ export interface WsTransportOptions {
   /** Checks the token of a socket that opens, within the failed-authentication limit. */
   readonly guard: AuthGuard;
   /**
-   * Checks its token again for each operation and every {@link TOKEN_RECHECK_INTERVAL_MS}.
+   * Checks its token again for each operation and every `tokenRecheckMs`.
    * Throws `DatabaseUnavailableError` when the database cannot answer (see `withDatabaseOutage`).
    */
   readonly authenticate: Authenticate;
@@ -73,6 +73,11 @@ export interface WsTransportOptions {
   readonly maxSubscriptions: number;
   /** Sockets one token may hold open at once on this replica; the next is closed with 4429. */
   readonly maxConnectionsPerToken: number;
+  /**
+   * How often open sockets' tokens are checked again.
+   * @default TOKEN_RECHECK_INTERVAL_MS
+   */
+  readonly tokenRecheckMs?: number | undefined;
   /**
    * graphql-ws's keep-alive interval (`useServer`'s `keepAlive`); see {@link WS_KEEP_ALIVE_MS}.
    * @default WS_KEEP_ALIVE_MS
@@ -93,7 +98,7 @@ export interface WsTransport {
 /**
  * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) on `path`: the
  * token is checked when a socket opens, again for every operation, and every
- * {@link TOKEN_RECHECK_INTERVAL_MS} while it stays open. A socket must send
+ * `tokenRecheckMs` while it stays open. A socket must send
  * `connection_init` within {@link CONNECTION_INIT_TIMEOUT_MS}; one token holds at most
  * `maxConnectionsPerToken` sockets, and one socket runs at most `maxSubscriptions`
  * operations at once.
@@ -223,7 +228,10 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
 
   // Open subscriptions outlive any one request: every so often, each socket's token is
   // checked again, and a socket whose token was revoked is closed.
-  const rechecker = setInterval(() => void recheckOpenSockets(socketTokens, authenticate), TOKEN_RECHECK_INTERVAL_MS);
+  const rechecker = setInterval(
+    () => void recheckOpenSockets(socketTokens, authenticate),
+    options.tokenRecheckMs ?? TOKEN_RECHECK_INTERVAL_MS,
+  );
   rechecker.unref();
 
   return {
