@@ -65,9 +65,9 @@ const integration: NonNullable<TestProjectInlineConfiguration["test"]> = {
   testTimeout: 60_000,
   hookTimeout: 120_000,
   // Every file gets its own database and its own supervisord instances. Most of a file's
-  // time is waiting (for polls, retries, supervisord): three at a time keep a 2-core
-  // machine busy; four starved the checks of bounded answers on a busy shared machine.
-  maxWorkers: 3,
+  // time is waiting (for polls, retries, supervisord): on a 2-core machine, four at a time
+  // keep both cores about 75% busy (three left them 60-70% busy and took 40 s longer).
+  maxWorkers: 4,
   fileParallelism: true,
   // A file starts its own services and stops them in afterAll (test/setup.ts stops what a
   // failed one left): the workers load the service's modules once, not once per file.
