@@ -5,18 +5,18 @@ import { startTestApp, type TestApp } from "./support/app.js";
 import { createTestDatabase, type TestDatabase } from "./support/database.js";
 import { connectWs, type WsConnection } from "./support/graphql-client.js";
 
+/** Open sockets' tokens are checked again this often (`WS_TOKEN_RECHECK_SECONDS`)… */
+const RECHECK_SECONDS = 2;
+/** …and no verdict is remembered from one check to the next. */
+const TOKEN_CACHE_TTL_MS = 1_000;
+/** Three re-checks of the 500 sockets' five tokens, each looked up in the database again. */
+const LOAD_SECONDS = 3 * RECHECK_SECONDS;
+
 /**
  * Nothing of Fleetvisor's own background work (open sockets' tokens checked again, their
  * subscriptions fed) makes heartbeats fail. A load test: it runs alone (vitest.config.ts),
  * so that what it measures is the service's, not other test files' supervisords'.
  */
-/** Open sockets' tokens are checked again this often (`WS_TOKEN_RECHECK_SECONDS`)… */
-const RECHECK_SECONDS = 2;
-/** …and no verdict is remembered from one check to the next. */
-const TOKEN_CACHE_TTL_MS = 1_000;
-/** Three re-checks of 500 sockets' tokens, each looked up in the database again. */
-const LOAD_SECONDS = 3 * RECHECK_SECONDS;
-
 describe("background work never starves heartbeats", () => {
   let db: TestDatabase;
   let app: TestApp;

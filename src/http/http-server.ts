@@ -35,8 +35,8 @@ export interface ClientLimits {
   readonly wsMaxSubscriptions: number;
   /** WebSockets at once per token (`WS_MAX_CONNECTIONS_PER_TOKEN`). */
   readonly wsMaxConnectionsPerToken: number;
-  /** How often open WebSockets' tokens are checked again (`WS_TOKEN_RECHECK_SECONDS`). @default 10_000 */
-  readonly wsTokenRecheckMs?: number;
+  /** How often open WebSockets' tokens are checked again (`WS_TOKEN_RECHECK_SECONDS`). */
+  readonly wsTokenRecheckMs: number;
 }
 
 export interface HttpServerOptions {

@@ -29,9 +29,6 @@ import { sharedSubscribe } from "./shared-execution.js";
  */
 export const WS_KEEP_ALIVE_MS = 12_000;
 
-/** How often open WebSockets' tokens are checked again, unless configured (`WS_TOKEN_RECHECK_SECONDS`). */
-export const TOKEN_RECHECK_INTERVAL_MS = 10_000;
-
 /** Subscription documents kept parsed and validated, each at most this long. */
 const VALID_DOCUMENTS = 256;
 const VALID_DOCUMENT_CHARS = 8_192;
@@ -73,11 +70,8 @@ export interface WsTransportOptions {
   readonly maxSubscriptions: number;
   /** Sockets one token may hold open at once on this replica; the next is closed with 4429. */
   readonly maxConnectionsPerToken: number;
-  /**
-   * How often open sockets' tokens are checked again.
-   * @default TOKEN_RECHECK_INTERVAL_MS
-   */
-  readonly tokenRecheckMs?: number | undefined;
+  /** How often open sockets' tokens are checked again (`WS_TOKEN_RECHECK_SECONDS`). */
+  readonly tokenRecheckMs: number;
   /**
    * graphql-ws's keep-alive interval (`useServer`'s `keepAlive`); see {@link WS_KEEP_ALIVE_MS}.
    * @default WS_KEEP_ALIVE_MS
@@ -228,10 +222,7 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
 
   // Open subscriptions outlive any one request: every so often, each socket's token is
   // checked again, and a socket whose token was revoked is closed.
-  const rechecker = setInterval(
-    () => void recheckOpenSockets(socketTokens, authenticate),
-    options.tokenRecheckMs ?? TOKEN_RECHECK_INTERVAL_MS,
-  );
+  const rechecker = setInterval(() => void recheckOpenSockets(socketTokens, authenticate), options.tokenRecheckMs);
   rechecker.unref();
 
   return {
