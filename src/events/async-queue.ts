@@ -1,7 +1,8 @@
 /** A subscriber fell this far behind the live stream and was disconnected. */
 export class SubscriberTooSlowError extends Error {
-  constructor(limit: number) {
-    super(`the subscriber fell more than ${limit} events behind; resubscribe with after: <last id seen>`);
+  /** `behind`: how far, e.g. `10000 events`. */
+  constructor(behind: string) {
+    super(`the subscriber fell more than ${behind} behind; resubscribe with after: <last id seen>`);
     this.name = "SubscriberTooSlowError";
   }
 }
@@ -28,10 +29,15 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (waiter) {
       waiter.resolve({ value: item, done: false });
     } else if (this.items.length >= this.limit) {
-      this.fail(new SubscriberTooSlowError(this.limit));
+      this.fail(new SubscriberTooSlowError(`${this.limit} events`));
     } else {
       this.items.push(item);
     }
+  }
+
+  /** Items pushed and not pulled yet. */
+  get size(): number {
+    return this.items.length;
   }
 
   /** Keeps only the buffered items that pass `keep` (their order unchanged). */

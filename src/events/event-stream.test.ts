@@ -150,6 +150,35 @@ describe("EventStreams.stream", () => {
     await stream.return!(undefined);
   });
 
+  it("hands live events to a tap once its replay is over and nothing is queued, filtered as before", async () => {
+    const { log, feed, streams } = setup();
+    log.commit(event(1, "a"), event(2, "a"));
+    const stream = streams.stream({ after: 0n, names: ["a"] });
+    const tapped: (string | null)[] = [];
+    const tap = (e: ProcessEventRecord) => tapped.push(e.id);
+    // Replaying: refused, and next() goes on.
+    expect(stream.tap(tap)).toBe(false);
+    expect((await stream.next()).value?.id).toBe("1");
+    await attached(feed);
+    // Replayed to its end, with a live event queued behind it: refused until that is taken.
+    expect((await stream.next()).value?.id).toBe("2");
+    const live = stream.next();
+    await log.record(event(3, "a"));
+    expect((await live).value?.id).toBe("3");
+    await log.record(event(4, "a"));
+    expect(stream.tap(tap)).toBe(false);
+    expect((await stream.next()).value?.id).toBe("4");
+
+    expect(stream.tap(tap)).toBe(true);
+    await log.record(event(5, "a"), event(6, "b"), event(7, "a"));
+    expect(tapped).toEqual(["5", "7"]);
+    // Ended: the tap hears nothing more.
+    await stream.return!(undefined);
+    await log.record(event(8, "a"));
+    expect(tapped).toEqual(["5", "7"]);
+    expect(feed.active).toBe(false);
+  });
+
   it("a subscriber that leaves while waiting for a live event ends at once, and lets go of the feed", async () => {
     const { feed, streams } = setup();
     const stream = streams.stream({ names: ["quiet"] });

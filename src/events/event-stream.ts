@@ -31,6 +31,25 @@ export interface SubscriptionRequest {
   readonly after?: string | undefined;
 }
 
+/**
+ * A stream that can hand its live events straight to a listener instead of queueing each
+ * for `next()`: one call per event and subscriber rather than a promise and its rounds,
+ * which is most of what fanning one event out to thousands of subscribers costs.
+ */
+export interface LiveTap<T> {
+  /**
+   * From now on every live event goes to `listener` as it arrives, and `next()` is not
+   * called again until the stream ends. Possible once the replay is over and nothing waits
+   * in the queue: `false` otherwise, and the caller goes on with `next()`.
+   */
+  tap(listener: (event: T) => void): boolean;
+}
+
+/** Whether `iterator` can hand its events over as a {@link LiveTap}. */
+export function canTap<T>(iterator: object): iterator is LiveTap<T> {
+  return typeof (iterator as Partial<LiveTap<T>>).tap === "function";
+}
+
 /** Events read from the log per query while replaying. */
 const REPLAY_PAGE_SIZE = 500;
 /**
@@ -132,7 +151,7 @@ export class EventStreams {
    * dropped by id). Ids are compared as a set, not as "greater than the last replayed",
    * because concurrent transactions may commit out of id order.
    */
-  stream(options: EventStreamOptions): AsyncIterableIterator<ProcessEventRecord> {
+  stream(options: EventStreamOptions): AsyncIterableIterator<ProcessEventRecord> & LiveTap<ProcessEventRecord> {
     const names = options.names ? new Set(options.names) : undefined;
     const kinds = options.kinds ? new Set(options.kinds) : undefined;
     const wanted = (event: ProcessEventRecord): boolean =>
@@ -144,8 +163,10 @@ export class EventStreams {
     const live = new AsyncQueue<ProcessEventRecord>(MAX_BUFFERED_EVENTS);
     const detach: (() => void)[] = [];
     let ended = false;
+    let tapped: ((event: ProcessEventRecord) => void) | undefined;
     const end = async (): Promise<void> => {
       ended = true;
+      tapped = undefined;
       for (const off of detach.splice(0)) off();
       await live.return();
     };
@@ -153,7 +174,9 @@ export class EventStreams {
     // deliver them); from then on, what is not new is dropped as it arrives.
     let isNew: ((event: ProcessEventRecord) => boolean) | undefined;
     const onEvent = (event: ProcessEventRecord): void => {
-      if (wanted(event) && (isNew === undefined || isNew(event))) live.push(event);
+      if (!wanted(event) || (isNew !== undefined && !isNew(event))) return;
+      if (tapped) tapped(event);
+      else live.push(event);
     };
     if (kinds?.has(ProcessEventKind.HEARTBEAT)) {
       detach.push(this.bus.on("heartbeats", (batch) => (batch as unknown[]).forEach((e) => onEvent(fromWire(e)))));
@@ -179,6 +202,11 @@ export class EventStreams {
     };
     return {
       next,
+      tap(listener) {
+        if (replaying || ended || live.size > 0) return false;
+        tapped = listener;
+        return true;
+      },
       // A subscriber that leaves (complete, disconnect) calls return() while the stream
       // waits for the next live event: ending the live queue first lets that wait finish.
       return: async (value?: unknown) => {

@@ -1,7 +1,22 @@
 import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, print } from "graphql";
+import { SubscriberTooSlowError } from "../events/async-queue.js";
+import { canTap } from "../events/event-stream.js";
 import type { RequestContext } from "../graphql/context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
+
+/**
+ * Sends one result of a subscription straight to its subscriber, as the transport would
+ * have; `false` when the subscriber is too far behind to take it (nothing was sent).
+ */
+export type DirectSend = (result: ExecutionResult) => boolean;
+
+/** How far behind a subscriber whose direct sends are refused is said to be. */
+export interface DirectTarget {
+  readonly send: DirectSend;
+  /** For the error that ends its subscription, e.g. `16 MiB of events`. */
+  readonly limit: string;
+}
 
 /**
  * graphql-ws's `subscribe`, with one execution per event for all the subscribers that
@@ -14,10 +29,16 @@ type Result = ExecutionResult | Promise<ExecutionResult>;
  * role and process pattern are the same: what a field may show depends on nothing else
  * (the supervisord answers behind `supervisor` and `health` are shared per event already).
  * The results are kept with the event only (a WeakMap): they go when it does.
+ *
+ * With `directTo`, a subscription whose stream is a live tap (`canTap`) and whose
+ * transport can take results directly is, once its replay is delivered, fed by the stream
+ * itself: each event's result is handed to the target as it comes, in order, and the
+ * transport's own loop waits on `next()` until the subscription ends. The transport's
+ * loop costs a few promises and rounds per event and subscriber; this costs a call.
  */
-export function sharedSubscribe(): (
-  args: ExecutionArgs,
-) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+export function sharedSubscribe(
+  directTo?: (args: ExecutionArgs) => DirectTarget | undefined,
+): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const executions = new WeakMap<object, Map<string, Result>>();
   /** The printed documents, by document: every subscriber of a socket parses its own. */
   const printed = new WeakMap<object, string>();
@@ -61,16 +82,55 @@ export function sharedSubscribe(): (
     // then one more promise, not a generator's round of them.
     const settle = (result: Result): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> =>
       result instanceof Promise ? result.then((value) => ({ value, done: false })) : { value: result, done: false };
+
+    const target = directTo?.(args);
+    /** The transport's wait on `next()` while the stream feeds the target directly. */
+    let parked:
+      { resolve: (step: IteratorResult<ExecutionResult>) => void; reject: (error: unknown) => void } | undefined;
+    /** The last result still being computed (an async field): later ones are sent after it. */
+    let pending: Promise<void> | undefined;
+    const fail = (error: unknown): void => {
+      if (!parked) return;
+      const { reject } = parked;
+      parked = undefined;
+      void events.return?.();
+      reject(error);
+    };
+    const deliver = (result: ExecutionResult): void => {
+      if (parked && !target!.send(result)) fail(new SubscriberTooSlowError(target!.limit));
+    };
+    const onLive = (payload: unknown): void => {
+      if (!parked) return;
+      const result = run(payload);
+      if (!(result instanceof Promise) && !pending) return deliver(result);
+      const sent: Promise<void> = (pending ?? Promise.resolve())
+        .then(() => result)
+        .then(deliver)
+        .catch(fail)
+        .then(() => {
+          if (pending === sent) pending = undefined;
+        });
+      pending = sent;
+    };
+
     const results: AsyncIterableIterator<ExecutionResult> = {
-      next: () =>
-        events.next().then((step) => (step.done ? { value: undefined, done: true } : settle(run(step.value)))),
+      next: () => {
+        if (target && !parked && canTap(events) && events.tap(onLive)) {
+          return new Promise((resolve, reject) => (parked = { resolve, reject }));
+        }
+        return events.next().then((step) => (step.done ? { value: undefined, done: true } : settle(run(step.value))));
+      },
       // A subscriber that leaves ends the source, which may be waiting for its next event.
       return: async () => {
         await events.return?.();
+        parked?.resolve({ value: undefined, done: true });
+        parked = undefined;
         return { value: undefined, done: true };
       },
       throw: async (error?: unknown) => {
         await events.return?.();
+        parked?.resolve({ value: undefined, done: true });
+        parked = undefined;
         throw error;
       },
       [Symbol.asyncIterator]: () => results,

@@ -5,6 +5,8 @@ import {
   validate,
   type DocumentNode,
   type ExecutionArgs,
+  type ExecutionResult,
+  type FormattedExecutionResult,
   type GraphQLError,
   type GraphQLSchema,
 } from "graphql";
@@ -20,7 +22,7 @@ import type { AuthGuard, AuthVerdict } from "./auth-guard.js";
 import { bearerToken, type Authenticate } from "./bearer-auth.js";
 import { MAX_BODY_BYTES, MAX_TOKENS, type ArmorProtection } from "./request-limits.js";
 import { LruMap } from "../lru-map.js";
-import { sharedSubscribe } from "./shared-execution.js";
+import { sharedSubscribe, type DirectTarget } from "./shared-execution.js";
 
 /**
  * graphql-ws's own keep-alive: a ping every interval, and a socket whose pong has not come
@@ -28,6 +30,13 @@ import { sharedSubscribe } from "./shared-execution.js";
  * network path never says so) is dropped within two intervals.
  */
 export const WS_KEEP_ALIVE_MS = 12_000;
+
+/**
+ * A socket with this much written and not yet taken by its peer is too far behind: its
+ * subscription fed directly by the event stream ends with SUBSCRIBER_TOO_SLOW (as one
+ * fed through its queue does past 10,000 events).
+ */
+const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
 
 /** Subscription documents kept parsed and validated, each at most this long. */
 const VALID_DOCUMENTS = 256;
@@ -109,12 +118,40 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
   const connections = new Set<Context>();
   /** How many of those each token holds. */
   const socketsPerToken = new Map<string, number>();
+  /** Where each subscription's results may be sent directly, by its context (see sharedSubscribe). */
+  const directTargets = new WeakMap<object, DirectTarget>();
+  /** What a result is sent as (errors formatted), once per result however many subscribers share it. */
+  const payloads = new WeakMap<ExecutionResult, string>();
+  /** `result` with its `errors` as clients are shown them. */
+  const withClientErrors = (result: ExecutionResult, errors: readonly GraphQLError[]): FormattedExecutionResult => {
+    const requestError = !("data" in result) || result.data === undefined;
+    return { ...result, errors: errors.map((e) => formatForClient(formatError, e, { requestError })) };
+  };
+  /** Sends `next` messages of operation `id` on `socket` as graphql-ws would. */
+  const directTarget = (socket: WebSocket, id: string): DirectTarget => {
+    const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+    return {
+      limit: `${MAX_UNSENT_BYTES / (1024 * 1024)} MiB of events`,
+      send: (result) => {
+        if (socket.readyState !== socket.OPEN) return true;
+        if (socket.bufferedAmount > MAX_UNSENT_BYTES) return false;
+        let payload = payloads.get(result);
+        if (payload === undefined) {
+          payload = JSON.stringify(result.errors ? withClientErrors(result, result.errors) : result);
+          payloads.set(result, payload);
+        }
+        socket.send(`${head}${payload}}`);
+        return true;
+      },
+    };
+  };
 
   const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
     {
       schema,
-      // One execution per event for all subscribers asking the same (see sharedSubscribe).
-      subscribe: sharedSubscribe(),
+      // One execution per event for all subscribers asking the same, and the event streams'
+      // results sent without graphql-ws's loop once they are live (see sharedSubscribe).
+      subscribe: sharedSubscribe((args) => directTargets.get(args.contextValue as object)),
       connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
       onConnect: async (ctx) => {
         const { socket, request } = ctx.extra;
@@ -156,7 +193,7 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
         });
         return true;
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already listed this operation among the socket's.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptions) {
           return [LimitExceededError.subscriptionsPerSocket(maxSubscriptions)];
@@ -186,22 +223,21 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
           if (errors.length > 0) return [...errors];
           if (payload.query.length <= VALID_DOCUMENT_CHARS) validDocuments.set(payload.query, document);
         }
+        const contextValue = createContext(principal, services, { longLived: true }) satisfies RequestContext;
+        directTargets.set(contextValue, directTarget(ctx.extra.socket, id));
         const args: ExecutionArgs = {
           schema,
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
-          contextValue: createContext(principal, services, { longLived: true }) satisfies RequestContext,
+          contextValue,
         };
         return args;
       },
       onError: (_ctx, _id, _payload, errors) =>
         errors.map((error) => formatForClient(formatError, error, { requestError: true })),
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        if (!result.errors) return undefined;
-        const requestError = !("data" in result) || result.data === undefined;
-        return { ...result, errors: result.errors.map((e) => formatForClient(formatError, e, { requestError })) };
-      },
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? withClientErrors(result, result.errors) : undefined,
     },
     wsServer,
     options.keepAliveMs ?? WS_KEEP_ALIVE_MS,
