@@ -36,7 +36,8 @@ export const WS_KEEP_ALIVE_MS = 12_000;
  * subscription fed directly by the event stream ends with SUBSCRIBER_TOO_SLOW (as one
  * fed through its queue does past 10,000 events).
  */
-const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
+const MIB = 1024 * 1024;
+const MAX_UNSENT_BYTES = 8 * MIB;
 
 /** Subscription documents kept parsed and validated, each at most this long. */
 const VALID_DOCUMENTS = 256;
@@ -127,23 +128,13 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
     const requestError = !("data" in result) || result.data === undefined;
     return { ...result, errors: errors.map((e) => formatForClient(formatError, e, { requestError })) };
   };
-  /** Sends `next` messages of operation `id` on `socket` as graphql-ws would. */
-  const directTarget = (socket: WebSocket, id: string): DirectTarget => {
-    const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-    return {
-      limit: `${MAX_UNSENT_BYTES / (1024 * 1024)} MiB of events`,
-      send: (result) => {
-        if (socket.readyState !== socket.OPEN) return true;
-        if (socket.bufferedAmount > MAX_UNSENT_BYTES) return false;
-        let payload = payloads.get(result);
-        if (payload === undefined) {
-          payload = JSON.stringify(result.errors ? withClientErrors(result, result.errors) : result);
-          payloads.set(result, payload);
-        }
-        socket.send(`${head}${payload}}`);
-        return true;
-      },
-    };
+  const payloadOf = (result: ExecutionResult): string => {
+    let payload = payloads.get(result);
+    if (payload === undefined) {
+      payload = JSON.stringify(result.errors ? withClientErrors(result, result.errors) : result);
+      payloads.set(result, payload);
+    }
+    return payload;
   };
 
   const wsHandle = useServer<Record<string, unknown>, Record<string, never>>(
@@ -224,7 +215,7 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
           if (payload.query.length <= VALID_DOCUMENT_CHARS) validDocuments.set(payload.query, document);
         }
         const contextValue = createContext(principal, services, { longLived: true }) satisfies RequestContext;
-        directTargets.set(contextValue, directTarget(ctx.extra.socket, id));
+        directTargets.set(contextValue, directTarget(ctx.extra.socket, id, payloadOf));
         const args: ExecutionArgs = {
           schema,
           document,
@@ -274,6 +265,30 @@ export function startWsTransport(options: WsTransportOptions): WsTransport {
     async dispose() {
       clearInterval(rechecker);
       await wsHandle.dispose();
+    },
+  };
+}
+
+/**
+ * Sends results of operation `id` on `socket` as graphql-ws's `next` messages, each
+ * result's payload as `payloadOf` gives it. Refuses (`false`, nothing sent) while the
+ * socket holds more than `maxUnsentBytes` its peer has not taken; a socket no longer
+ * open takes nothing and refuses nothing.
+ */
+export function directTarget(
+  socket: Pick<WebSocket, "readyState" | "OPEN" | "bufferedAmount" | "send">,
+  id: string,
+  payloadOf: (result: ExecutionResult) => string,
+  maxUnsentBytes = MAX_UNSENT_BYTES,
+): DirectTarget {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return {
+    limit: maxUnsentBytes % MIB === 0 ? `${maxUnsentBytes / MIB} MiB of events` : `${maxUnsentBytes} bytes of events`,
+    send: (result) => {
+      if (socket.readyState !== socket.OPEN) return true;
+      if (socket.bufferedAmount > maxUnsentBytes) return false;
+      socket.send(`${head}${payloadOf(result)}}`);
+      return true;
     },
   };
 }
