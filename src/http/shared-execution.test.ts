@@ -178,17 +178,20 @@ describe("sharedSubscribe", () => {
       return { stream, push, ended: () => ended, tapped: () => tapped !== undefined };
     }
 
-    function tickSchema(stream: AsyncIterableIterator<Tick>) {
+    /** `streams` gives each subscription its stream; `executed` is told of each execution. */
+    function tickSchema(streams: () => AsyncIterableIterator<Tick>, executed = () => {}) {
       const Ticked = new GraphQLObjectType({
         name: "Ticked",
         fields: {
           n: { type: GraphQLString, resolve: (tick: Tick) => String(tick.n) },
           late: {
             type: GraphQLString,
-            resolve: (tick: Tick) =>
-              tick.lateMs === undefined
+            resolve: (tick: Tick) => {
+              executed();
+              return tick.lateMs === undefined
                 ? `now ${tick.n}`
-                : new Promise((resolve) => setTimeout(resolve, tick.lateMs, `late ${tick.n}`)),
+                : new Promise((resolve) => setTimeout(resolve, tick.lateMs, `late ${tick.n}`));
+            },
           },
         },
       });
@@ -196,7 +199,7 @@ describe("sharedSubscribe", () => {
         query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString } } }),
         subscription: new GraphQLObjectType({
           name: "Subscription",
-          fields: { ticked: { type: Ticked, resolve: (tick: Tick) => tick, subscribe: () => stream } },
+          fields: { ticked: { type: Ticked, resolve: (tick: Tick) => tick, subscribe: streams } },
         }),
       });
     }
@@ -224,7 +227,7 @@ describe("sharedSubscribe", () => {
       const ticks = tickStream();
       const { target, sent } = recordingTarget();
       const subscription = (await sharedSubscribe(() => target)({
-        schema: tickSchema(ticks.stream),
+        schema: tickSchema(() => ticks.stream),
         document: parse("subscription { ticked { n late } }"),
         contextValue: principal(Role.VIEWER),
       })) as AsyncIterableIterator<ExecutionResult>;
@@ -257,11 +260,56 @@ describe("sharedSubscribe", () => {
       expect(ticks.ended()).toBe(1);
     });
 
+    it("sends a result that comes later to all who share it, once executed, each in its own order", async () => {
+      const [a, b] = [tickStream(), tickStream()];
+      const streams = [a.stream, b.stream];
+      let executions = 0;
+      const schema = tickSchema(
+        () => streams.shift()!,
+        () => executions++,
+      );
+      const [toA, toB] = [recordingTarget(), recordingTarget()];
+      const targets = [toA.target, toB.target];
+      const subscribe = sharedSubscribe(() => targets.shift());
+      const open = async () =>
+        (await subscribe({
+          schema,
+          document: parse("subscription { ticked { n late } }"),
+          contextValue: principal(Role.VIEWER),
+        })) as AsyncIterableIterator<ExecutionResult>;
+      const [first, second] = [await open(), await open()];
+      const waits = [first.next(), second.next()];
+      expect([a.tapped(), b.tapped()]).toEqual([true, true]);
+
+      const [one, two, three, four] = [{ n: 1, lateMs: 30 }, { n: 2 }, { n: 3, lateMs: 5 }, { n: 4 }];
+      a.push(one);
+      b.push(one);
+      // The second subscriber does not want this one (it replayed it, say).
+      a.push(two);
+      a.push(three);
+      b.push(three);
+      a.push(four);
+      b.push(four);
+      await until("every result sent", () => toA.sent.length === 4 && toB.sent.length === 3);
+      const ns = (sent: ExecutionResult[]) => sent.map((r) => (r.data as { ticked: { n: string } }).ticked.n);
+      expect(ns(toA.sent)).toEqual(["1", "2", "3", "4"]);
+      expect(ns(toB.sent)).toEqual(["1", "3", "4"]);
+      // One execution per event, whoever shares it.
+      expect(executions).toBe(4);
+      expect(toB.sent[0]).toBe(toA.sent[0]);
+
+      await Promise.all([first.return!(), second.return!()]);
+      expect(await Promise.all(waits)).toEqual([
+        { value: undefined, done: true },
+        { value: undefined, done: true },
+      ]);
+    });
+
     it("ends the subscription with SUBSCRIBER_TOO_SLOW when the target takes no more", async () => {
       const ticks = tickStream();
       const { target, sent } = recordingTarget(2);
       const subscription = (await sharedSubscribe(() => target)({
-        schema: tickSchema(ticks.stream),
+        schema: tickSchema(() => ticks.stream),
         document: parse("subscription { ticked { n } }"),
         contextValue: principal(Role.VIEWER),
       })) as AsyncIterableIterator<ExecutionResult>;
@@ -276,7 +324,7 @@ describe("sharedSubscribe", () => {
     it("leaves a subscription without a target, or whose stream cannot be tapped, to next()", async () => {
       const ticks = tickStream();
       const subscription = (await sharedSubscribe(() => undefined)({
-        schema: tickSchema(ticks.stream),
+        schema: tickSchema(() => ticks.stream),
         document: parse("subscription { ticked { n } }"),
         contextValue: principal(Role.VIEWER),
       })) as AsyncIterableIterator<ExecutionResult>;
@@ -292,7 +340,7 @@ describe("sharedSubscribe", () => {
       const queued = tickStream();
       queued.push({ n: 7 });
       const other = (await sharedSubscribe(() => target)({
-        schema: tickSchema(queued.stream),
+        schema: tickSchema(() => queued.stream),
         document: parse("subscription { ticked { n } }"),
         contextValue: principal(Role.VIEWER),
       })) as AsyncIterableIterator<ExecutionResult>;

@@ -5,6 +5,12 @@ import type { RequestContext } from "../graphql/context.js";
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
+/** A directly fed subscriber waiting for a result. */
+interface Waiter {
+  readonly deliver: (result: ExecutionResult) => void;
+  readonly fail: (error: unknown) => void;
+}
+
 /**
  * Sends one result of a subscription straight to its subscriber, as the transport would
  * have; `false` when the subscriber is too far behind to take it (nothing was sent).
@@ -42,6 +48,49 @@ export function sharedSubscribe(
   const executions = new WeakMap<object, Map<string, Result>>();
   /** The printed documents, by document: every subscriber of a socket parses its own. */
   const printed = new WeakMap<object, string>();
+  /**
+   * Direct sends of results not ready when their event came (a field resolved later; the
+   * auth middleware's is), per result: its subscribers, sent to together when it is.
+   */
+  const waiting = new WeakMap<object, Waiter[]>();
+  /**
+   * Per key, the sends of the latest result that was not ready: a later event's result
+   * goes after it, so that each subscriber gets its events in order.
+   */
+  const sendsByKey = new Map<string, Promise<void>>();
+
+  /** Sends `result` to `waiter` once it and the key's earlier results are sent. */
+  const sendWhenReady = (key: string, result: Result, waiter: Waiter): void => {
+    const joined = waiting.get(result);
+    if (joined) {
+      joined.push(waiter);
+      return;
+    }
+    const waiters = [waiter];
+    waiting.set(result, waiters);
+    const earlier = sendsByKey.get(key);
+    const sent: Promise<void> = (earlier ? earlier.then(() => result) : Promise.resolve(result))
+      .then(
+        (ready) => {
+          waiting.delete(result);
+          for (const { deliver, fail } of waiters) {
+            try {
+              deliver(ready);
+            } catch (error) {
+              fail(error);
+            }
+          }
+        },
+        (error: unknown) => {
+          waiting.delete(result);
+          for (const { fail } of waiters) fail(error);
+        },
+      )
+      .finally(() => {
+        if (sendsByKey.get(key) === sent) sendsByKey.delete(key);
+      });
+    sendsByKey.set(key, sent);
+  };
 
   const keyOf = (args: ExecutionArgs): string => {
     let text = printed.get(args.document);
@@ -87,8 +136,6 @@ export function sharedSubscribe(
     /** The transport's wait on `next()` while the stream feeds the target directly. */
     let parked:
       { resolve: (step: IteratorResult<ExecutionResult>) => void; reject: (error: unknown) => void } | undefined;
-    /** The last result still being computed (an async field): later ones are sent after it. */
-    let pending: Promise<void> | undefined;
     const fail = (error: unknown): void => {
       if (!parked) return;
       const { reject } = parked;
@@ -99,18 +146,12 @@ export function sharedSubscribe(
     const deliver = (result: ExecutionResult): void => {
       if (parked && !target!.send(result)) fail(new SubscriberTooSlowError(target!.limit));
     };
+    const waiter: Waiter = { deliver, fail };
     const onLive = (payload: unknown): void => {
       if (!parked) return;
       const result = run(payload);
-      if (!(result instanceof Promise) && !pending) return deliver(result);
-      const sent: Promise<void> = (pending ?? Promise.resolve())
-        .then(() => result)
-        .then(deliver)
-        .catch(fail)
-        .then(() => {
-          if (pending === sent) pending = undefined;
-        });
-      pending = sent;
+      if (!(result instanceof Promise) && !sendsByKey.has(key)) deliver(result);
+      else sendWhenReady(key, result, waiter);
     };
 
     const results: AsyncIterableIterator<ExecutionResult> = {
