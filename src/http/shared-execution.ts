@@ -11,16 +11,14 @@ interface Waiter {
   readonly fail: (error: unknown) => void;
 }
 
-/**
- * Sends one result of a subscription straight to its subscriber, as the transport would
- * have; `false` when the subscriber is too far behind to take it (nothing was sent).
- */
-export type DirectSend = (result: ExecutionResult) => boolean;
-
-/** How far behind a subscriber whose direct sends are refused is said to be. */
+/** Where a subscription's results may be sent directly, past its transport's loop. */
 export interface DirectTarget {
-  readonly send: DirectSend;
-  /** For the error that ends its subscription, e.g. `16 MiB of events`. */
+  /**
+   * Sends one result straight to the subscriber, as the transport would have; `false` when
+   * the subscriber is too far behind to take it (nothing was sent).
+   */
+  readonly send: (result: ExecutionResult) => boolean;
+  /** How far behind the subscriber then is, for the error that ends its subscription (`8 MiB of events`). */
   readonly limit: string;
 }
 
@@ -144,7 +142,12 @@ export function sharedSubscribe(
       reject(error);
     };
     const deliver = (result: ExecutionResult): void => {
-      if (parked && !target!.send(result)) fail(new SubscriberTooSlowError(target!.limit));
+      if (parked && target && !target.send(result)) fail(new SubscriberTooSlowError(target.limit));
+    };
+    /** Ends the transport's wait: the subscription is over. */
+    const release = (): void => {
+      parked?.resolve({ value: undefined, done: true });
+      parked = undefined;
     };
     const waiter: Waiter = { deliver, fail };
     const onLive = (payload: unknown): void => {
@@ -164,14 +167,12 @@ export function sharedSubscribe(
       // A subscriber that leaves ends the source, which may be waiting for its next event.
       return: async () => {
         await events.return?.();
-        parked?.resolve({ value: undefined, done: true });
-        parked = undefined;
+        release();
         return { value: undefined, done: true };
       },
       throw: async (error?: unknown) => {
         await events.return?.();
-        parked?.resolve({ value: undefined, done: true });
-        parked = undefined;
+        release();
         throw error;
       },
       [Symbol.asyncIterator]: () => results,
