@@ -190,8 +190,8 @@ export class EventStreams {
     };
     const replay = this.replay(wanted, options, attach, goLive, end);
     let replaying = true;
-    // Live, each event is the queue's own next(): one promise per event and subscriber, which
-    // is what fanning one event out to thousands of subscribers costs.
+    // Live and not tapped, each event is the queue's own next(): one promise per event and
+    // subscriber (a tap, below, costs a call instead).
     const next = (): Promise<IteratorResult<ProcessEventRecord>> => {
       if (!replaying) return live.next();
       return replay.next().then((step) => {
