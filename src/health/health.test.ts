@@ -36,7 +36,8 @@ const { RUNNING, STOPPED, STARTING, STOPPING, ERROR } = ProcessStatus;
 const S = SupervisorState;
 
 describe("deriveHealth", () => {
-  it.each<[string, RegistryView, SupervisorView, ProcessHealth, string]>([
+  // The last element, when there, is when Fleetvisor reads the answer (NOW otherwise).
+  it.each<[string, RegistryView, SupervisorView, ProcessHealth, string, Date?]>([
     [
       "running, fresh heartbeat",
       registry(RUNNING, 10),
@@ -113,6 +114,24 @@ describe("deriveHealth", () => {
       supervisor(S.RUNNING, { startedAt: secondsAgo(2), pid: 222 }),
       ProcessHealth.HEALTHY,
       "last heartbeat 3s ago",
+    ],
+    [
+      // Started at 12:00:00.1 and registered at 12:00:00.5, which MariaDB keeps as 12:00:00;
+      // supervisord answered at 12:00:00.95 (now 12:00:00), read at 12:00:01.05.
+      "registered in the second it started, the heartbeat kept to the whole second",
+      { status: RUNNING, pid: 222, lastHeartbeat: NOW },
+      supervisor(S.RUNNING, { startedAt: NOW, pid: 222 }),
+      ProcessHealth.HEALTHY,
+      "last heartbeat 1s ago",
+      new Date(NOW.getTime() + 1050),
+    ],
+    [
+      "a heartbeat with milliseconds over a second older than the run's start is an earlier run's",
+      { status: RUNNING, pid: 222, lastHeartbeat: new Date(NOW.getTime() - 1300) },
+      supervisor(S.RUNNING, { startedAt: NOW, pid: 222 }),
+      ProcessHealth.STARTING,
+      "not registered yet",
+      new Date(NOW.getTime() + 100),
     ],
     [
       "restarted after a crash and registered again",
@@ -272,8 +291,8 @@ describe("deriveHealth", () => {
       ProcessHealth.STOPPED,
       "registry says stopped",
     ],
-  ])("%s → $3", (_label, reg, sup, health, reason) => {
-    const report = deriveHealth(reg, sup, NOW, STALE);
+  ])("%s → $3", (_label, reg, sup, health, reason, readAt = NOW) => {
+    const report = deriveHealth(reg, sup, readAt, STALE);
     expect(report.health).toBe(health);
     expect(report.reasons.join(" | ")).toContain(reason);
   });

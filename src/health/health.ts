@@ -177,8 +177,11 @@ function running(
   const age = heartbeat.age;
   // supervisord gives both instants in whole seconds: the run may be up to a second older
   // than they say, and a server that registered in its first second looked older than its
-  // own run until its next heartbeat.
-  const ofThisRun = age !== null && age < upSeconds + 1;
+  // own run until its next heartbeat. The guide's `last_heartbeat` (DATETIME) keeps whole
+  // seconds too, and MariaDB drops the fraction: a heartbeat read back without milliseconds
+  // may be up to a second younger than it reads, and gets that second as well.
+  const storedToTheSecond = registry.lastHeartbeat !== null && registry.lastHeartbeat.getMilliseconds() === 0;
+  const ofThisRun = age !== null && age < upSeconds + (storedToTheSecond ? 2 : 1);
   if (heartbeat.fresh && ofThisRun) return report(ProcessHealth.HEALTHY, `${says}, ${heartbeat.said}`, pidDiffers);
 
   if (!ofThisRun && upSeconds <= staleSeconds) {
