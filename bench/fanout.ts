@@ -55,8 +55,8 @@ interface Waiting {
 }
 
 /**
- * What graphql-ws's client does with a message that carries the event is read once every
- * subscriber has one: each must be a `next` for the subscription whose data names the tag.
+ * The messages that carried an event, read with graphql-ws's own parser once every
+ * subscriber has one: each must be a `next` whose data names the event's tag.
  */
 function checkDelivered(wait: Waiting): void {
   for (const raw of wait.messages) {
@@ -74,7 +74,7 @@ function checkDelivered(wait: Waiting): void {
  * graphql-ws protocol (graphql-transport-ws) over `ws`. An event's message is timed when
  * its frame arrives and parsed, with graphql-ws's own parser, once all have arrived: 2,000
  * graphql-ws clients in this one process would otherwise parse 2,000 messages in turn
- * before the last arrival is timed, and that queue (about 45 ms of CPU per event, on the
+ * before the last arrival is timed, and that queue (about 40 ms of CPU per event, on the
  * cores the replica uses) would be measured as delivery. Each real subscriber parses its
  * one message on its own machine.
  */
